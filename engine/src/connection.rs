@@ -1,0 +1,60 @@
+//! One client connection, served on the shard that accepted it.
+//!
+//! Requests are handled one at a time in arrival order and each response is fully
+//! written before the next request is read, as Apache Kafka does per connection;
+//! clients pipeline across connections, and ordering of responses is trivially
+//! kept. Anything we cannot trust (bad frame size, unknown API or version,
+//! truncated body) closes the connection; other connections are not affected.
+
+use crate::handlers::dispatch;
+use crate::shard::Shard;
+use futures::io::BufReader;
+use glommio::net::TcpStream;
+use std::rc::Rc;
+use strom_net::frame::read_frame;
+use strom_net::header::{classify, Classified};
+use strom_net::response::api_versions_too_new;
+use strom_net::send::write_items;
+use strom_net::{NetError, SendItem};
+use tracing::{debug, info};
+
+/// Bytes read from the socket per read call.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+    if let Err(err) = stream.set_nodelay(true) {
+        debug!(shard = shard.id, %peer, "TCP_NODELAY not set: {err}");
+    }
+    shard.connections.set(shard.connections.get() + 1);
+    let result = serve_requests(&shard, stream).await;
+    shard.connections.set(shard.connections.get() - 1);
+    match result {
+        Ok(()) | Err(NetError::Closed) => debug!(shard = shard.id, %peer, "connection closed"),
+        Err(NetError::Io(err)) => debug!(shard = shard.id, %peer, "connection dropped: {err}"),
+        Err(err) => info!(shard = shard.id, %peer, "closing connection: {err}"),
+    }
+}
+
+async fn serve_requests(shard: &Rc<Shard>, stream: TcpStream) -> Result<(), NetError> {
+    let limit = shard.broker.socket_request_max_bytes;
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
+    loop {
+        let frame = read_frame(&mut reader, limit).await?;
+        let items = match classify(frame.freeze(), &shard.api_support)? {
+            Classified::Request(info, body) => match dispatch(shard, info, body).await? {
+                Some(items) => items,
+                None => continue,
+            },
+            Classified::ApiVersionsTooNew(prefix) => {
+                vec![SendItem::Bytes(api_versions_too_new(
+                    prefix,
+                    &shard.api_support,
+                )?)]
+            }
+        };
+        write_items(reader.get_mut(), items).await?;
+    }
+}

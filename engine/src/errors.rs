@@ -1,0 +1,52 @@
+//! Kafka error codes, and the one place internal errors become them.
+//!
+//! Codes are Apache Kafka's (`org.apache.kafka.common.protocol.Errors`).
+
+use strom_storage::batch::BatchError;
+use strom_storage::error::StorageError;
+
+/// A Kafka error code on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaCode(pub i16);
+
+impl KafkaCode {
+    pub const NONE: KafkaCode = KafkaCode(0);
+    pub const OFFSET_OUT_OF_RANGE: KafkaCode = KafkaCode(1);
+    pub const CORRUPT_MESSAGE: KafkaCode = KafkaCode(2);
+    pub const UNKNOWN_TOPIC_OR_PARTITION: KafkaCode = KafkaCode(3);
+    pub const MESSAGE_TOO_LARGE: KafkaCode = KafkaCode(10);
+    pub const INVALID_TOPIC_EXCEPTION: KafkaCode = KafkaCode(17);
+    pub const INVALID_REQUIRED_ACKS: KafkaCode = KafkaCode(21);
+    pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
+    pub const TOPIC_ALREADY_EXISTS: KafkaCode = KafkaCode(36);
+    pub const INVALID_PARTITIONS: KafkaCode = KafkaCode(37);
+    pub const INVALID_REPLICATION_FACTOR: KafkaCode = KafkaCode(38);
+    pub const INVALID_REPLICA_ASSIGNMENT: KafkaCode = KafkaCode(39);
+    pub const INVALID_CONFIG: KafkaCode = KafkaCode(40);
+    pub const INVALID_REQUEST: KafkaCode = KafkaCode(42);
+    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: KafkaCode = KafkaCode(43);
+    pub const KAFKA_STORAGE_ERROR: KafkaCode = KafkaCode(56);
+    pub const FETCH_SESSION_ID_NOT_FOUND: KafkaCode = KafkaCode(70);
+    pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
+    pub const UNKNOWN_SERVER_ERROR: KafkaCode = KafkaCode(-1);
+
+    pub fn is_ok(self) -> bool {
+        self == KafkaCode::NONE
+    }
+}
+
+/// Produce-time batch validation failures.
+pub fn batch_error_code(err: &BatchError) -> KafkaCode {
+    match err {
+        BatchError::BadMagic(_) => KafkaCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+        _ => KafkaCode::CORRUPT_MESSAGE,
+    }
+}
+
+/// Storage failures as a client sees them.
+pub fn storage_error_code(err: &StorageError) -> KafkaCode {
+    match err {
+        StorageError::OffsetOutOfRange { .. } => KafkaCode::OFFSET_OUT_OF_RANGE,
+        _ => KafkaCode::KAFKA_STORAGE_ERROR,
+    }
+}

@@ -1,0 +1,90 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the first offset
+//! whose timestamp is at or after a given time (time index). One message per owner
+//! shard.
+
+use crate::errors::KafkaCode;
+use crate::messages::{OffsetAnswer, OffsetQuery, ShardMsg, TopicPartition};
+use crate::shard::Shard;
+use futures::future::join_all;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use tracing::warn;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let table = shard.table();
+    let mut response = ListOffsetsResponse::default();
+    // (topic index, partition index) of each query, per owner shard.
+    let mut per_shard: BTreeMap<usize, Vec<(OffsetQuery, usize, usize)>> = BTreeMap::new();
+    for (ti, topic) in request.topics.into_iter().enumerate() {
+        let meta = table.topics.get(topic.name.0.as_str()).cloned();
+        let name: Arc<str> = Arc::from(topic.name.0.as_str());
+        let mut entry = ListOffsetsTopicResponse::default();
+        entry.name = topic.name;
+        for (pi, partition) in topic.partitions.into_iter().enumerate() {
+            let mut p = ListOffsetsPartitionResponse::default();
+            p.partition_index = partition.partition_index;
+            p.timestamp = -1;
+            p.offset = -1;
+            // Leader epochs exist from v4; older versions must leave the default.
+            p.leader_epoch = if version >= 4 { 0 } else { -1 };
+            let known = meta.as_ref().is_some_and(|m| {
+                partition.partition_index >= 0 && partition.partition_index < m.partitions
+            });
+            if known {
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: partition.partition_index,
+                };
+                per_shard.entry(shard.owner_of(&tp)).or_default().push((
+                    OffsetQuery {
+                        tp,
+                        timestamp: partition.timestamp,
+                    },
+                    ti,
+                    pi,
+                ));
+            } else {
+                p.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+            }
+            entry.partitions.push(p);
+        }
+        response.topics.push(entry);
+    }
+    let calls = per_shard.into_iter().map(|(owner, list)| {
+        let shard = shard.clone();
+        async move {
+            let queries: Vec<OffsetQuery> = list.iter().map(|(q, _, _)| q.clone()).collect();
+            let answers = shard
+                .call(owner, |reply| ShardMsg::ListOffsets(queries, reply))
+                .await;
+            (list, answers)
+        }
+    });
+    for (list, answers) in join_all(calls).await {
+        let answers: Vec<OffsetAnswer> = answers.unwrap_or_else(|err| {
+            warn!("ListOffsets failed: {err}");
+            Vec::new()
+        });
+        for (i, (_, ti, pi)) in list.into_iter().enumerate() {
+            let p = &mut response.topics[ti].partitions[pi];
+            match answers.get(i) {
+                Some(answer) => {
+                    p.error_code = answer.error.0;
+                    p.timestamp = answer.timestamp;
+                    p.offset = answer.offset;
+                }
+                None => p.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+            }
+        }
+    }
+    response
+}

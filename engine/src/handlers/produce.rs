@@ -1,0 +1,204 @@
+//! Produce: validate every batch on the connection's shard (length, magic, CRC-32C,
+//! size), group partitions by owner shard, append with one message per shard, and
+//! answer per partition. acks=0 requests get no response, as in Kafka.
+//!
+//! Durability in this version: acks=1 and acks=all are answered once the batch is
+//! appended to the page cache of the single replica (Kafka's default flush policy);
+//! fsync policies come with the storage issue.
+
+use crate::errors::{batch_error_code, KafkaCode};
+use crate::handlers::create_topics::auto_create;
+use crate::messages::{AppendItem, AppendOutcome, ShardMsg, TopicPartition};
+use crate::shard::Shard;
+use bytes::BytesMut;
+use futures::future::join_all;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use strom_net::response::str_bytes;
+use strom_storage::batch::validate_batches;
+use strom_tuning::validate_topic_name;
+use tracing::warn;
+
+/// Where each partition's answer comes from.
+enum Slot {
+    Done(KafkaCode, Option<String>),
+    Pending { shard: usize, index: usize },
+}
+
+pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    if acks != 0 && acks != 1 && acks != -1 {
+        return Some(all_failed(request, KafkaCode::INVALID_REQUIRED_ACKS));
+    }
+    let mut table = shard.table();
+    if shard.broker.auto_create_topics_enable {
+        let missing: Vec<String> = request
+            .topic_data
+            .iter()
+            .map(|t| t.name.0.to_string())
+            .filter(|n| !table.topics.contains_key(n) && validate_topic_name(n).is_ok())
+            .collect();
+        if !missing.is_empty() {
+            auto_create(shard, missing).await;
+            table = shard.table();
+        }
+    }
+
+    let mut per_shard: BTreeMap<usize, Vec<AppendItem>> = BTreeMap::new();
+    let mut slots: Vec<(String, Vec<(i32, Slot)>)> = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let name = topic.name.0.to_string();
+        let meta = table.topics.get(&name).cloned();
+        let config = meta.as_ref().map(|m| shard.topic_config(m));
+        let topic_name: Arc<str> = Arc::from(name.as_str());
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let index = data.index;
+            let (Some(meta), Some(config)) = (&meta, &config) else {
+                partitions.push((
+                    index,
+                    Slot::Done(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None),
+                ));
+                continue;
+            };
+            if index < 0 || index >= meta.partitions {
+                partitions.push((
+                    index,
+                    Slot::Done(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None),
+                ));
+                continue;
+            }
+            let Some(records) = data.records else {
+                partitions.push((
+                    index,
+                    Slot::Done(KafkaCode::CORRUPT_MESSAGE, Some("null record set".into())),
+                ));
+                continue;
+            };
+            let headers = match validate_batches(&records) {
+                Ok(headers) => headers,
+                Err(err) => {
+                    warn!(topic = %name, partition = index, "rejecting produce: {err}");
+                    partitions.push((
+                        index,
+                        Slot::Done(batch_error_code(&err), Some(err.to_string())),
+                    ));
+                    continue;
+                }
+            };
+            if let Some(big) = headers
+                .iter()
+                .find(|h| h.total_bytes() as u64 > u64::from(config.max_message_bytes))
+            {
+                let message = format!(
+                    "batch of {} bytes exceeds max.message.bytes {}",
+                    big.total_bytes(),
+                    config.max_message_bytes
+                );
+                partitions.push((
+                    index,
+                    Slot::Done(KafkaCode::MESSAGE_TOO_LARGE, Some(message)),
+                ));
+                continue;
+            }
+            let tp = TopicPartition {
+                topic: topic_name.clone(),
+                partition: index,
+            };
+            let owner = shard.owner_of(&tp);
+            let items = per_shard.entry(owner).or_default();
+            items.push(AppendItem {
+                tp,
+                // One copy per batch: offsets are assigned in place by the owner.
+                records: BytesMut::from(&records[..]),
+                headers,
+            });
+            partitions.push((
+                index,
+                Slot::Pending {
+                    shard: owner,
+                    index: items.len() - 1,
+                },
+            ));
+        }
+        slots.push((name, partitions));
+    }
+
+    let calls = per_shard.into_iter().map(|(owner, items)| {
+        let shard = shard.clone();
+        async move {
+            let outcome = shard
+                .call(owner, |reply| ShardMsg::Append(items, reply))
+                .await;
+            (owner, outcome)
+        }
+    });
+    let mut results: BTreeMap<usize, Vec<AppendOutcome>> = BTreeMap::new();
+    for (owner, outcome) in join_all(calls).await {
+        match outcome {
+            Ok(list) => {
+                results.insert(owner, list);
+            }
+            Err(err) => warn!("produce to shard {owner} failed: {err}"),
+        }
+    }
+    if acks == 0 {
+        return None;
+    }
+
+    let mut response = ProduceResponse::default();
+    for (name, partitions) in slots {
+        let mut topic = TopicProduceResponse::default();
+        topic.name = kafka_protocol::messages::TopicName(str_bytes(&name));
+        for (index, slot) in partitions {
+            let mut p = PartitionProduceResponse::default();
+            p.index = index;
+            p.base_offset = -1;
+            p.log_append_time_ms = -1;
+            p.log_start_offset = -1;
+            match slot {
+                Slot::Done(code, message) => {
+                    p.error_code = code.0;
+                    p.error_message = message.map(|m| str_bytes(&m));
+                }
+                Slot::Pending {
+                    shard: owner,
+                    index: i,
+                } => match results.get(&owner).and_then(|list| list.get(i)) {
+                    Some(outcome) => {
+                        p.error_code = outcome.error.0;
+                        p.base_offset = outcome.base_offset;
+                        p.log_append_time_ms = outcome.log_append_time_ms;
+                        p.log_start_offset = outcome.log_start_offset;
+                    }
+                    None => p.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+                },
+            }
+            topic.partition_responses.push(p);
+        }
+        response.responses.push(topic);
+    }
+    Some(response)
+}
+
+fn all_failed(request: ProduceRequest, code: KafkaCode) -> ProduceResponse {
+    let mut response = ProduceResponse::default();
+    for topic in request.topic_data {
+        let mut entry = TopicProduceResponse::default();
+        entry.name = topic.name;
+        for data in topic.partition_data {
+            let mut p = PartitionProduceResponse::default();
+            p.index = data.index;
+            p.error_code = code.0;
+            p.base_offset = -1;
+            p.log_append_time_ms = -1;
+            p.log_start_offset = -1;
+            entry.partition_responses.push(p);
+        }
+        response.responses.push(entry);
+    }
+    response
+}

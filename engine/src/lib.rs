@@ -1,0 +1,22 @@
+//! The Strom broker: shards, Kafka API handlers, start-up and shutdown.
+//!
+//! Layout: [`server`] starts one glommio executor per shard; each runs a
+//! [`shard::Shard`] that owns its partitions and serves the connections it accepts
+//! ([`connection`]), routing partition work to other shards with [`messages`].
+//! [`handlers`] holds one file per Kafka API; [`errors`] maps internal errors to
+//! Kafka error codes; [`metadata`] is the topic table.
+
+pub mod connection;
+pub mod errors;
+pub mod handlers;
+pub mod messages;
+pub mod metadata;
+pub mod server;
+pub mod shard;
+
+/// Exit status for a bad configuration or command line.
+pub const EXIT_CONFIG: i32 = 2;
+/// Exit status when a storage write, sync or open fails (fail-stop).
+pub const EXIT_STORAGE_FAILURE: i32 = 3;
+/// Exit status for any other start-up failure.
+pub const EXIT_START_FAILURE: i32 = 1;

@@ -1,0 +1,130 @@
+//! Typed messages between shards.
+//!
+//! Every cross-shard interaction is one of these, sent over glommio's bounded
+//! channel mesh (depth `CROSS_SHARD_CHANNEL_DEPTH`). A message carries a oneshot
+//! sender for its reply; glommio wakes the waiting task on the origin shard.
+//! A request that touches partitions of several shards sends at most one message
+//! per destination shard (callers group items by owner first).
+
+use crate::errors::KafkaCode;
+use crate::metadata::TopicTable;
+use bytes::BytesMut;
+use futures::channel::oneshot;
+use std::sync::Arc;
+use std::time::Duration;
+use strom_net::FileSlice;
+use strom_storage::batch::BatchHeader;
+use uuid::Uuid;
+
+/// A partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: Arc<str>,
+    pub partition: i32,
+}
+
+/// Validated batches for one partition, to be appended by its owner.
+#[derive(Debug)]
+pub struct AppendItem {
+    pub tp: TopicPartition,
+    pub records: BytesMut,
+    pub headers: Vec<BatchHeader>,
+}
+
+/// Result of one append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendOutcome {
+    pub error: KafkaCode,
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// A fetch of one partition.
+#[derive(Debug, Clone)]
+pub struct ReadItem {
+    pub tp: TopicPartition,
+    pub offset: i64,
+    pub max_bytes: u64,
+}
+
+/// What a fetch of one partition found.
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    pub error: KafkaCode,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub records: Option<FileSlice>,
+}
+
+/// A ListOffsets query of one partition (timestamp -1 latest, -2 earliest, -3 max timestamp).
+#[derive(Debug, Clone)]
+pub struct OffsetQuery {
+    pub tp: TopicPartition,
+    pub timestamp: i64,
+}
+
+/// The answer to an [`OffsetQuery`]; offset and timestamp are -1 when nothing matches.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetAnswer {
+    pub error: KafkaCode,
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// A topic to create (CreateTopics or auto-creation).
+#[derive(Debug, Clone)]
+pub struct CreateSpec {
+    pub name: String,
+    /// -1: the broker default.
+    pub num_partitions: i32,
+    /// -1: the broker default.
+    pub replication_factor: i16,
+    /// Manual assignment: (partition, broker ids).
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+/// The outcome of creating one topic.
+#[derive(Debug, Clone)]
+pub struct CreateOutcome {
+    pub name: String,
+    pub id: Uuid,
+    pub error: KafkaCode,
+    pub message: Option<String>,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// (key, value, is_default) of every topic config, for CreateTopics v5+.
+    pub configs: Vec<(String, String, bool)>,
+}
+
+/// A topic to delete, by name or by id (DeleteTopics v6).
+#[derive(Debug, Clone)]
+pub enum DeleteSpec {
+    Name(String),
+    Id(Uuid),
+}
+
+/// The outcome of deleting one topic.
+#[derive(Debug, Clone)]
+pub struct DeleteOutcome {
+    pub name: Option<String>,
+    pub id: Uuid,
+    pub error: KafkaCode,
+    pub message: Option<String>,
+}
+
+/// Every message a shard can receive.
+pub enum ShardMsg {
+    Append(Vec<AppendItem>, oneshot::Sender<Vec<AppendOutcome>>),
+    Read(Vec<ReadItem>, oneshot::Sender<Vec<ReadOutcome>>),
+    /// Reply once any of the partitions has data past its offset, or after the timeout.
+    Wait(Vec<(TopicPartition, i64)>, Duration, oneshot::Sender<()>),
+    ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),
+    /// Install a new topic table: open owned partitions that are new, drop deleted ones.
+    ApplyTable(Arc<TopicTable>, oneshot::Sender<()>),
+    /// To shard 0 only: the topic table's single writer.
+    CreateTopics(Vec<CreateSpec>, bool, oneshot::Sender<Vec<CreateOutcome>>),
+    /// To shard 0 only.
+    DeleteTopics(Vec<DeleteSpec>, oneshot::Sender<Vec<DeleteOutcome>>),
+}

@@ -1,0 +1,496 @@
+//! One shard: the state a single core owns, and the handling of cross-shard messages.
+//!
+//! A `Shard` lives on exactly one glommio executor (one pinned thread) behind an
+//! `Rc`; nothing in it is shared with other threads. Other shards reach its
+//! partitions only by sending a [`ShardMsg`]. RefCell borrows are never held across
+//! an `.await`.
+
+use crate::errors::{storage_error_code, KafkaCode};
+use crate::messages::*;
+use crate::metadata::{partition_dir, shard_for, TopicMeta, TopicTable};
+use futures::channel::oneshot;
+use futures::future::{select, select_all};
+use glommio::channels::channel_mesh::Senders;
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use strom_net::versions::ApiSupport;
+use strom_net::FileSlice;
+use strom_storage::log::{LogConfig, PartitionLog};
+use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A partition this shard owns.
+pub struct Partition {
+    pub log: PartitionLog,
+    pub topic_id: Uuid,
+    pub config: TopicConfig,
+    /// Long-polling fetches waiting for an append.
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// Errors that stop a shard.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("shard {shard} is gone (shutting down)")]
+    ShardGone { shard: usize },
+}
+
+/// The per-core state. See the module docs for who may touch it.
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub broker: Arc<BrokerConfig>,
+    pub api_support: ApiSupport,
+    table: RefCell<Arc<TopicTable>>,
+    partitions: RefCell<HashMap<TopicPartition, Partition>>,
+    senders: Senders<ShardMsg>,
+    /// Serializes topic-table changes on shard 0.
+    admin_lock: Semaphore,
+    pub connections: Cell<usize>,
+}
+
+impl Shard {
+    pub fn new(
+        broker: Arc<BrokerConfig>,
+        senders: Senders<ShardMsg>,
+        table: Arc<TopicTable>,
+    ) -> Rc<Shard> {
+        Rc::new(Shard {
+            id: senders.peer_id(),
+            count: senders.nr_consumers(),
+            broker,
+            api_support: ApiSupport::kafka_4_0(),
+            table: RefCell::new(Arc::new(TopicTable {
+                revision: 0,
+                cluster_id: table.cluster_id.clone(),
+                topics: BTreeMap::new(),
+            })),
+            partitions: RefCell::new(HashMap::new()),
+            senders,
+            admin_lock: Semaphore::new(1),
+            connections: Cell::new(0),
+        })
+    }
+
+    /// The current topic table (cheap clone of an Arc).
+    pub fn table(&self) -> Arc<TopicTable> {
+        self.table.borrow().clone()
+    }
+
+    pub fn owner_of(&self, tp: &TopicPartition) -> usize {
+        shard_for(&tp.topic, tp.partition, self.count)
+    }
+
+    /// Sends a message to a shard (or handles it here) and awaits the reply.
+    pub async fn call<R>(
+        self: &Rc<Self>,
+        shard: usize,
+        make: impl FnOnce(oneshot::Sender<R>) -> ShardMsg,
+    ) -> Result<R, ShardError> {
+        let (tx, rx) = oneshot::channel();
+        let msg = make(tx);
+        if shard == self.id {
+            // Boxed: handling may itself call other shards (and this one).
+            Box::pin(self.clone().handle(msg)).await;
+        } else if self.senders.send_to(shard, msg).await.is_err() {
+            return Err(ShardError::ShardGone { shard });
+        }
+        rx.await.map_err(|_| ShardError::ShardGone { shard })
+    }
+
+    /// Handles one message (from the mesh or from this shard itself).
+    pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Append(items, reply) => {
+                let _ = reply.send(self.append_local(items));
+            }
+            ShardMsg::Read(items, reply) => {
+                let _ = reply.send(self.read_local(&items));
+            }
+            ShardMsg::Wait(items, timeout, reply) => {
+                self.wait_local(items, timeout).await;
+                let _ = reply.send(());
+            }
+            ShardMsg::ListOffsets(queries, reply) => {
+                let _ = reply.send(self.list_offsets_local(&queries));
+            }
+            ShardMsg::ApplyTable(table, reply) => {
+                self.apply_table(table);
+                let _ = reply.send(());
+            }
+            ShardMsg::CreateTopics(specs, validate_only, reply) => {
+                let outcome = self.create_topics_here(specs, validate_only).await;
+                let _ = reply.send(outcome);
+            }
+            ShardMsg::DeleteTopics(specs, reply) => {
+                let outcome = self.delete_topics_here(specs).await;
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Installs a topic table: opens the partitions this shard owns that are new
+    /// (running recovery), and removes partitions of deleted topics from disk.
+    pub fn apply_table(&self, table: Arc<TopicTable>) {
+        if table.revision < self.table.borrow().revision {
+            return;
+        }
+        let data_dir = self.broker.data_dir().to_path_buf();
+        let mut partitions = self.partitions.borrow_mut();
+        let stale: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|(tp, p)| {
+                table
+                    .topics
+                    .get(&*tp.topic)
+                    .is_none_or(|t| t.id != p.topic_id || tp.partition >= t.partitions)
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in stale {
+            if let Some(partition) = partitions.remove(&tp) {
+                info!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition");
+                if let Err(err) = partition.log.delete() {
+                    error!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition data failed: {err}");
+                }
+            }
+        }
+        for topic in table.topics.values() {
+            let config = self.topic_config(topic);
+            for p in 0..topic.partitions {
+                let tp = TopicPartition {
+                    topic: Arc::from(topic.name.as_str()),
+                    partition: p,
+                };
+                if self.owner_of(&tp) != self.id || partitions.contains_key(&tp) {
+                    continue;
+                }
+                let dir = partition_dir(&data_dir, &topic.name, p);
+                let log_config = LogConfig {
+                    segment_bytes: config.segment_bytes,
+                    segment_ms: config.segment_ms,
+                    index_interval_bytes: config.index_interval_bytes,
+                };
+                match PartitionLog::open(&dir, log_config, now_ms()) {
+                    Ok((log, report)) => {
+                        if !report.clean || report.truncated_bytes > 0 {
+                            info!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition");
+                        }
+                        partitions.insert(
+                            tp,
+                            Partition {
+                                log,
+                                topic_id: topic.id,
+                                config: config.clone(),
+                                waiters: Vec::new(),
+                            },
+                        );
+                    }
+                    Err(err) => {
+                        // Fail-stop: serving a topic with a partition missing would lose data silently.
+                        error!(
+                            shard = self.id,
+                            "cannot open partition {}: {err}",
+                            dir.display()
+                        );
+                        std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                    }
+                }
+            }
+        }
+        *self.table.borrow_mut() = table;
+    }
+
+    /// The effective config of a topic: broker defaults plus its overrides.
+    pub fn topic_config(&self, topic: &TopicMeta) -> TopicConfig {
+        let mut config = TopicConfig::defaults_from(&self.broker);
+        let overrides: Vec<(String, Option<String>)> = topic
+            .configs
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        if let Err(err) = config.apply(&overrides) {
+            warn!(topic = %topic.name, "stored topic config is invalid, using defaults: {err}");
+        }
+        config
+    }
+
+    fn append_local(&self, items: Vec<AppendItem>) -> Vec<AppendOutcome> {
+        let now = now_ms();
+        let mut partitions = self.partitions.borrow_mut();
+        items
+            .into_iter()
+            .map(|mut item| {
+                let Some(partition) = partitions.get_mut(&item.tp) else {
+                    return AppendOutcome {
+                        error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                        log_start_offset: -1,
+                    };
+                };
+                let append_time = match partition.config.message_timestamp_type {
+                    TimestampType::LogAppendTime => Some(now),
+                    TimestampType::CreateTime => None,
+                };
+                match partition
+                    .log
+                    .append(&mut item.records, &item.headers, append_time, now)
+                {
+                    Ok(info) => {
+                        for waiter in partition.waiters.drain(..) {
+                            let _ = waiter.send(());
+                        }
+                        AppendOutcome {
+                            error: KafkaCode::NONE,
+                            base_offset: info.base_offset,
+                            log_append_time_ms: info.log_append_time_ms.unwrap_or(-1),
+                            log_start_offset: partition.log.log_start_offset(),
+                        }
+                    }
+                    Err(err) => {
+                        // A failed write leaves the log in an unknown state: fail-stop.
+                        error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "append failed, stopping the broker: {err}");
+                        std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn read_local(&self, items: &[ReadItem]) -> Vec<ReadOutcome> {
+        let partitions = self.partitions.borrow();
+        items
+            .iter()
+            .map(|item| {
+                let Some(partition) = partitions.get(&item.tp) else {
+                    return ReadOutcome {
+                        error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        high_watermark: -1,
+                        log_start_offset: -1,
+                        records: None,
+                    };
+                };
+                let log = &partition.log;
+                match log.read(item.offset, item.max_bytes) {
+                    Ok(region) => ReadOutcome {
+                        error: KafkaCode::NONE,
+                        high_watermark: log.log_end_offset(),
+                        log_start_offset: log.log_start_offset(),
+                        records: region.map(|r| FileSlice {
+                            file: r.file,
+                            position: r.position,
+                            len: r.len,
+                        }),
+                    },
+                    Err(err) => {
+                        let code = storage_error_code(&err);
+                        if code != KafkaCode::OFFSET_OUT_OF_RANGE {
+                            error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "read failed: {err}");
+                        }
+                        ReadOutcome {
+                            error: code,
+                            high_watermark: -1,
+                            log_start_offset: -1,
+                            records: None,
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until one of the partitions has data past the given offset, or the timeout.
+    async fn wait_local(&self, items: Vec<(TopicPartition, i64)>, timeout: Duration) {
+        let mut receivers = Vec::new();
+        {
+            let mut partitions = self.partitions.borrow_mut();
+            for (tp, offset) in &items {
+                let Some(partition) = partitions.get_mut(tp) else {
+                    return; // deleted meanwhile: let the fetch re-plan now
+                };
+                if partition.log.log_end_offset() > *offset {
+                    return;
+                }
+                partition.waiters.retain(|w| !w.is_canceled());
+                let (tx, rx) = oneshot::channel();
+                partition.waiters.push(tx);
+                receivers.push(rx);
+            }
+        }
+        if receivers.is_empty() {
+            return;
+        }
+        let sleep = Box::pin(glommio::timer::sleep(timeout));
+        let _ = select(select_all(receivers), sleep).await;
+    }
+
+    fn list_offsets_local(&self, queries: &[OffsetQuery]) -> Vec<OffsetAnswer> {
+        let partitions = self.partitions.borrow();
+        queries
+            .iter()
+            .map(|q| {
+                let Some(partition) = partitions.get(&q.tp) else {
+                    return OffsetAnswer {
+                        error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        timestamp: -1,
+                        offset: -1,
+                    };
+                };
+                let log = &partition.log;
+                let found = |timestamp, offset| OffsetAnswer {
+                    error: KafkaCode::NONE,
+                    timestamp,
+                    offset,
+                };
+                match q.timestamp {
+                    -2 => found(-1, log.log_start_offset()),
+                    -1 => found(-1, log.log_end_offset()),
+                    -3 => match log.max_timestamp() {
+                        Some((ts, offset)) => found(ts, offset),
+                        None => found(-1, -1),
+                    },
+                    ts if ts < 0 => OffsetAnswer {
+                        error: KafkaCode::INVALID_REQUEST,
+                        timestamp: -1,
+                        offset: -1,
+                    },
+                    ts => match log.offset_for_timestamp(ts) {
+                        Ok(Some((offset, timestamp))) => found(timestamp, offset),
+                        Ok(None) => found(-1, -1),
+                        Err(err) => OffsetAnswer {
+                            error: storage_error_code(&err),
+                            timestamp: -1,
+                            offset: -1,
+                        },
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Sends the new table to every shard (this one included) and waits for all.
+    async fn broadcast_table(self: &Rc<Self>, table: Arc<TopicTable>) {
+        for shard in 0..self.count {
+            let table = table.clone();
+            if let Err(err) = self
+                .call(shard, |reply| ShardMsg::ApplyTable(table, reply))
+                .await
+            {
+                warn!("topic table not delivered: {err}");
+            }
+        }
+    }
+
+    /// Closes every partition cleanly (flush + clean-shutdown marker).
+    pub fn close_all(&self) {
+        let partitions: Vec<(TopicPartition, Partition)> =
+            self.partitions.borrow_mut().drain().collect();
+        for (tp, partition) in partitions {
+            if let Err(err) = partition.log.close() {
+                error!(shard = self.id, topic = %tp.topic, partition = tp.partition, "closing partition failed: {err}");
+            }
+        }
+    }
+}
+
+impl Shard {
+    async fn create_topics_here(
+        self: &Rc<Self>,
+        specs: Vec<CreateSpec>,
+        validate_only: bool,
+    ) -> Vec<CreateOutcome> {
+        let Ok(_permit) = self.admin_lock.acquire_permit(1).await else {
+            return Vec::new();
+        };
+        let current = self.table();
+        let mut next = (*current).clone();
+        let mut outcomes = Vec::with_capacity(specs.len());
+        let mut names_seen = std::collections::HashSet::new();
+        for spec in specs {
+            let duplicate = !names_seen.insert(spec.name.clone());
+            let outcome =
+                crate::handlers::create_topics::plan_topic(&self.broker, &next, spec, duplicate);
+            match outcome {
+                Ok((meta, outcome)) => {
+                    if !validate_only {
+                        next.topics.insert(meta.name.clone(), Arc::new(meta));
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(outcome) => outcomes.push(outcome),
+            }
+        }
+        if next.topics.len() != current.topics.len() {
+            next.revision = current.revision + 1;
+            self.commit_table(next).await;
+        }
+        outcomes
+    }
+
+    async fn delete_topics_here(self: &Rc<Self>, specs: Vec<DeleteSpec>) -> Vec<DeleteOutcome> {
+        let Ok(_permit) = self.admin_lock.acquire_permit(1).await else {
+            return Vec::new();
+        };
+        let current = self.table();
+        let mut next = (*current).clone();
+        let mut outcomes = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let found = match &spec {
+                DeleteSpec::Name(name) => next.topics.get(name).cloned(),
+                DeleteSpec::Id(id) => next.by_id(*id).cloned(),
+            };
+            match (found, spec) {
+                (Some(meta), _) => {
+                    next.topics.remove(&meta.name);
+                    outcomes.push(DeleteOutcome {
+                        name: Some(meta.name.clone()),
+                        id: meta.id,
+                        error: KafkaCode::NONE,
+                        message: None,
+                    });
+                }
+                (None, DeleteSpec::Name(name)) => outcomes.push(DeleteOutcome {
+                    name: Some(name),
+                    id: Uuid::nil(),
+                    error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    message: Some("This server does not host this topic".into()),
+                }),
+                (None, DeleteSpec::Id(id)) => outcomes.push(DeleteOutcome {
+                    name: None,
+                    id,
+                    error: KafkaCode::UNKNOWN_TOPIC_ID,
+                    message: Some("This server does not host a topic with this id".into()),
+                }),
+            }
+        }
+        if next.topics.len() != current.topics.len() {
+            next.revision = current.revision + 1;
+            self.commit_table(next).await;
+        }
+        outcomes
+    }
+
+    /// Persists a new table (fail-stop if that fails: the metadata must not diverge
+    /// from what clients were told), then installs it on every shard.
+    async fn commit_table(self: &Rc<Self>, table: TopicTable) {
+        if let Err(err) = table.save(self.broker.data_dir()) {
+            error!("writing the topic table failed, stopping the broker: {err}");
+            std::process::exit(crate::EXIT_STORAGE_FAILURE);
+        }
+        self.broadcast_table(Arc::new(table)).await;
+    }
+}

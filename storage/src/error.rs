@@ -1,0 +1,67 @@
+//! The single error type of the storage crate. Every variant names the file
+//! (and where it matters the position or offset) so that an operator can find
+//! the problem from the log line alone.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::batch::BatchError;
+
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// An operating-system I/O call failed on `path`.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A positional read or write failed on `path` at byte `position`.
+    #[error("I/O error on {path} at position {position}: {source}")]
+    IoAt {
+        path: PathBuf,
+        position: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fetch or lookup asked for an offset the log does not hold.
+    #[error("offset {offset} out of range: log holds [{log_start_offset}, {log_end_offset})")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    /// An index file is malformed (callers usually rebuild it by scanning).
+    #[error("malformed index {path}: {reason}")]
+    CorruptIndex { path: PathBuf, reason: String },
+    /// A batch in a log file that was valid when written no longer parses
+    /// (the file changed under us after recovery).
+    #[error("corrupt batch in {path} at position {position}: {source}")]
+    CorruptBatch {
+        path: PathBuf,
+        position: u64,
+        #[source]
+        source: BatchError,
+    },
+    /// The caller passed an append that does not match its headers.
+    #[error("invalid append to {path}: {reason}")]
+    InvalidAppend { path: PathBuf, reason: String },
+}
+
+impl StorageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io_at(path: impl Into<PathBuf>, position: u64, source: std::io::Error) -> Self {
+        StorageError::IoAt {
+            path: path.into(),
+            position,
+            source,
+        }
+    }
+}

@@ -1,0 +1,600 @@
+use super::*;
+use crate::batch::{encode_simple_batch, validate_batches};
+use crate::index::OffsetIndex;
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        segment_bytes,
+        segment_ms: 1 << 50,
+        index_interval_bytes: 256,
+    }
+}
+
+fn make_batch(records: usize, ts: i64) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = (0..records)
+        .map(|i| format!("value-{i:014}").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+    encode_simple_batch(0, ts, &refs)
+}
+
+fn append_buf(log: &mut PartitionLog, mut buf: Vec<u8>, append_time: Option<i64>) -> AppendInfo {
+    let headers = validate_batches(&buf).unwrap();
+    log.append(&mut buf, &headers, append_time, NOW).unwrap()
+}
+
+fn append(log: &mut PartitionLog, records: usize, ts: i64) -> AppendInfo {
+    append_buf(log, make_batch(records, ts), None)
+}
+
+fn region_bytes(region: &FileRegion) -> Vec<u8> {
+    let mut bytes = vec![0u8; region.len as usize];
+    region
+        .file
+        .read_exact_at(&mut bytes, region.position)
+        .unwrap();
+    bytes
+}
+
+/// Fetches everything from `from` on, `max_bytes` per fetch, checking that
+/// every region is whole valid batches; returns their headers.
+fn fetch_all(log: &PartitionLog, from: i64, max_bytes: u64) -> Vec<BatchHeader> {
+    let mut offset = from;
+    let mut out = Vec::new();
+    while let Some(region) = log.read(offset, max_bytes).unwrap() {
+        let headers = validate_batches(&region_bytes(&region)).unwrap();
+        assert!(headers[0].base_offset <= offset && offset <= headers[0].last_offset());
+        offset = headers.last().unwrap().last_offset() + 1;
+        out.extend(headers);
+    }
+    assert_eq!(offset, log.log_end_offset());
+    out
+}
+
+fn assert_contiguous(headers: &[BatchHeader], start: i64, end: i64) {
+    let mut next = start;
+    for h in headers {
+        assert_eq!(h.base_offset, next);
+        next = h.last_offset() + 1;
+    }
+    assert_eq!(next, end);
+}
+
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn open(dir: &Path, cfg: LogConfig) -> (PartitionLog, RecoveryReport) {
+    PartitionLog::open(dir, cfg, NOW).unwrap()
+}
+
+#[test]
+fn append_and_read_across_segment_rolls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("topic-0");
+    let (mut log, report) = open(&dir, config(1000));
+    assert_eq!(report.segments, 1);
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.read(0, 100).unwrap().map(|r| r.len), None);
+
+    for i in 0..40 {
+        let info = append(&mut log, 3, 1000 + i);
+        assert_eq!(info.base_offset, i * 3);
+        assert_eq!(info.last_offset, i * 3 + 2);
+    }
+    // Two batches in one produce buffer.
+    let mut two = make_batch(2, 5000);
+    two.extend_from_slice(&make_batch(4, 5001));
+    let info = append_buf(&mut log, two, None);
+    assert_eq!((info.base_offset, info.last_offset), (120, 125));
+    assert_eq!(log.log_end_offset(), 126);
+    assert!(log.segment_count() >= 5, "{} segments", log.segment_count());
+    assert_eq!(log_files(&dir).len(), log.segment_count());
+    let on_disk: u64 = log_files(&dir)
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(log.size_bytes(), on_disk);
+    for seg in &log.segments {
+        assert!(seg.size <= 1000);
+    }
+    // First segment file name is Kafka's 20-digit base offset.
+    assert!(dir.join("00000000000000000000.log").exists());
+    assert!(dir.join("00000000000000000000.index").exists());
+    assert!(dir.join("00000000000000000000.timeindex").exists());
+
+    for max_bytes in [1, 200, 500, 1 << 20] {
+        let headers = fetch_all(&log, 0, max_bytes);
+        assert_contiguous(&headers, 0, 126);
+    }
+    // Every offset is readable and lands in the right batch.
+    for offset in 0..126 {
+        let region = log.read(offset, 1).unwrap().unwrap();
+        let header = batch::parse_header(&region_bytes(&region)).unwrap();
+        assert!(header.base_offset <= offset && offset <= header.last_offset());
+        assert_eq!(region.len as usize, header.total_bytes());
+    }
+    // Sparse indexes were built.
+    assert!(log.segments.iter().any(|s| !s.offset_index.is_empty()));
+}
+
+#[test]
+fn read_in_the_middle_of_a_batch_returns_that_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    append(&mut log, 10, 1);
+    let second = append(&mut log, 5, 2);
+    assert_eq!(second.base_offset, 10);
+
+    let region = log.read(3, 1 << 20).unwrap().unwrap();
+    assert_eq!(region.position, 0);
+    let headers = validate_batches(&region_bytes(&region)).unwrap();
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers[0].base_offset, 0);
+
+    let region = log.read(12, 1 << 20).unwrap().unwrap();
+    assert_eq!(region.position, second.position_bytes);
+    let headers = validate_batches(&region_bytes(&region)).unwrap();
+    assert_eq!(headers[0].base_offset, 10);
+    assert_eq!(headers[0].last_offset(), 14);
+}
+
+#[test]
+fn kip74_big_first_batch_and_fresh_segment_for_oversized_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(4096));
+    let big = make_batch(300, 1); // ~ 10 KB, larger than segment_bytes
+    let big_len = big.len() as u64;
+    assert!(big_len > 4096);
+    append_buf(&mut log, big, None);
+    assert_eq!(log.segment_count(), 1);
+    // The whole first batch even with a tiny max_bytes.
+    let region = log.read(5, 1).unwrap().unwrap();
+    assert_eq!(region.len, big_len);
+    // The next batch does not fit: roll.
+    append(&mut log, 1, 2);
+    assert_eq!(log.segment_count(), 2);
+    // An oversized batch goes alone into a fresh segment.
+    append_buf(&mut log, make_batch(300, 3), None);
+    assert_eq!(log.segment_count(), 3);
+    append(&mut log, 1, 4);
+    assert_eq!(log.segment_count(), 4);
+    // A fetch never crosses a segment end.
+    let region = log.read(0, 1 << 30).unwrap().unwrap();
+    assert_eq!(region.len, big_len);
+    assert_contiguous(&fetch_all(&log, 0, 1 << 30), 0, 602);
+}
+
+#[test]
+fn max_bytes_limit_ends_on_a_batch_boundary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    let batch_len = make_batch(2, 0).len() as u64;
+    for i in 0..50 {
+        append(&mut log, 2, i);
+    }
+    let region = log.read(0, batch_len * 5 / 2).unwrap().unwrap();
+    assert_eq!(region.len, batch_len * 2);
+    // Limits far past the index entries still end on boundaries.
+    let region = log.read(21, batch_len * 30 + 7).unwrap().unwrap();
+    assert_eq!(region.position, batch_len * 10);
+    assert_eq!(region.len, batch_len * 30);
+}
+
+#[test]
+fn log_append_time_sets_timestamps_and_keeps_crc_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    append(&mut log, 2, 100);
+    let mut buf = make_batch(3, 100);
+    buf.extend_from_slice(&make_batch(2, 200));
+    let info = append_buf(&mut log, buf, Some(777_000));
+    assert_eq!(info.base_offset, 2);
+    assert_eq!(info.last_offset, 6);
+    assert_eq!(info.log_append_time_ms, Some(777_000));
+
+    let region = log.read(2, 1 << 20).unwrap().unwrap();
+    let headers = validate_batches(&region_bytes(&region)).expect("CRC recomputed");
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers[0].base_offset, 2);
+    assert_eq!(headers[1].base_offset, 5);
+    for h in &headers {
+        assert!(h.is_log_append_time());
+        assert_eq!(h.max_timestamp, 777_000);
+    }
+    assert_eq!(log.max_timestamp(), Some((777_000, 2)));
+    assert_eq!(log.offset_for_timestamp(101).unwrap(), Some((2, 777_000)));
+    assert_eq!(log.offset_for_timestamp(100).unwrap(), Some((0, 100)));
+}
+
+/// Brute-force expectation: first batch (in offset order) whose max
+/// timestamp is >= target.
+fn expected_for_timestamp(batches: &[(i64, i64)], target: i64) -> Option<(i64, i64)> {
+    batches.iter().copied().find(|&(_, ts)| ts >= target)
+}
+
+fn check_timestamps(log: &PartitionLog, batches: &[(i64, i64)]) {
+    for target in (-500..26_000).step_by(250) {
+        assert_eq!(
+            log.offset_for_timestamp(target).unwrap(),
+            expected_for_timestamp(batches, target),
+            "target {target}"
+        );
+    }
+    let max = batches.iter().map(|&(_, ts)| ts).max();
+    let expected_max = max.map(|m| {
+        let first = batches.iter().find(|&&(_, ts)| ts == m).unwrap();
+        (m, first.0)
+    });
+    assert_eq!(log.max_timestamp(), expected_max);
+}
+
+#[test]
+fn offset_for_timestamp_across_segments_and_reopens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(700);
+    cfg.index_interval_bytes = 100;
+    let (mut log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
+    assert_eq!(log.max_timestamp(), None);
+    // Mostly increasing timestamps with some going backwards.
+    let mut batches = Vec::new();
+    for i in 0..40i64 {
+        let ts = if i % 7 == 3 {
+            i * 500 - 1700
+        } else {
+            i * 500 + 1000
+        };
+        let info = append(&mut log, 2, ts);
+        batches.push((info.base_offset, ts));
+    }
+    assert!(log.segment_count() > 3);
+    check_timestamps(&log, &batches);
+
+    log.close().unwrap();
+    let (log, report) = open(tmp.path(), cfg);
+    assert!(report.clean);
+    assert_eq!(report.indexes_rebuilt, 0);
+    check_timestamps(&log, &batches);
+
+    drop(log);
+    let dir_rp = tmp.path().join(RECOVERY_POINT_FILE);
+    fs::remove_file(dir_rp).unwrap();
+    let (log, report) = open(tmp.path(), cfg);
+    assert!(!report.clean);
+    assert_eq!(report.indexes_rebuilt, log.segment_count());
+    check_timestamps(&log, &batches);
+}
+
+#[test]
+fn reopen_after_clean_close_and_after_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(800);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..30 {
+        append(&mut log, 4, i);
+    }
+    let end = log.log_end_offset();
+    let segments = log.segment_count();
+    let before = fetch_all(&log, 0, 1 << 20);
+    log.close().unwrap();
+    assert!(tmp.path().join(CLEAN_SHUTDOWN_FILE).exists());
+
+    let (mut log, report) = open(tmp.path(), cfg);
+    assert!(!tmp.path().join(CLEAN_SHUTDOWN_FILE).exists());
+    assert!(report.clean);
+    assert_eq!(report.segments, segments);
+    assert_eq!(report.truncated_bytes, 0);
+    // Only the active segment's tail after its last index entry is read.
+    assert!(report.batches_scanned < 8, "{report:?}");
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(fetch_all(&log, 0, 1 << 20), before);
+
+    // Appends continue; then "crash" (drop without close or flush).
+    for i in 0..10 {
+        append(&mut log, 1, 100 + i);
+    }
+    let end = log.log_end_offset();
+    assert_eq!(end, 130);
+    let before = fetch_all(&log, 0, 1 << 20);
+    drop(log);
+
+    let (mut log, report) = open(tmp.path(), cfg);
+    assert!(!report.clean);
+    assert_eq!(report.truncated_bytes, 0);
+    assert!(report.batches_scanned > 0);
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(fetch_all(&log, 0, 1 << 20), before);
+    assert_eq!(append(&mut log, 1, 0).base_offset, end);
+    log.flush().unwrap();
+    let rp = fs::read_to_string(tmp.path().join(RECOVERY_POINT_FILE)).unwrap();
+    assert_eq!(rp, format!("{}\n", end + 1));
+}
+
+/// Builds a log of several segments, drops it without closing, damages the
+/// last segment with `damage(path, size_before_last_batch, size)`, reopens and
+/// returns the log, the report and the base offset of the last batch.
+fn damaged_tail(
+    dir: &Path,
+    close_first: bool,
+    damage: impl FnOnce(&Path, u64, u64),
+) -> (PartitionLog, RecoveryReport, i64, i64) {
+    let cfg = config(900);
+    let (mut log, _) = open(dir, cfg);
+    for i in 0..25 {
+        append(&mut log, 3, i);
+    }
+    let before_last = log.segments.last().unwrap().size;
+    let last = append(&mut log, 5, 99);
+    let end = log.log_end_offset();
+    if close_first {
+        log.close().unwrap();
+    } else {
+        log.flush().unwrap();
+        drop(log);
+    }
+    let files = log_files(dir);
+    let path = files.last().unwrap();
+    let size = fs::metadata(path).unwrap().len();
+    damage(path, before_last, size);
+    let (log, report) = open(dir, cfg);
+    (log, report, last.base_offset, end)
+}
+
+fn assert_recovered_to(log: &mut PartitionLog, end: i64) {
+    assert_eq!(log.log_end_offset(), end);
+    assert_contiguous(&fetch_all(log, 0, 1 << 20), 0, end);
+    assert!(log.read(end, 1 << 20).unwrap().is_none());
+    assert!(matches!(
+        log.read(end + 1, 1 << 20),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    // The log keeps working after recovery.
+    assert_eq!(append(log, 2, 5).base_offset, end);
+    assert_contiguous(&fetch_all(log, 0, 1 << 20), 0, end + 2);
+}
+
+#[test]
+fn torn_tail_truncated_mid_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, report, last_base, _) = damaged_tail(tmp.path(), false, |path, _, size| {
+        let f = OpenOptions::new().write(true).open(path).unwrap();
+        f.set_len(size - 10).unwrap();
+    });
+    assert!(!report.clean);
+    assert!(report.truncated_bytes > 0);
+    assert_recovered_to(&mut log, last_base);
+}
+
+#[test]
+fn torn_tail_garbage_appended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, report, _, end) = damaged_tail(tmp.path(), false, |path, _, size| {
+        let f = OpenOptions::new().write(true).open(path).unwrap();
+        f.write_all_at(&[0xab; 100], size).unwrap();
+    });
+    assert_eq!(report.truncated_bytes, 100);
+    assert_recovered_to(&mut log, end);
+}
+
+#[test]
+fn torn_tail_flipped_byte_in_last_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, report, last_base, _) = damaged_tail(tmp.path(), false, flip_byte_before_end);
+    assert!(report.truncated_bytes > 0);
+    assert_recovered_to(&mut log, last_base);
+}
+
+#[test]
+fn corrupt_tail_is_caught_even_after_clean_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, report, last_base, _) = damaged_tail(tmp.path(), true, flip_byte_before_end);
+    assert!(report.clean);
+    assert!(report.truncated_bytes > 0);
+    assert_recovered_to(&mut log, last_base);
+}
+
+fn flip_byte_before_end(path: &Path, _before_last: u64, size: u64) {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, size - 3).unwrap();
+    b[0] ^= 0x40;
+    f.write_all_at(&b, size - 3).unwrap();
+}
+
+#[test]
+fn torn_header_of_last_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, report, last_base, _) =
+        damaged_tail(tmp.path(), false, |path, before_last, _| {
+            let f = OpenOptions::new().write(true).open(path).unwrap();
+            f.set_len(before_last + 20).unwrap();
+        });
+    assert_eq!(report.truncated_bytes, 20);
+    assert_recovered_to(&mut log, last_base);
+}
+
+#[test]
+fn corruption_in_a_middle_segment_drops_later_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(600);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..30 {
+        append(&mut log, 2, i);
+    }
+    let segments = log.segment_count();
+    assert!(segments >= 5);
+    let third_base = log.segments[2].base_offset;
+    drop(log);
+    // Without a recovery point every segment is scanned.
+    fs::remove_file(tmp.path().join(RECOVERY_POINT_FILE)).unwrap();
+    let files = log_files(tmp.path());
+    // Damage the first batch of the third segment.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&files[2])
+        .unwrap();
+    f.write_all_at(&[0xff, 0xff], 70).unwrap();
+
+    let (mut log, report) = open(tmp.path(), cfg);
+    assert!(!report.clean);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log_files(tmp.path()).len(), 3);
+    assert!(report.truncated_bytes > 0);
+    assert_recovered_to(&mut log, third_base);
+}
+
+#[test]
+fn garbled_recovery_point_scans_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(600);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..20 {
+        append(&mut log, 2, i);
+    }
+    let segments = log.segment_count();
+    drop(log);
+    fs::write(tmp.path().join(RECOVERY_POINT_FILE), b"not a number").unwrap();
+    let (mut log, report) = open(tmp.path(), cfg);
+    assert_eq!(report.batches_scanned, 20);
+    assert_eq!(report.indexes_rebuilt, segments);
+    assert_recovered_to(&mut log, 40);
+}
+
+#[test]
+fn garbled_indexes_are_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(1500);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..40 {
+        append(&mut log, 3, i);
+    }
+    assert!(log.segment_count() >= 3);
+    let good_index = log.segments[1].offset_index.to_bytes();
+    assert!(!good_index.is_empty());
+    let before = fetch_all(&log, 0, 700);
+    log.close().unwrap();
+
+    let index0 = tmp.path().join(segment_file_name(0, INDEX_SUFFIX));
+    fs::write(&index0, b"garbage").unwrap(); // not a multiple of 8
+    let files = log_files(tmp.path());
+    let index1 = files[1].with_extension("index");
+    let mut bad = good_index.clone();
+    bad[4..8].copy_from_slice(&u32::MAX.to_be_bytes()); // position past the log
+    fs::write(&index1, &bad).unwrap();
+    let timeindex2 = files[2].with_extension("timeindex");
+    fs::write(&timeindex2, [0u8; 24]).unwrap(); // entries not increasing
+
+    let (log, report) = open(tmp.path(), cfg);
+    assert!(report.clean);
+    assert_eq!(report.indexes_rebuilt, 3);
+    assert_eq!(report.truncated_bytes, 0);
+    assert_eq!(fetch_all(&log, 0, 700), before);
+    let rebuilt = fs::read(&index1).unwrap();
+    assert_eq!(rebuilt, good_index);
+    let size0 = fs::metadata(&files[0]).unwrap().len();
+    assert!(OffsetIndex::from_bytes(&index0, &fs::read(&index0).unwrap(), 0, size0).is_ok());
+}
+
+#[test]
+fn index_files_mirror_memory_after_flush() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    for i in 0..200 {
+        append(&mut log, 1, i);
+    }
+    log.flush().unwrap();
+    let seg = &log.segments[0];
+    assert!(seg.offset_index.len() > 10);
+    assert_eq!(
+        fs::read(&seg.index_path).unwrap(),
+        seg.offset_index.to_bytes()
+    );
+    assert_eq!(
+        fs::read(&seg.time_index_path).unwrap(),
+        seg.time_index.to_bytes()
+    );
+}
+
+#[test]
+fn segment_ms_rolls_by_append_wall_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(1 << 20);
+    cfg.segment_ms = 1000;
+    let (mut log, _) = open(tmp.path(), cfg);
+    let mut buf = make_batch(1, 0);
+    let headers = validate_batches(&buf).unwrap();
+    log.append(&mut buf, &headers, None, 10_000).unwrap();
+    let mut buf = make_batch(1, 0);
+    log.append(&mut buf, &headers, None, 11_000).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    let mut buf = make_batch(1, 0);
+    log.append(&mut buf, &headers, None, 11_001).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(log.segments[1].base_offset, 2);
+}
+
+#[test]
+fn out_of_range_invalid_append_and_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-3");
+    let (mut log, _) = open(&dir, config(1 << 20));
+    append(&mut log, 3, 0);
+    assert!(matches!(
+        log.read(4, 10),
+        Err(StorageError::OffsetOutOfRange {
+            offset: 4,
+            log_start_offset: 0,
+            log_end_offset: 3
+        })
+    ));
+    assert!(log.read(-1, 10).is_err());
+    assert!(log.read(3, 10).unwrap().is_none());
+
+    let mut buf = make_batch(2, 0);
+    let headers = validate_batches(&buf).unwrap();
+    let mut short = buf[..buf.len() - 1].to_vec();
+    assert!(matches!(
+        log.append(&mut short, &headers, None, NOW),
+        Err(StorageError::InvalidAppend { .. })
+    ));
+    assert!(matches!(
+        log.append(&mut buf, &[], None, NOW),
+        Err(StorageError::InvalidAppend { .. })
+    ));
+    assert_eq!(log.log_end_offset(), 3);
+
+    let region = log.read(0, 100).unwrap().unwrap();
+    log.delete().unwrap();
+    assert!(!dir.exists());
+    // An outstanding region still reads the deleted file.
+    assert_eq!(validate_batches(&region_bytes(&region)).unwrap().len(), 1);
+}
+
+#[test]
+fn leftover_files_are_cleaned_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join(segment_file_name(500, INDEX_SUFFIX)), b"x").unwrap();
+    fs::write(tmp.path().join(RECOVERY_POINT_TMP_FILE), b"12").unwrap();
+    let (log, report) = open(tmp.path(), config(1 << 20));
+    assert_eq!(report.segments, 1);
+    assert_eq!(log.log_end_offset(), 0);
+    assert!(!tmp
+        .path()
+        .join(segment_file_name(500, INDEX_SUFFIX))
+        .exists());
+    assert!(!tmp.path().join(RECOVERY_POINT_TMP_FILE).exists());
+}

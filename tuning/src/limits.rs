@@ -1,0 +1,93 @@
+//! Named limits: hard caps and fixed sizes used across Strom.
+//!
+//! These are not configurable (yet). Each constant documents its meaning,
+//! unit and value; code should refer to these names rather than repeating
+//! the numbers.
+
+/// Most requests one client connection may have in flight at once (read
+/// off the socket but not yet answered). Once reached, the connection stops
+/// reading until a response is written.
+///
+/// Unit: requests. Value: 64.
+pub const CONNECTION_IN_FLIGHT_REQUESTS_MAX: usize = 64;
+
+/// Capacity of each channel carrying work between two shards (cores). A
+/// sender that finds the channel full waits, which is the back-pressure
+/// between shards.
+///
+/// Unit: messages. Value: 1024.
+pub const CROSS_SHARD_CHANNEL_DEPTH: usize = 1024;
+
+/// Fetch response size used when a client does not set `max_bytes` (or sets
+/// it to a non-positive value). Same as Kafka's `fetch.max.bytes` default.
+///
+/// Unit: bytes. Value: 52 428 800 (50 MiB).
+pub const FETCH_RESPONSE_BYTES_DEFAULT_MAX: usize = 52_428_800;
+
+/// Longest legal topic name, as in Kafka (255 minus room for a partition
+/// suffix in directory names).
+///
+/// Unit: bytes (topic names are ASCII). Value: 249.
+pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+
+/// Most partitions one topic may have; CreateTopics / CreatePartitions asking
+/// for more are refused.
+///
+/// Unit: partitions. Value: 10 000.
+pub const PARTITIONS_PER_TOPIC_MAX: usize = 10_000;
+
+/// Most client connections one shard accepts at once; further connections
+/// are closed right after accept.
+///
+/// Unit: connections. Value: 10 000.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
+
+/// Check a topic name against Kafka's rules: non-empty, not `.` or `..`, at
+/// most [`TOPIC_NAME_LENGTH_MAX`] characters, and only ASCII letters, digits,
+/// `.`, `_` and `-`.
+///
+/// The error is a human-readable reason suitable for a client error message.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is illegal, it can't be empty".to_string());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name cannot be \"{name}\""));
+    }
+    if name.len() > TOPIC_NAME_LENGTH_MAX {
+        return Err(format!(
+            "topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} characters, \
+             topic name: {name}"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name {name:?} is illegal, it contains {bad:?}; only ASCII alphanumerics, \
+             '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("orders").is_ok());
+        assert!(validate_topic_name("a.b_c-D9").is_ok());
+        assert!(validate_topic_name("...").is_ok());
+        assert!(validate_topic_name(&"x".repeat(TOPIC_NAME_LENGTH_MAX)).is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name(".").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name(&"x".repeat(TOPIC_NAME_LENGTH_MAX + 1)).is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name("caf\u{e9}").is_err());
+    }
+}
