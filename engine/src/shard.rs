@@ -186,7 +186,9 @@ impl Shard {
                 };
                 match PartitionLog::open(&dir, log_config, now_ms()) {
                     Ok((log, report)) => {
-                        if !report.clean || report.truncated_bytes > 0 {
+                        if report.truncated_bytes > 0 {
+                            warn!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition: truncated an invalid tail");
+                        } else if report.batches_scanned > 0 {
                             info!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition");
                         }
                         partitions.insert(
