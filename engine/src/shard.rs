@@ -179,6 +179,14 @@ impl Shard {
                     continue;
                 }
                 let dir = partition_dir(&data_dir, &topic.name, p);
+                if let Err(err) = claim_partition_dir(&dir, topic.id) {
+                    error!(
+                        shard = self.id,
+                        "cannot prepare partition directory {}: {err}",
+                        dir.display()
+                    );
+                    std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                }
                 let log_config = LogConfig {
                     segment_bytes: config.segment_bytes,
                     segment_ms: config.segment_ms,
@@ -494,5 +502,64 @@ impl Shard {
             std::process::exit(crate::EXIT_STORAGE_FAILURE);
         }
         self.broadcast_table(Arc::new(table)).await;
+    }
+}
+
+/// Kafka's `partition.metadata` file: which topic id a partition directory belongs to.
+/// ```text
+/// version: 0
+/// topic_id: <uuid>
+/// ```
+const PARTITION_METADATA: &str = "partition.metadata";
+
+/// Makes sure `dir` holds data of the topic with this id: a directory left behind by
+/// a deleted topic of the same name (a crash between saving the topic table and
+/// removing the data) is removed, so a re-created topic never shows old records.
+fn claim_partition_dir(dir: &std::path::Path, topic_id: Uuid) -> std::io::Result<()> {
+    let path = dir.join(PARTITION_METADATA);
+    let expected = format!("version: 0\ntopic_id: {topic_id}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == expected => return Ok(()),
+        Ok(found) => {
+            warn!(
+                "{} belongs to another topic ({}); removing the stale data",
+                dir.display(),
+                found.trim().replace('\n', ", ")
+            );
+            std::fs::remove_dir_all(dir)?;
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join("partition.metadata.tmp");
+    std::fs::write(&temp, expected)?;
+    std::fs::File::open(&temp)?.sync_all()?;
+    std::fs::rename(&temp, &path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_partition_directory_is_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("t-0");
+        let old = Uuid::new_v4();
+        claim_partition_dir(&dir, old).unwrap();
+        std::fs::write(dir.join("00000000000000000000.log"), b"old data").unwrap();
+        claim_partition_dir(&dir, old).unwrap();
+        assert!(
+            dir.join("00000000000000000000.log").exists(),
+            "same topic keeps its data"
+        );
+        claim_partition_dir(&dir, Uuid::new_v4()).unwrap();
+        assert!(
+            !dir.join("00000000000000000000.log").exists(),
+            "new topic must not see old data"
+        );
+        assert!(dir.join(PARTITION_METADATA).exists());
     }
 }
