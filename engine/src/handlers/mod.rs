@@ -12,6 +12,7 @@ pub mod produce;
 use crate::shard::Shard;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::Encodable;
 use std::rc::Rc;
 use strom_net::header::{decode_body, RequestInfo};
 use strom_net::response::encode_response;
@@ -31,52 +32,27 @@ pub async fn dispatch(
         ApiKey::ApiVersions => {
             let request = decode_body(body, info.api_key, version)?;
             let response = api_versions::handle(shard, &request);
-            one(encode_response(
-                info.api_key,
-                version,
-                info.correlation_id,
-                &response,
-            )?)
+            encoded(&info, &response)
         }
         ApiKey::Metadata => {
             let request = decode_body(body, info.api_key, version)?;
             let response = metadata::handle(shard, request, version).await;
-            one(encode_response(
-                info.api_key,
-                version,
-                info.correlation_id,
-                &response,
-            )?)
+            encoded(&info, &response)
         }
         ApiKey::CreateTopics => {
             let request = decode_body(body, info.api_key, version)?;
             let response = create_topics::handle(shard, request, version).await;
-            one(encode_response(
-                info.api_key,
-                version,
-                info.correlation_id,
-                &response,
-            )?)
+            encoded(&info, &response)
         }
         ApiKey::DeleteTopics => {
             let request = decode_body(body, info.api_key, version)?;
             let response = delete_topics::handle(shard, request, version).await;
-            one(encode_response(
-                info.api_key,
-                version,
-                info.correlation_id,
-                &response,
-            )?)
+            encoded(&info, &response)
         }
         ApiKey::Produce => {
             let request = decode_body(body, info.api_key, version)?;
             match produce::handle(shard, request).await {
-                Some(response) => one(encode_response(
-                    info.api_key,
-                    version,
-                    info.correlation_id,
-                    &response,
-                )?),
+                Some(response) => encoded(&info, &response),
                 None => Ok(None),
             }
         }
@@ -92,12 +68,7 @@ pub async fn dispatch(
         ApiKey::ListOffsets => {
             let request = decode_body(body, info.api_key, version)?;
             let response = list_offsets::handle(shard, request, version).await;
-            one(encode_response(
-                info.api_key,
-                version,
-                info.correlation_id,
-                &response,
-            )?)
+            encoded(&info, &response)
         }
         other => Err(NetError::UnknownApiKey {
             api_key: other as i16,
@@ -105,6 +76,13 @@ pub async fn dispatch(
     }
 }
 
-fn one(bytes: Bytes) -> Result<Reply, NetError> {
+/// Encodes a response for the request it answers.
+fn encoded<R: Encodable>(info: &RequestInfo, response: &R) -> Result<Reply, NetError> {
+    let bytes = encode_response(
+        info.api_key,
+        info.api_version,
+        info.correlation_id,
+        response,
+    )?;
     Ok(Some(vec![SendItem::Bytes(bytes)]))
 }
