@@ -99,23 +99,33 @@ pub fn classify(frame: Bytes, support: &ApiSupport) -> Result<Classified, NetErr
 }
 
 /// Decodes a request body, turning any decoder failure (truncation, bad lengths)
-/// into a connection-closing error, and rejecting trailing garbage.
+/// into a connection-closing error. Bytes left over after the fields of the
+/// version are ignored, as Apache Kafka does: librdkafka 2.16 sends Metadata v13
+/// requests with three such bytes.
 pub fn decode_body<T: Decodable>(
     mut body: Bytes,
     api_key: ApiKey,
     api_version: i16,
 ) -> Result<T, NetError> {
+    crate::shape::check_request(api_key, api_version, &body).map_err(|reason| {
+        NetError::Malformed {
+            api_name: api_name(api_key),
+            api_version,
+            reason,
+        }
+    })?;
     let request = T::decode(&mut body, api_version).map_err(|err| NetError::Malformed {
         api_name: api_name(api_key),
         api_version,
         reason: err.to_string(),
     })?;
     if body.has_remaining() {
-        return Err(NetError::Malformed {
-            api_name: api_name(api_key),
+        tracing::debug!(
+            api = api_name(api_key),
             api_version,
-            reason: format!("{} trailing bytes after the request", body.remaining()),
-        });
+            trailing_bytes = body.remaining(),
+            "ignoring bytes after the request fields"
+        );
     }
     Ok(request)
 }

@@ -11,6 +11,7 @@ pub mod frame;
 pub mod header;
 pub mod response;
 pub mod send;
+pub mod shape;
 pub mod versions;
 mod zerocopy;
 

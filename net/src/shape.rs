@@ -1,0 +1,423 @@
+//! Structural bounds check of a request body, run before the `kafka-protocol`
+//! decoder sees it.
+//!
+//! Why: that decoder reserves `Vec::with_capacity(n)` for an array as soon as it reads
+//! the count `n`, before checking that `n` elements are there; a 30-byte request
+//! claiming 2^31 elements makes the allocator abort the whole broker. This walk reads
+//! every field of the request versions Strom serves, the way the decoder will, and
+//! proves that every array's elements are really present in the frame (and every
+//! string, byte field and tagged field fits). Only then is the request decoded, so
+//! the decoder never allocates more than the frame actually holds.
+//!
+//! It is lenient where the decoder is strict (nullability, UTF-8): those errors are
+//! left to the decoder, which reports them without allocating.
+
+use kafka_protocol::messages::ApiKey;
+
+type Check = Result<(), String>;
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    flexible: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+        if n > self.remaining() {
+            return Err(format!(
+                "{what} needs {n} bytes at byte {} but only {} remain",
+                self.pos,
+                self.remaining()
+            ));
+        }
+        let slice = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(slice)
+    }
+
+    fn skip(&mut self, n: usize, what: &str) -> Check {
+        self.take(n, what).map(|_| ())
+    }
+
+    fn int16(&mut self, what: &str) -> Result<i16, String> {
+        let b = self.take(2, what)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn int32(&mut self, what: &str) -> Result<i32, String> {
+        let b = self.take(4, what)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn uvarint(&mut self, what: &str) -> Result<u64, String> {
+        let mut value = 0u64;
+        for i in 0..5 {
+            let byte = self.take(1, what)?[0];
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(format!("{what}: unsigned varint longer than 5 bytes"))
+    }
+
+    /// A string (nullable or not): i16 length, or uvarint length+1 when flexible.
+    fn string(&mut self, what: &str) -> Check {
+        let len = if self.flexible {
+            self.uvarint(what)? as i64 - 1
+        } else {
+            i64::from(self.int16(what)?)
+        };
+        if len > 0 {
+            self.skip(len as usize, what)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes / records: i32 length, or uvarint length+1 when flexible.
+    fn bytes(&mut self, what: &str) -> Check {
+        let len = if self.flexible {
+            self.uvarint(what)? as i64 - 1
+        } else {
+            i64::from(self.int32(what)?)
+        };
+        if len > 0 {
+            self.skip(len as usize, what)?;
+        }
+        Ok(())
+    }
+
+    /// An array whose elements each take at least `element_min_bytes`; every element
+    /// is walked by `element`.
+    fn array(
+        &mut self,
+        what: &str,
+        element_min_bytes: usize,
+        mut element: impl FnMut(&mut Cursor<'a>) -> Check,
+    ) -> Check {
+        let count = if self.flexible {
+            self.uvarint(what)? as i64 - 1
+        } else {
+            i64::from(self.int32(what)?)
+        };
+        if count <= 0 {
+            return Ok(());
+        }
+        let needed = (count as u64).saturating_mul(element_min_bytes.max(1) as u64);
+        if needed > self.remaining() as u64 {
+            return Err(format!(
+                "{what} claims {count} elements but only {} bytes remain",
+                self.remaining()
+            ));
+        }
+        for _ in 0..count {
+            element(self)?;
+        }
+        Ok(())
+    }
+
+    /// The tagged-field section of a flexible struct.
+    fn tagged(&mut self, what: &str) -> Check {
+        if !self.flexible {
+            return Ok(());
+        }
+        let count = self.uvarint(what)?;
+        if count > self.remaining() as u64 {
+            return Err(format!("{what}: {count} tagged fields cannot fit"));
+        }
+        for _ in 0..count {
+            self.uvarint(what)?;
+            let size = self.uvarint(what)?;
+            self.skip(size as usize, what)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a request body of a served API and version is structurally sound.
+pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
+    let flexible_from = match api_key {
+        ApiKey::Produce => 9,
+        ApiKey::Fetch => 12,
+        ApiKey::ListOffsets => 6,
+        ApiKey::Metadata => 9,
+        ApiKey::ApiVersions => 3,
+        ApiKey::CreateTopics => 5,
+        ApiKey::DeleteTopics => 4,
+        _ => return Ok(()),
+    };
+    let mut c = Cursor {
+        buf: body,
+        pos: 0,
+        flexible: version >= flexible_from,
+    };
+    let v = version;
+    match api_key {
+        ApiKey::Produce => {
+            c.string("transactional_id")?;
+            c.skip(2 + 4, "acks, timeout")?;
+            c.array("topic_data", 2, |c| {
+                if v <= 12 {
+                    c.string("topic name")?;
+                } else {
+                    c.skip(16, "topic id")?;
+                }
+                c.array("partition_data", 5, |c| {
+                    c.skip(4, "partition index")?;
+                    c.bytes("records")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::Fetch => {
+            if v <= 14 {
+                c.skip(4, "replica_id")?;
+            }
+            c.skip(4 + 4 + 4 + 1, "wait, min, max, isolation")?;
+            if v >= 7 {
+                c.skip(4 + 4, "session")?;
+            }
+            c.array("topics", 2, |c| {
+                if v <= 12 {
+                    c.string("topic")?;
+                }
+                if v >= 13 {
+                    c.skip(16, "topic id")?;
+                }
+                c.array("partitions", 16, |c| {
+                    c.skip(4, "partition")?;
+                    if v >= 9 {
+                        c.skip(4, "current_leader_epoch")?;
+                    }
+                    c.skip(8, "fetch_offset")?;
+                    if v >= 12 {
+                        c.skip(4, "last_fetched_epoch")?;
+                    }
+                    if v >= 5 {
+                        c.skip(8, "log_start_offset")?;
+                    }
+                    c.skip(4, "partition_max_bytes")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+            if v >= 7 {
+                c.array("forgotten_topics_data", 2, |c| {
+                    if v <= 12 {
+                        c.string("topic")?;
+                    }
+                    if v >= 13 {
+                        c.skip(16, "topic id")?;
+                    }
+                    c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+                    c.tagged("forgotten tags")
+                })?;
+            }
+            if v >= 11 {
+                c.string("rack_id")?;
+            }
+        }
+        ApiKey::ListOffsets => {
+            c.skip(4, "replica_id")?;
+            if v >= 2 {
+                c.skip(1, "isolation_level")?;
+            }
+            c.array("topics", 2, |c| {
+                c.string("name")?;
+                c.array("partitions", 12, |c| {
+                    c.skip(4, "partition_index")?;
+                    if v >= 4 {
+                        c.skip(4, "current_leader_epoch")?;
+                    }
+                    c.skip(8, "timestamp")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+            if v >= 10 {
+                c.skip(4, "timeout_ms")?;
+            }
+        }
+        ApiKey::Metadata => {
+            c.array("topics", 1, |c| {
+                if v >= 10 {
+                    c.skip(16, "topic id")?;
+                }
+                c.string("name")?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::CreateTopics => {
+            c.array("topics", 8, |c| {
+                c.string("name")?;
+                c.skip(4 + 2, "partitions, replication")?;
+                c.array("assignments", 5, |c| {
+                    c.skip(4, "partition_index")?;
+                    c.array("broker_ids", 4, |c| c.skip(4, "broker id"))?;
+                    c.tagged("assignment tags")
+                })?;
+                c.array("configs", 2, |c| {
+                    c.string("config name")?;
+                    c.string("config value")?;
+                    c.tagged("config tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::DeleteTopics => {
+            if v >= 6 {
+                c.array("topics", 17, |c| {
+                    c.string("name")?;
+                    c.skip(16, "topic id")?;
+                    c.tagged("topic tags")
+                })?;
+            } else {
+                c.array("topic_names", 1, |c| c.string("name"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn encode<T: Encodable>(message: &T, version: i16) -> Bytes {
+        let mut buf = BytesMut::new();
+        message.encode(&mut buf, version).unwrap();
+        buf.freeze()
+    }
+
+    fn name(text: &'static str) -> TopicName {
+        TopicName(StrBytes::from_static_str(text))
+    }
+
+    /// Every real request of every served version passes: the walk must never
+    /// reject what the decoder accepts.
+    #[test]
+    fn accepts_real_requests_of_every_version() {
+        for v in 3..=12 {
+            let mut partition = produce_request::PartitionProduceData::default();
+            partition.records = Some(Bytes::from_static(&[1, 2, 3, 4, 5]));
+            let mut topic = produce_request::TopicProduceData::default();
+            topic.name = name("orders");
+            topic.partition_data = vec![partition.clone(), partition];
+            let mut request = ProduceRequest::default();
+            request.topic_data = vec![topic];
+            request.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx")));
+            check_request(ApiKey::Produce, v, &encode(&request, v)).unwrap();
+        }
+        for v in 4..=17 {
+            let mut partition = fetch_request::FetchPartition::default();
+            partition.fetch_offset = 7;
+            let mut topic = fetch_request::FetchTopic::default();
+            if v <= 12 {
+                topic.topic = name("orders");
+            }
+            topic.partitions = vec![partition.clone(), partition];
+            let mut forgotten = fetch_request::ForgottenTopic::default();
+            if (7..=12).contains(&v) {
+                forgotten.topic = name("old");
+            }
+            forgotten.partitions = vec![1, 2, 3];
+            let mut request = FetchRequest::default();
+            request.topics = vec![topic];
+            if v >= 7 {
+                request.forgotten_topics_data = vec![forgotten];
+            }
+            if v >= 12 {
+                request.cluster_id = Some(StrBytes::from_static_str("cluster"));
+            }
+            if v >= 11 {
+                request.rack_id = StrBytes::from_static_str("rack-a");
+            }
+            check_request(ApiKey::Fetch, v, &encode(&request, v)).unwrap();
+        }
+        for v in 1..=10 {
+            let mut partition = list_offsets_request::ListOffsetsPartition::default();
+            partition.timestamp = -1;
+            let mut topic = list_offsets_request::ListOffsetsTopic::default();
+            topic.name = name("orders");
+            topic.partitions = vec![partition];
+            let mut request = ListOffsetsRequest::default();
+            request.topics = vec![topic];
+            check_request(ApiKey::ListOffsets, v, &encode(&request, v)).unwrap();
+        }
+        for v in 0..=13 {
+            let mut topic = metadata_request::MetadataRequestTopic::default();
+            topic.name = Some(name("orders"));
+            let mut request = MetadataRequest::default();
+            request.topics = Some(vec![topic.clone(), topic]);
+            check_request(ApiKey::Metadata, v, &encode(&request, v)).unwrap();
+        }
+        for v in 2..=7 {
+            let mut assignment = create_topics_request::CreatableReplicaAssignment::default();
+            assignment.broker_ids = vec![BrokerId(1), BrokerId(2)];
+            let mut config = create_topics_request::CreatableTopicConfig::default();
+            config.name = StrBytes::from_static_str("segment.bytes");
+            config.value = Some(StrBytes::from_static_str("1000"));
+            let mut topic = create_topics_request::CreatableTopic::default();
+            topic.name = name("orders");
+            topic.assignments = vec![assignment];
+            topic.configs = vec![config];
+            let mut request = CreateTopicsRequest::default();
+            request.topics = vec![topic];
+            check_request(ApiKey::CreateTopics, v, &encode(&request, v)).unwrap();
+        }
+        for v in 1..=6 {
+            let mut request = DeleteTopicsRequest::default();
+            if v >= 6 {
+                let mut state = delete_topics_request::DeleteTopicState::default();
+                state.name = Some(name("orders"));
+                request.topics = vec![state];
+            } else {
+                request.topic_names = vec![name("orders"), name("x")];
+            }
+            check_request(ApiKey::DeleteTopics, v, &encode(&request, v)).unwrap();
+        }
+        for v in 0..=4 {
+            let request = ApiVersionsRequest::default();
+            check_request(ApiKey::ApiVersions, v, &encode(&request, v)).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_arrays_that_claim_more_than_the_frame_holds() {
+        // CreateTopics v7 whose topic count is a huge varint: the decoder would
+        // reserve hundreds of GB before noticing.
+        let garbage = [0xffu8; 32];
+        assert!(check_request(ApiKey::CreateTopics, 7, &garbage).is_err());
+        // Metadata v4 claiming i32::MAX topics.
+        let mut metadata = i32::MAX.to_be_bytes().to_vec();
+        metadata.push(1);
+        assert!(check_request(ApiKey::Metadata, 4, &metadata).is_err());
+        // Produce v9 with junk after acks and timeout.
+        let mut produce = vec![0u8]; // null transactional id (compact)
+        produce.extend_from_slice(&[0, 1, 0, 0, 0, 100]);
+        produce.extend_from_slice(&[0xff; 16]);
+        assert!(check_request(ApiKey::Produce, 9, &produce).is_err());
+    }
+
+    #[test]
+    fn every_prefix_of_a_real_request_is_handled_without_panic() {
+        let mut topic = metadata_request::MetadataRequestTopic::default();
+        topic.name = Some(name("orders"));
+        let mut request = MetadataRequest::default();
+        request.topics = Some(vec![topic]);
+        let full = encode(&request, 12);
+        for len in 0..full.len() {
+            let _ = check_request(ApiKey::Metadata, 12, &full[..len]);
+        }
+    }
+}
