@@ -435,7 +435,13 @@ pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) ->
 
 /// `tests/clients/` in the source tree.
 pub fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+    // `cargo test` sets CARGO_MANIFEST_DIR when it runs a test binary; prefer it to
+    // the compile-time value, which is stale when a shared target dir was last
+    // built from another checkout.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.join("clients")
 }
 
 fn python_exe() -> String {

@@ -42,6 +42,27 @@ fn hundred_thousand_keyed_messages_on_8_partitions() {
     assert_eq!(json_u64(&summary, "nonempty_partitions"), 8, "{summary}");
 }
 
+fn acks_round_trip(acks: &str) {
+    let broker = Broker::start_default();
+    let topic = format!("acks-{acks}");
+    let summary = produce_consume(
+        &broker.bootstrap(),
+        &topic,
+        &["--partitions", "3", "--count", "5000", "--acks", acks],
+    );
+    assert_all_consumed(&summary, 5000, 3);
+}
+
+#[test]
+fn acks_0_messages_are_all_stored() {
+    acks_round_trip("0");
+}
+
+#[test]
+fn acks_1_messages_round_trip() {
+    acks_round_trip("1");
+}
+
 fn codec_round_trip(codec: &str) {
     let broker = Broker::start_default();
     let topic = format!("codec-{codec}");
