@@ -1,0 +1,149 @@
+//! Topic behaviour a user configures: auto-creation off, small segments that roll
+//! (and survive a crash), and broker-assigned LogAppendTime timestamps.
+
+use strom_tests::*;
+
+#[test]
+fn auto_create_disabled_rejects_unknown_topics() {
+    let broker = Broker::start(BrokerOpts::default().config("auto.create.topics.enable = false\n"));
+    let b = broker.bootstrap();
+    let out = try_kcat(
+        &[
+            "-b",
+            &b,
+            "-t",
+            "missing-topic",
+            "-P",
+            "-X",
+            "message.timeout.ms=3000",
+        ],
+        Some(b"hello\n"),
+    );
+    assert!(
+        !out.success(),
+        "producing to a missing topic must fail when auto-creation is off: {}",
+        out.stderr
+    );
+    let metadata = kcat_metadata(&b);
+    let names: Vec<&str> = metadata["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .filter_map(|t| t["topic"].as_str())
+        .collect();
+    assert!(!names.contains(&"missing-topic"), "{metadata}");
+    assert!(!broker.data_dir().join("missing-topic-0").exists());
+}
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("partition dir")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .count()
+}
+
+#[test]
+fn small_segments_roll_and_survive_kill_9() {
+    let mut broker = Broker::start(BrokerOpts::default().config("log.segment.bytes = 65536\n"));
+    let state = broker
+        .work_dir()
+        .join("rolled.state.json")
+        .display()
+        .to_string();
+    let args = |verify: bool| {
+        let mut a = vec![
+            "--partitions".to_string(),
+            "2".into(),
+            "--count".into(),
+            "20000".into(),
+            "--state".into(),
+            state.clone(),
+        ];
+        if verify {
+            a.push("--verify-only".into());
+        }
+        a
+    };
+    let first: Vec<String> = args(false);
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let summary = produce_consume(&broker.bootstrap(), "rolled", &first);
+    assert_eq!(json_u64(&summary, "consumed"), 20000, "{summary}");
+    for p in 0..2 {
+        let segments = segment_files(&broker.data_dir().join(format!("rolled-{p}")));
+        assert!(
+            segments >= 5,
+            "partition {p} has {segments} segments of 64 KiB"
+        );
+    }
+    broker.kill9();
+    broker.restart();
+    let again: Vec<String> = args(true);
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let summary = produce_consume(&broker.bootstrap(), "rolled", &again);
+    assert_eq!(json_u64(&summary, "consumed"), 20000, "{summary}");
+}
+
+#[test]
+fn log_append_time_topics_get_broker_timestamps() {
+    let broker = Broker::start_default();
+    let b = broker.bootstrap();
+    let created = python(
+        "admin.py",
+        &[
+            "--bootstrap",
+            &b,
+            "create",
+            "appended",
+            "--config",
+            "message.timestamp.type=LogAppendTime",
+        ],
+    )
+    .json();
+    assert_eq!(created["error_code"], 0, "{created}");
+    let before_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    // The producer sets CreateTime 1,000,000 ms (1970); the broker must replace it.
+    let read = python(
+        "timestamps.py",
+        &[
+            "--bootstrap",
+            &b,
+            "--topic",
+            "appended",
+            "--timestamp",
+            "1000000",
+        ],
+    )
+    .json();
+    let messages = read["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 3, "{read}");
+    for m in messages {
+        // librdkafka: 1 = CreateTime, 2 = LogAppendTime.
+        assert_eq!(m["type"], 2, "{read}");
+        let ts = m["timestamp"].as_i64().expect("timestamp");
+        assert!(
+            ts >= before_ms - 1000 && ts <= before_ms + 60_000,
+            "LogAppendTime {ts} should be the broker's clock (~{before_ms})"
+        );
+    }
+    // A CreateTime topic keeps the producer's timestamp.
+    let read = python(
+        "timestamps.py",
+        &[
+            "--bootstrap",
+            &b,
+            "--topic",
+            "created",
+            "--timestamp",
+            "1000000",
+        ],
+    )
+    .json();
+    for m in read["messages"].as_array().expect("messages") {
+        assert_eq!(m["type"], 1, "{read}");
+        assert_eq!(m["timestamp"], 1_000_000, "{read}");
+    }
+}
