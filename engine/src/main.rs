@@ -32,7 +32,7 @@ struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Kafka listener address (overrides listeners); port 0 picks a free port.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// Number of shards, one pinned thread each (default: every usable core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
@@ -68,6 +68,17 @@ fn main() {
         eprintln!("strom: {err}");
         std::process::exit(EXIT_START_FAILURE);
     }
+}
+
+/// `HOST:PORT` where HOST is an address or a name (`localhost:9092`).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("'{text}' is not HOST:PORT: {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
 }
 
 fn init_logging() {

@@ -114,6 +114,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         handles.push(handle);
     }
     drop(ready_tx);
+    drop(mesh);
     let mut started = 0;
     while started < smp {
         match ready_rx.recv() {
