@@ -236,7 +236,17 @@ mod tests {
                     ],
                 }],
             };
-            let wire = materialize(&encode_fetch_response(version, 99, &ours));
+            let items = encode_fetch_response(version, 99, &ours);
+            // Zero copy: the records stay a file region for sendfile, never bytes.
+            let regions: Vec<(u64, u64)> = items
+                .iter()
+                .filter_map(|item| match item {
+                    SendItem::File(f) => Some((f.position, f.len)),
+                    SendItem::Bytes(_) => None,
+                })
+                .collect();
+            assert_eq!(regions, vec![(3, 7)], "fetch v{version}");
+            let wire = materialize(&items);
 
             let mut reference = FetchResponse::default();
             let mut topic = FetchableTopicResponse::default();
