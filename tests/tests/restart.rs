@@ -11,41 +11,38 @@ fn state_file(broker: &Broker, name: &str) -> String {
         .to_string()
 }
 
-fn produce_with_state(broker: &Broker, topic: &str, partitions: &str, count: &str) -> Value {
+/// Produces (or, with `verify_only`, re-reads) numbered messages whose delivery
+/// reports are kept in a state file, so a later run can check exact offsets.
+fn run_with_state(
+    broker: &Broker,
+    topic: &str,
+    partitions: &str,
+    count: &str,
+    verify_only: bool,
+) -> Value {
     let state = state_file(broker, topic);
-    produce_consume(
-        &broker.bootstrap(),
-        topic,
-        &[
-            "--partitions",
-            partitions,
-            "--count",
-            count,
-            "--headers",
-            "--timestamps",
-            "--state",
-            &state,
-        ],
-    )
+    let mut args = vec![
+        "--partitions",
+        partitions,
+        "--count",
+        count,
+        "--headers",
+        "--timestamps",
+        "--state",
+        &state,
+    ];
+    if verify_only {
+        args.push("--verify-only");
+    }
+    produce_consume(&broker.bootstrap(), topic, &args)
+}
+
+fn produce_with_state(broker: &Broker, topic: &str, partitions: &str, count: &str) -> Value {
+    run_with_state(broker, topic, partitions, count, false)
 }
 
 fn verify(broker: &Broker, topic: &str, partitions: &str, count: &str) -> Value {
-    let state = state_file(broker, topic);
-    produce_consume(
-        &broker.bootstrap(),
-        topic,
-        &[
-            "--partitions",
-            partitions,
-            "--count",
-            count,
-            "--headers",
-            "--timestamps",
-            "--state",
-            &state,
-            "--verify-only",
-        ],
-    )
+    run_with_state(broker, topic, partitions, count, true)
 }
 
 fn topics(broker: &Broker) -> Value {
