@@ -515,6 +515,22 @@ pub fn python_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+/// Runs `tests/clients/node/<script>` with node (KafkaJS installed by the README's
+/// test command) and asserts exit 0.
+pub fn node(script: &str, args: &[&str]) -> Output {
+    let dir = clients_dir().join("node");
+    assert!(
+        dir.join("node_modules").join("kafkajs").is_dir(),
+        "KafkaJS is not installed in {}; {README_HINT}",
+        dir.display()
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join(script)).args(args).current_dir(&dir);
+    let out = run_command(cmd, None, CLIENT_TIMEOUT);
+    assert!(out.success(), "node {script} {args:?} failed\n{out}");
+    out
+}
+
 /// Runs kcat with args and optional stdin; returns its output whatever the status.
 pub fn try_kcat(args: &[&str], stdin: Option<&[u8]>) -> Output {
     require_kcat();
