@@ -294,6 +294,53 @@ fn put_varint(out: &mut Vec<u8>, value: i64) {
     }
 }
 
+/// Reads a zigzag varint (Kafka record fields) at `*pos`, advancing it.
+fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut raw = 0u64;
+    for shift in (0..70).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The (offset, timestamp) of every record of an uncompressed batch, in order.
+/// Record layout (v2, after the 61-byte batch header), each field a zigzag varint
+/// unless noted: length, attributes (i8), timestampDelta, offsetDelta, then key,
+/// value and headers, skipped via `length`. Returns None for a compressed batch
+/// or one whose records do not parse.
+pub fn record_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
+    let header = parse_header(batch).ok()?;
+    if header.compression() != 0 || batch.len() < header.total_bytes() {
+        return None;
+    }
+    let records = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
+    let mut out = Vec::with_capacity(header.records_count.clamp(0, 4096) as usize);
+    let mut pos = 0;
+    while pos < records.len() {
+        let length = usize::try_from(get_varint(records, &mut pos)?).ok()?;
+        let end = pos.checked_add(length)?;
+        if end > records.len() {
+            return None;
+        }
+        let mut field = pos + 1; // attributes
+        let timestamp_delta = get_varint(records, &mut field)?;
+        let offset_delta = get_varint(records, &mut field)?;
+        let timestamp = if header.is_log_append_time() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.saturating_add(timestamp_delta)
+        };
+        out.push((header.base_offset.saturating_add(offset_delta), timestamp));
+        pos = end;
+    }
+    Some(out)
+}
+
 /// Builds a valid, uncompressed v2 batch holding one record per value (no
 /// key, no headers), all with timestamp `timestamp_ms`. Meant for tests and
 /// tools; the broker itself never builds batches.
@@ -336,6 +383,24 @@ pub fn encode_simple_batch(base_offset: i64, timestamp_ms: i64, values: &[&[u8]]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_timestamps_of_an_uncompressed_batch() {
+        let mut b = encode_simple_batch(100, 5_000, &[b"a", b"b", b"c"]);
+        assert_eq!(
+            record_timestamps(&b),
+            Some(vec![(100, 5_000), (101, 5_000), (102, 5_000)])
+        );
+        // A compressed batch is not parsed.
+        b[ATTRIBUTES_OFFSET + 1] |= 1;
+        assert_eq!(record_timestamps(&b), None);
+        // Garbage records are not trusted.
+        let mut bad = encode_simple_batch(0, 1, &[b"xyz"]);
+        let last = bad.len() - 6;
+        bad[BATCH_HEADER_BYTES] = 0x7e;
+        bad[last] = 0xff;
+        assert_eq!(record_timestamps(&bad), None);
+    }
 
     fn batch(n: usize, ts: i64) -> Vec<u8> {
         let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();

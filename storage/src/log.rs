@@ -907,8 +907,24 @@ impl PartitionLog {
             while position < seg.size {
                 let header = seg.read_header(position)?;
                 if header.max_timestamp >= timestamp_ms {
-                    let offset = header.base_offset.max(self.log_start_offset);
-                    return Ok(Some((offset, header.max_timestamp)));
+                    // Kafka answers with the first *record* at or after the time.
+                    // Uncompressed batches are searched record by record; for a
+                    // compressed one the batch's base offset is returned (never
+                    // later than the exact record, so nothing is skipped).
+                    let mut found = (header.base_offset, header.max_timestamp);
+                    if header.compression() == 0 {
+                        let mut bytes = vec![0u8; header.total_bytes()];
+                        seg.log
+                            .read_exact_at(&mut bytes, position)
+                            .map_err(|e| StorageError::io_at(&seg.log_path, position, e))?;
+                        if let Some(record) = batch::record_timestamps(&bytes)
+                            .and_then(|records| records.into_iter().find(|r| r.1 >= timestamp_ms))
+                        {
+                            found = record;
+                        }
+                    }
+                    let offset = found.0.max(self.log_start_offset);
+                    return Ok(Some((offset, found.1)));
                 }
                 position += header.total_bytes() as u64;
             }

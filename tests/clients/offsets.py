@@ -20,11 +20,13 @@ def main():
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--count", type=int, default=10)
+    ap.add_argument("--one-batch", action="store_true", help="send all messages in one batch")
     ap.add_argument("--query", type=int, action="append", default=[], help="timestamp to look up (ms)")
     args = ap.parse_args()
 
     create_topic(args.bootstrap, args.topic, 1)
-    p = Producer({"bootstrap.servers": args.bootstrap, "acks": "all", "linger.ms": 0})
+    linger_ms = 1000 if args.one_batch else 0
+    p = Producer({"bootstrap.servers": args.bootstrap, "acks": "all", "linger.ms": linger_ms})
     errors = []
     for i in range(args.count):
         p.produce(
@@ -35,8 +37,10 @@ def main():
             timestamp=BASE_TS + i * 1000,
             on_delivery=lambda err, msg: errors.append(err) if err else None,
         )
-        # One batch per message so the time index has one entry per message.
-        p.flush(10)
+        # One batch per message so the time index has one entry per message,
+        # or (--one-batch) every message in one batch, found record by record.
+        if not args.one_batch:
+            p.flush(10)
     if p.flush(10) or errors:
         fail("produce failed: %r" % errors[:1])
 

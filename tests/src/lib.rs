@@ -578,7 +578,15 @@ pub fn produce_consume(bootstrap: &str, topic: &str, extra: &[&str]) -> serde_js
 /// The compression codecs (RecordBatch attributes bits 0-2) of every batch stored
 /// for a topic, read straight from its segment files: proves what the broker kept.
 pub fn stored_codecs(data_dir: &Path, topic: &str) -> std::collections::BTreeSet<u8> {
-    let mut codecs = std::collections::BTreeSet::new();
+    stored_batches(data_dir, topic)
+        .iter()
+        .map(|h| h.compression())
+        .collect()
+}
+
+/// The header of every batch stored for a topic, from its segment files.
+pub fn stored_batches(data_dir: &Path, topic: &str) -> Vec<strom_storage::batch::BatchHeader> {
+    let mut batches = Vec::new();
     let prefix = format!("{topic}-");
     let entries = std::fs::read_dir(data_dir).expect("read data dir");
     for entry in entries.flatten() {
@@ -601,12 +609,12 @@ pub fn stored_codecs(data_dir: &Path, topic: &str) -> std::collections::BTreeSet
             while pos + strom_storage::batch::BATCH_HEADER_BYTES <= bytes.len() {
                 let header = strom_storage::batch::parse_header(&bytes[pos..])
                     .unwrap_or_else(|e| panic!("bad batch in {}: {e}", file.path().display()));
-                codecs.insert(header.compression());
                 pos += header.total_bytes();
+                batches.push(header);
             }
         }
     }
-    codecs
+    batches
 }
 
 /// Fails (never skips) when kafka-python with lz4 support is missing.

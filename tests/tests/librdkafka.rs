@@ -251,6 +251,15 @@ fn delete_topic_removes_metadata_and_directory() {
 
 #[test]
 fn list_offsets_earliest_latest_and_by_timestamp() {
+    list_offsets_case(false);
+}
+
+#[test]
+fn list_offsets_by_timestamp_finds_records_inside_one_batch() {
+    list_offsets_case(true);
+}
+
+fn list_offsets_case(one_batch: bool) {
     let broker = Broker::start_default();
     let base: i64 = 1_600_000_000_000;
     let q = |ms: i64| (base + ms).to_string();
@@ -265,12 +274,21 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
     ];
     let mut args = vec!["--bootstrap".to_string(), broker.bootstrap()];
     args.extend(["--topic", "offsets", "--count", "10"].map(String::from));
+    if one_batch {
+        args.push("--one-batch".into());
+    }
     for query in &queries {
         args.push("--query".into());
         args.push(query.clone());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = python("offsets.py", &args).json();
+    let batches = stored_batches(broker.data_dir(), "offsets").len();
+    if one_batch {
+        assert_eq!(batches, 1, "all ten records in one batch");
+    } else {
+        assert_eq!(batches, 10, "one batch per record");
+    }
     assert_eq!(r["base_ts"], base, "{r}");
     assert_eq!(r["low"], 0, "{r}");
     assert_eq!(r["high"], 10, "{r}");
