@@ -50,3 +50,12 @@ pub fn storage_error_code(err: &StorageError) -> KafkaCode {
         _ => KafkaCode::KAFKA_STORAGE_ERROR,
     }
 }
+
+/// Whether a storage failure is the process running out of file descriptors.
+pub fn is_out_of_file_descriptors(err: &StorageError) -> bool {
+    let source = match err {
+        StorageError::Io { source, .. } | StorageError::IoAt { source, .. } => source,
+        _ => return false,
+    };
+    matches!(source.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE)
+}

@@ -62,6 +62,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     let _lock = lock_data_dir(&data_dir)?;
     let table = Arc::new(TopicTable::load_or_create(&data_dir)?);
 
+    raise_open_file_limit();
     let cpus = usable_cpus();
     let smp = config.smp.unwrap_or(cpus.len()).max(1);
     if smp > cpus.len() {
@@ -202,6 +203,40 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// Below this many open files the broker warns: every partition segment keeps its
+/// log and index files open (Kafka recommends 100,000).
+pub const OPEN_FILES_RECOMMENDED_MIN: u64 = 65_536;
+
+/// Raises the soft open-file limit to the hard limit: a default soft limit of 1024
+/// would stop the broker at a few hundred partitions.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(err) => {
+            warn!("cannot read the open-file limit: {err}");
+            return;
+        }
+    };
+    let mut effective = soft;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => {
+                info!(from = soft, to = hard, "raised the open-file limit");
+                effective = hard;
+            }
+            Err(err) => warn!(soft, hard, "cannot raise the open-file limit: {err}"),
+        }
+    }
+    if effective < OPEN_FILES_RECOMMENDED_MIN {
+        warn!(
+            limit = effective,
+            recommended = OPEN_FILES_RECOMMENDED_MIN,
+            "low open-file limit: each partition segment keeps 3 files open; raise it (ulimit -n, systemd LimitNOFILE)"
+        );
     }
 }
 

@@ -35,6 +35,9 @@ pub struct BrokerOpts {
     pub config: Option<String>,
     /// Data directory to use instead of a fresh temporary one.
     pub data_dir: Option<PathBuf>,
+    /// Start under this soft open-file limit (via util-linux `prlimit`, which execs
+    /// the broker in place), as on hosts with the common default of 1024.
+    pub open_files_soft_limit: Option<u64>,
 }
 
 impl Default for BrokerOpts {
@@ -43,6 +46,7 @@ impl Default for BrokerOpts {
             smp: 1,
             config: None,
             data_dir: None,
+            open_files_soft_limit: None,
         }
     }
 }
@@ -60,6 +64,11 @@ impl BrokerOpts {
 
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    pub fn open_files_soft_limit(mut self, limit: u64) -> Self {
+        self.open_files_soft_limit = Some(limit);
         self
     }
 }
@@ -137,7 +146,17 @@ impl Broker {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
         let bin = strom_bin();
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match self.opts.open_files_soft_limit {
+            Some(limit) => {
+                let mut wrapper = Command::new("prlimit");
+                wrapper
+                    .arg(format!("--nofile={limit}:"))
+                    .arg("--")
+                    .arg(&bin);
+                wrapper
+            }
+            None => Command::new(&bin),
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)

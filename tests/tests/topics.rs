@@ -147,3 +147,42 @@ fn log_append_time_topics_get_broker_timestamps() {
         assert_eq!(m["timestamp"], 1_000_000, "{read}");
     }
 }
+
+/// Regression: under the common default soft limit of 1024 open files, a topic of
+/// a few hundred partitions (3 files each) made the broker fail-stop, and then fail
+/// again at every restart. The broker now raises its soft limit to the hard one.
+#[test]
+fn many_partitions_under_a_low_soft_open_file_limit() {
+    let mut broker = Broker::start(BrokerOpts::default().smp(2).open_files_soft_limit(256));
+    let created = python(
+        "admin.py",
+        &[
+            "--bootstrap",
+            &broker.bootstrap(),
+            "create",
+            "wide",
+            "--partitions",
+            "300",
+        ],
+    )
+    .json();
+    assert_eq!(created["error_code"], 0, "{created}");
+    broker.assert_running();
+    let summary = produce_consume(
+        &broker.bootstrap(),
+        "wide",
+        &["--partitions", "300", "--count", "3000", "--no-create"],
+    );
+    assert_eq!(json_u64(&summary, "consumed"), 3000, "{summary}");
+    broker.stop();
+    broker.restart();
+    broker.assert_running();
+    assert_eq!(
+        std::fs::read_dir(broker.data_dir())
+            .expect("data dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("wide-"))
+            .count(),
+        300
+    );
+}
