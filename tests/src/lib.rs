@@ -35,9 +35,9 @@ pub struct BrokerOpts {
     pub config: Option<String>,
     /// Data directory to use instead of a fresh temporary one.
     pub data_dir: Option<PathBuf>,
-    /// Start under this soft open-file limit (via util-linux `prlimit`, which execs
-    /// the broker in place), as on hosts with the common default of 1024.
-    pub open_files_soft_limit: Option<u64>,
+    /// Start under these (soft, hard) open-file limits (via util-linux `prlimit`,
+    /// which execs the broker in place); `None` for hard keeps the current one.
+    pub open_files_limits: Option<(u64, Option<u64>)>,
 }
 
 impl Default for BrokerOpts {
@@ -46,7 +46,7 @@ impl Default for BrokerOpts {
             smp: 1,
             config: None,
             data_dir: None,
-            open_files_soft_limit: None,
+            open_files_limits: None,
         }
     }
 }
@@ -67,8 +67,8 @@ impl BrokerOpts {
         self
     }
 
-    pub fn open_files_soft_limit(mut self, limit: u64) -> Self {
-        self.open_files_soft_limit = Some(limit);
+    pub fn open_files_limits(mut self, soft: u64, hard: Option<u64>) -> Self {
+        self.open_files_limits = Some((soft, hard));
         self
     }
 }
@@ -146,11 +146,12 @@ impl Broker {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
         let bin = strom_bin();
-        let mut cmd = match self.opts.open_files_soft_limit {
-            Some(limit) => {
+        let mut cmd = match self.opts.open_files_limits {
+            Some((soft, hard)) => {
+                let hard = hard.map_or(String::new(), |h| h.to_string());
                 let mut wrapper = Command::new("prlimit");
                 wrapper
-                    .arg(format!("--nofile={limit}:"))
+                    .arg(format!("--nofile={soft}:{hard}"))
                     .arg("--")
                     .arg(&bin);
                 wrapper

@@ -153,7 +153,7 @@ fn log_append_time_topics_get_broker_timestamps() {
 /// again at every restart. The broker now raises its soft limit to the hard one.
 #[test]
 fn many_partitions_under_a_low_soft_open_file_limit() {
-    let mut broker = Broker::start(BrokerOpts::default().smp(2).open_files_soft_limit(256));
+    let mut broker = Broker::start(BrokerOpts::default().smp(2).open_files_limits(256, None));
     let created = python(
         "admin.py",
         &[
@@ -185,4 +185,44 @@ fn many_partitions_under_a_low_soft_open_file_limit() {
             .count(),
         300
     );
+}
+
+/// A topic that would need more open files than the broker may have is refused
+/// with a clear error instead of stopping the broker at every start.
+#[test]
+fn a_topic_beyond_the_open_file_limit_is_refused() {
+    // Hard limit 4096: about 1,300 partitions fit, 2,000 do not.
+    let mut broker = Broker::start(BrokerOpts::default().open_files_limits(256, Some(4096)));
+    let create = |name: &str, partitions: &str| {
+        python(
+            "admin.py",
+            &[
+                "--bootstrap",
+                &broker.bootstrap(),
+                "create",
+                name,
+                "--partitions",
+                partitions,
+            ],
+        )
+        .json()
+    };
+    let refused = create("too-wide", "2000");
+    assert_eq!(
+        refused["error_code"], 37,
+        "INVALID_PARTITIONS expected: {refused}"
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("open-file limit"),
+        "{refused}"
+    );
+    let accepted = create("fits", "100");
+    assert_eq!(accepted["error_code"], 0, "{accepted}");
+    broker.assert_running();
+    broker.stop();
+    broker.restart();
+    broker.assert_running();
 }

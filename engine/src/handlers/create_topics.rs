@@ -121,6 +121,17 @@ fn failed(name: String, error: KafkaCode, message: String) -> CreateOutcome {
     }
 }
 
+/// Files a partition keeps open: the active segment's `.log`, `.index`, `.timeindex`.
+const FILES_PER_PARTITION: u64 = 3;
+/// Files kept free for connections, the metadata file and older segments.
+const FILES_RESERVED: u64 = 512;
+
+/// The process's soft open-file limit (raised to the hard limit at start).
+fn open_files_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(u64::MAX, |(soft, _)| soft)
+}
+
 /// Validates one topic against the current table (runs on shard 0). Returns the
 /// topic to add and its success outcome, or a failure outcome.
 pub fn plan_topic(
@@ -177,6 +188,25 @@ pub fn plan_topic(
             name,
             KafkaCode::INVALID_PARTITIONS,
             format!("Number of partitions must be in 1..={PARTITIONS_PER_TOPIC_MAX}, got {num_partitions}."),
+        ));
+    }
+    let partitions_after = table
+        .topics
+        .values()
+        .map(|t| i64::from(t.partitions))
+        .sum::<i64>()
+        + i64::from(num_partitions);
+    let files_needed = partitions_after as u64 * FILES_PER_PARTITION + FILES_RESERVED;
+    let files_limit = open_files_limit();
+    if files_needed > files_limit {
+        return Err(failed(
+            name,
+            KafkaCode::INVALID_PARTITIONS,
+            format!(
+                "{num_partitions} more partitions would need about {files_needed} open files \
+                 ({FILES_PER_PARTITION} per partition), over this broker's open-file limit of \
+                 {files_limit}; raise the limit (ulimit -n) and restart the broker"
+            ),
         ));
     }
     if replication_factor == -1 {
