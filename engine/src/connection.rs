@@ -8,14 +8,17 @@
 
 use crate::handlers::dispatch;
 use crate::shard::Shard;
+use futures::future::{select, Either};
 use futures::io::BufReader;
 use glommio::net::TcpStream;
 use std::rc::Rc;
-use strom_net::frame::read_frame;
+use std::time::Duration;
+use strom_net::frame::{read_frame_body, read_frame_size};
 use strom_net::header::{classify, Classified};
 use strom_net::response::api_versions_too_new;
 use strom_net::send::write_items;
 use strom_net::{NetError, SendItem};
+use strom_tuning::limits::REQUEST_BODY_READ_TIMEOUT_MS;
 use tracing::{debug, info};
 
 /// Bytes read from the socket per read call.
@@ -42,7 +45,22 @@ async fn serve_requests(shard: &Rc<Shard>, stream: TcpStream) -> Result<(), NetE
     let limit = shard.broker.socket_request_max_bytes;
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
-        let frame = read_frame(&mut reader, limit).await?;
+        let size = read_frame_size(&mut reader, limit).await?;
+        // Held until the response is written: bounds the shard's request memory.
+        let _memory = shard.reserve_request_memory(size).await;
+        let body = Box::pin(read_frame_body(&mut reader, size));
+        let deadline = Box::pin(glommio::timer::sleep(Duration::from_millis(
+            REQUEST_BODY_READ_TIMEOUT_MS,
+        )));
+        let frame = match select(body, deadline).await {
+            Either::Left((frame, _)) => frame?,
+            Either::Right(_) => {
+                return Err(NetError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("request body of {size} bytes not received within {REQUEST_BODY_READ_TIMEOUT_MS} ms"),
+                )))
+            }
+        };
         let items = match classify(frame.freeze(), &shard.api_support)? {
             Classified::Request(info, body) => match dispatch(shard, info, body).await? {
                 Some(items) => items,

@@ -21,6 +21,7 @@ use strom_net::versions::ApiSupport;
 use strom_net::FileSlice;
 use strom_storage::log::{LogConfig, PartitionLog};
 use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
+use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -59,6 +60,8 @@ pub struct Shard {
     senders: Senders<ShardMsg>,
     /// Serializes topic-table changes on shard 0.
     admin_lock: Semaphore,
+    /// Bytes of request frames this shard may hold (`REQUEST_MEMORY_PER_SHARD_BYTES`).
+    request_memory: Semaphore,
     pub connections: Cell<usize>,
 }
 
@@ -81,8 +84,20 @@ impl Shard {
             partitions: RefCell::new(HashMap::new()),
             senders,
             admin_lock: Semaphore::new(1),
+            request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
             connections: Cell::new(0),
         })
+    }
+
+    /// Waits until a frame of `size_bytes` fits in the shard's request memory and
+    /// reserves it; the reservation ends when the returned permit is dropped. A
+    /// frame larger than the whole budget reserves all of it (it runs alone).
+    pub async fn reserve_request_memory(
+        &self,
+        size_bytes: usize,
+    ) -> Option<glommio::sync::Permit<'_>> {
+        let units = size_bytes.min(REQUEST_MEMORY_PER_SHARD_BYTES) as u64;
+        self.request_memory.acquire_permit(units).await.ok()
     }
 
     /// The current topic table (cheap clone of an Arc).

@@ -30,6 +30,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     limit_bytes: u32,
 ) -> Result<BytesMut, NetError> {
+    let size = read_frame_size(reader, limit_bytes).await?;
+    read_frame_body(reader, size).await
+}
+
+/// Reads and checks a frame's size prefix, so the caller can reserve memory for
+/// the body before it is allocated. `Err(Closed)` at a clean EOF between frames.
+pub async fn read_frame_size<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limit_bytes: u32,
+) -> Result<usize, NetError> {
     let mut prefix = [0u8; 4];
     let mut filled = 0;
     while filled < prefix.len() {
@@ -43,7 +53,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         }
         filled += n;
     }
-    let size = check_frame_size(prefix, limit_bytes)?;
+    check_frame_size(prefix, limit_bytes)
+}
+
+/// Reads a frame body of `size` bytes (after [`read_frame_size`]).
+pub async fn read_frame_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    size: usize,
+) -> Result<BytesMut, NetError> {
     let mut body = BytesMut::zeroed(size);
     reader.read_exact(&mut body).await?;
     Ok(body)

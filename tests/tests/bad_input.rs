@@ -428,3 +428,34 @@ fn librdkafka_2_16_metadata_v13_request_is_answered() {
     assert_eq!(be_i32(&body, 0), 3, "correlation id");
     assert_healthy(&mut broker);
 }
+
+/// Clients that announce near-limit frames and then send nothing hold part of the
+/// shard's request memory budget, not all of it: others are still served, and
+/// nothing is allocated for bytes that never arrive.
+#[test]
+fn stalled_big_frames_do_not_block_other_clients() {
+    let mut broker = Broker::start_default();
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = raw_connect(&broker.bootstrap());
+        // A 100,000,000-byte frame (under the 100 MiB limit): prefix and header only.
+        let mut partial = 100_000_000i32.to_be_bytes().to_vec();
+        partial.extend_from_slice(&header_v1(0, 7, 1));
+        stream.write_all(&partial).expect("send partial frame");
+        stalled.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_healthy(&mut broker);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).expect("status");
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    assert!(
+        rss_kib < 150 * 1024,
+        "two announced-but-unsent 100 MB frames must not be resident: {rss_kib} KiB"
+    );
+    drop(stalled);
+}

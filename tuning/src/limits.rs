@@ -4,12 +4,21 @@
 //! unit and value; code should refer to these names rather than repeating
 //! the numbers.
 
-/// Most requests one client connection may have in flight at once (read
-/// off the socket but not yet answered). Once reached, the connection stops
-/// reading until a response is written.
+/// Most requests one client connection may have in flight at once (read off
+/// the socket but not yet answered). Like Apache Kafka, a connection reads its
+/// next request only after the previous response is written.
 ///
-/// Unit: requests. Value: 64.
-pub const CONNECTION_IN_FLIGHT_REQUESTS_MAX: usize = 64;
+/// Unit: requests. Value: 1.
+pub const CONNECTION_IN_FLIGHT_REQUESTS_MAX: usize = 1;
+
+/// Bytes of request frames one shard may hold at once, over all its
+/// connections. A connection whose next frame does not fit waits (back-pressure
+/// on that client) until other requests finish; a frame larger than the whole
+/// budget waits until it is the only one. Bounds memory no matter how many
+/// clients send `socket.request.max.bytes` frames at once.
+///
+/// Unit: bytes. Value: 268 435 456 (256 MiB).
+pub const REQUEST_MEMORY_PER_SHARD_BYTES: usize = 268_435_456;
 
 /// Capacity of each channel carrying work between two shards (cores). A
 /// sender that finds the channel full waits, which is the back-pressure
@@ -35,6 +44,13 @@ pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
 ///
 /// Unit: partitions. Value: 10 000.
 pub const PARTITIONS_PER_TOPIC_MAX: usize = 10_000;
+
+/// Longest a client may take to send the body of a request once its size prefix
+/// has arrived; a connection that stalls longer is closed, releasing the request
+/// memory it reserved (see [`REQUEST_MEMORY_PER_SHARD_BYTES`]).
+///
+/// Unit: milliseconds. Value: 30 000.
+pub const REQUEST_BODY_READ_TIMEOUT_MS: u64 = 30_000;
 
 /// Most client connections one shard accepts at once; further connections
 /// are closed right after accept.

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strom_net::fetch_response::{FetchPartitionData, FetchResponseData, FetchTopicData};
+use strom_tuning::limits::FETCH_RESPONSE_BYTES_DEFAULT_MAX;
 use tracing::warn;
 
 /// One partition to read, and where its answer goes in the response.
@@ -94,7 +95,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let deadline = Instant::now() + Duration::from_millis(wait_ms as u64);
     let min_bytes = request.min_bytes.max(0) as u64;
     let max_bytes = if request.max_bytes <= 0 {
-        u64::MAX
+        FETCH_RESPONSE_BYTES_DEFAULT_MAX as u64
     } else {
         request.max_bytes as u64
     };
