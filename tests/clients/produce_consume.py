@@ -71,6 +71,8 @@ def produce(args, state):
         "enable.idempotence": False,
         "queue.buffering.max.messages": 1_000_000,
     }
+    if args.batch_bytes:
+        conf["batch.size"] = args.batch_bytes
     p = Producer(conf)
     errors = []
 
@@ -187,6 +189,7 @@ def main():
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--value-size", type=int, default=100)
     ap.add_argument("--acks", default="all", choices=["0", "1", "all"])
+    ap.add_argument("--batch-bytes", type=int, help="producer batch.size (bytes per batch)")
     ap.add_argument("--compression", default="none", choices=["none", "gzip", "snappy", "lz4", "zstd"])
     ap.add_argument("--headers", action="store_true")
     ap.add_argument("--timestamps", action="store_true")

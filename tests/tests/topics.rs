@@ -59,6 +59,9 @@ fn small_segments_roll_and_survive_kill_9() {
             "20000".into(),
             "--state".into(),
             state.clone(),
+            // Batches of at most 16 KiB, so 64 KiB segments must roll many times.
+            "--batch-bytes".into(),
+            "16384".into(),
         ];
         if verify {
             a.push("--verify-only".into());
