@@ -63,6 +63,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     let table = Arc::new(TopicTable::load_or_create(&data_dir)?);
 
     raise_open_file_limit();
+    check_io_uring()?;
     let cpus = usable_cpus();
     let smp = config.smp.unwrap_or(cpus.len()).max(1);
     if smp > cpus.len() {
@@ -202,6 +203,32 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 warn!(shard = shard.id, "accept failed: {err}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
+        }
+    }
+}
+
+/// Creates (and drops) one glommio executor on the main thread, so that a host
+/// where io_uring cannot be set up fails with the reason instead of a shard thread
+/// dying silently while the others wait for it.
+fn check_io_uring() -> Result<(), ServeError> {
+    match LocalExecutorBuilder::new(Placement::Unbound).make() {
+        Ok(executor) => {
+            drop(executor);
+            Ok(())
+        }
+        Err(err) => {
+            let memlock =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
+                    .map_or_else(
+                        |_| "unknown".to_string(),
+                        |(soft, _)| format!("{soft} bytes"),
+                    );
+            Err(ServeError::Shard(format!(
+                "cannot start an io_uring executor: {err}. Strom needs io_uring \
+                 (check sysctl kernel.io_uring_disabled and seccomp/container policy) and \
+                 locked memory for its ring buffers (RLIMIT_MEMLOCK is {memlock}; 8 MiB or more \
+                 works: ulimit -l 8192)"
+            )))
         }
     }
 }
