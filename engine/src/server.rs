@@ -233,8 +233,9 @@ fn check_io_uring() -> Result<(), ServeError> {
     }
 }
 
-/// Below this many open files the broker warns: every partition segment keeps its
-/// log and index files open (Kafka recommends 100,000).
+/// Below this many open files the broker warns: every partition keeps its active
+/// segment's three files open, and one file per older segment (Kafka recommends
+/// 100,000).
 pub const OPEN_FILES_RECOMMENDED_MIN: u64 = 65_536;
 
 /// Raises the soft open-file limit to the hard limit: a default soft limit of 1024
@@ -262,7 +263,7 @@ fn raise_open_file_limit() {
         warn!(
             limit = effective,
             recommended = OPEN_FILES_RECOMMENDED_MIN,
-            "low open-file limit: each partition segment keeps 3 files open; raise it (ulimit -n, systemd LimitNOFILE)"
+            "low open-file limit: each partition keeps 3 files open, plus 1 per older segment; raise it (ulimit -n, systemd LimitNOFILE)"
         );
     }
 }

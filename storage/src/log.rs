@@ -117,8 +117,11 @@ struct Segment {
     index_path: PathBuf,
     time_index_path: PathBuf,
     log: Arc<File>,
-    index_file: File,
-    time_index_file: File,
+    /// Open while the segment is active (or being rebuilt); a sealed segment's
+    /// indexes live in memory and its index files are closed, so a partition
+    /// holds one descriptor per old segment instead of three.
+    index_file: Option<File>,
+    time_index_file: Option<File>,
     /// Bytes of complete batches in the `.log` (appends go here).
     size: u64,
     /// Offset after the last batch of this segment (base offset if empty).
@@ -193,8 +196,8 @@ impl Segment {
         let index_path = dir.join(segment_file_name(base_offset, INDEX_SUFFIX));
         let time_index_path = dir.join(segment_file_name(base_offset, TIME_INDEX_SUFFIX));
         let log = open_rw(&log_path)?;
-        let index_file = open_rw(&index_path)?;
-        let time_index_file = open_rw(&time_index_path)?;
+        let index_file = Some(open_rw(&index_path)?);
+        let time_index_file = Some(open_rw(&time_index_path)?);
         let size = log
             .metadata()
             .map_err(|e| StorageError::io(&log_path, e))?
@@ -266,7 +269,7 @@ impl Segment {
         if self.index_written < self.offset_index.len() {
             let at = (self.index_written * OFFSET_INDEX_ENTRY_BYTES) as u64;
             let bytes = self.offset_index.to_bytes_from(self.index_written);
-            self.index_file
+            self.index_file()?
                 .write_all_at(&bytes, at)
                 .map_err(|e| StorageError::io_at(&self.index_path, at, e))?;
             self.index_written = self.offset_index.len();
@@ -274,7 +277,7 @@ impl Segment {
         if self.time_index_written < self.time_index.len() {
             let at = (self.time_index_written * TIME_INDEX_ENTRY_BYTES) as u64;
             let bytes = self.time_index.to_bytes_from(self.time_index_written);
-            self.time_index_file
+            self.time_index_file()?
                 .write_all_at(&bytes, at)
                 .map_err(|e| StorageError::io_at(&self.time_index_path, at, e))?;
             self.time_index_written = self.time_index.len();
@@ -284,10 +287,10 @@ impl Segment {
 
     /// Replaces both index files with the in-memory indexes.
     fn rewrite_index_files(&mut self) -> Result<(), StorageError> {
-        self.index_file
+        self.index_file()?
             .set_len(0)
             .map_err(|e| StorageError::io(&self.index_path, e))?;
-        self.time_index_file
+        self.time_index_file()?
             .set_len(0)
             .map_err(|e| StorageError::io(&self.time_index_path, e))?;
         self.index_written = 0;
@@ -313,13 +316,50 @@ impl Segment {
         self.log
             .sync_data()
             .map_err(|e| StorageError::io(&self.log_path, e))?;
-        self.index_file
-            .sync_data()
-            .map_err(|e| StorageError::io(&self.index_path, e))?;
-        self.time_index_file
-            .sync_data()
-            .map_err(|e| StorageError::io(&self.time_index_path, e))?;
+        if let Some(file) = &self.index_file {
+            file.sync_data()
+                .map_err(|e| StorageError::io(&self.index_path, e))?;
+        }
+        if let Some(file) = &self.time_index_file {
+            file.sync_data()
+                .map_err(|e| StorageError::io(&self.time_index_path, e))?;
+        }
         self.dirty = false;
+        Ok(())
+    }
+
+    /// The `.index` file, reopened if it was released.
+    fn index_file(&mut self) -> Result<&File, StorageError> {
+        if self.index_file.is_none() {
+            self.index_file = Some(open_rw(&self.index_path)?);
+        }
+        self.index_file
+            .as_ref()
+            .ok_or_else(|| StorageError::io(&self.index_path, ErrorKind::NotFound.into()))
+    }
+
+    /// The `.timeindex` file, reopened if it was released.
+    fn time_index_file(&mut self) -> Result<&File, StorageError> {
+        if self.time_index_file.is_none() {
+            self.time_index_file = Some(open_rw(&self.time_index_path)?);
+        }
+        self.time_index_file
+            .as_ref()
+            .ok_or_else(|| StorageError::io(&self.time_index_path, ErrorKind::NotFound.into()))
+    }
+
+    /// Writes out and fsyncs the index files, then closes them (for a sealed
+    /// segment, whose indexes no longer change).
+    fn release_index_files(&mut self) -> Result<(), StorageError> {
+        self.write_pending_indexes()?;
+        if let Some(file) = self.index_file.take() {
+            file.sync_data()
+                .map_err(|e| StorageError::io(&self.index_path, e))?;
+        }
+        if let Some(file) = self.time_index_file.take() {
+            file.sync_data()
+                .map_err(|e| StorageError::io(&self.time_index_path, e))?;
+        }
         Ok(())
     }
 
@@ -716,6 +756,10 @@ impl PartitionLog {
         // Make whatever recovery changed durable and record the new
         // recovery point, so the next crash need not scan this again.
         log.flush()?;
+        let sealed = log.segments.len().saturating_sub(1);
+        for seg in &mut log.segments[..sealed] {
+            seg.release_index_files()?;
+        }
         Ok((log, report))
     }
 
@@ -834,6 +878,7 @@ impl PartitionLog {
     /// Seals the active segment and starts a new one at the log end offset.
     fn roll(&mut self) -> Result<(), StorageError> {
         self.active().seal()?;
+        self.active().release_index_files()?;
         let seg = Segment::open(&self.dir, self.log_end_offset)?;
         self.segments.push(seg);
         self.dir_dirty = true;

@@ -598,3 +598,44 @@ fn leftover_files_are_cleaned_up() {
         .exists());
     assert!(!tmp.path().join(RECOVERY_POINT_TMP_FILE).exists());
 }
+
+/// Descriptors this process holds on files of `dir` with the given suffix.
+fn open_fds_in(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|target| target.starts_with(dir) && target.to_string_lossy().ends_with(suffix))
+        .count()
+}
+
+#[test]
+fn sealed_segments_keep_only_their_log_file_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    let (mut log, _) = open(&dir, config(1024));
+    for i in 0..40 {
+        append(&mut log, 5, 1_000 + i);
+    }
+    let segments = log.segment_count();
+    assert!(segments >= 5, "{segments} segments");
+    assert_eq!(open_fds_in(&dir, ".log"), segments);
+    assert_eq!(
+        open_fds_in(&dir, ".index"),
+        1,
+        "only the active segment's index is open"
+    );
+    assert_eq!(open_fds_in(&dir, ".timeindex"), 1);
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    // Reopened (clean), sealed segments release their index files again, and the
+    // indexes written before release still serve reads and time lookups.
+    let (log, _) = open(&dir, config(1024));
+    assert_eq!(open_fds_in(&dir, ".index"), 1);
+    assert_eq!(log.log_end_offset(), end);
+    assert_contiguous(&fetch_all(&log, 0, 1 << 20), 0, end);
+    assert_eq!(
+        log.offset_for_timestamp(1_020).unwrap().map(|r| r.0),
+        Some(100)
+    );
+}
