@@ -505,7 +505,7 @@ pub fn require_kcat() {
     }
 }
 
-fn kcat_bin() -> String {
+pub fn kcat_bin() -> String {
     std::env::var("STROM_KCAT").unwrap_or_else(|_| "kcat".to_string())
 }
 

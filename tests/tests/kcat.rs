@@ -157,3 +157,58 @@ fn kcat_query_offset_by_timestamp() {
     // Later than every message: the end offset (-1 in kcat's output).
     assert_eq!(query(now_ms() + 3_600_000), "times [0] offset -1");
 }
+
+/// A long-polling fetch is woken by the append it waits for: with
+/// fetch.wait.max.ms = 25 s, a consumer waiting at the end of a partition gets a
+/// record produced a moment later long before its wait would have expired.
+#[test]
+fn long_poll_fetch_wakes_on_append() {
+    let broker = Broker::start(BrokerOpts::default().smp(2));
+    let b = broker.bootstrap();
+    kcat(
+        &["-b", &b, "-t", "wake", "-P", "-p", "0"],
+        Some(b"before\n"),
+    );
+    let mut consumer = std::process::Command::new(kcat_bin())
+        .args([
+            "-b",
+            &b,
+            "-t",
+            "wake",
+            "-p",
+            "0",
+            "-C",
+            "-o",
+            "end",
+            "-c",
+            "1",
+            "-q",
+            "-X",
+            "fetch.wait.max.ms=25000",
+            "-X",
+            "fetch.min.bytes=1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kcat consumer");
+    // Let the consumer reach the end and park in a long poll.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let produced = std::time::Instant::now();
+    kcat(&["-b", &b, "-t", "wake", "-P", "-p", "0"], Some(b"after\n"));
+    let deadline = produced + std::time::Duration::from_secs(12);
+    loop {
+        if let Some(status) = consumer.try_wait().expect("poll kcat") {
+            assert!(status.success(), "kcat consumer failed: {status}");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = consumer.kill();
+            panic!("the waiting fetch was not woken by the append (still waiting after 12 s of a 25 s wait)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(consumer.stdout.as_mut().expect("stdout"), &mut out)
+        .expect("read kcat output");
+    assert_eq!(out.trim(), "after");
+}
