@@ -118,7 +118,17 @@ pub struct DeleteOutcome {
 pub enum ShardMsg {
     Append(Vec<AppendItem>, oneshot::Sender<Vec<AppendOutcome>>),
     Read(Vec<ReadItem>, oneshot::Sender<Vec<ReadOutcome>>),
-    /// Reply once any of the partitions has data past its offset, or after the timeout.
+    /// A whole long-poll on one shard (when a fetch touches only that shard): read,
+    /// and while fewer than `min_bytes` are found and the timeout has not passed,
+    /// wait for an append and read again; reply once.
+    ReadWait(
+        Vec<ReadItem>,
+        u64,
+        Duration,
+        oneshot::Sender<Vec<ReadOutcome>>,
+    ),
+    /// Reply once any partition's log end offset exceeds the given one (the log end
+    /// the caller's last read saw), or after the timeout.
     Wait(Vec<(TopicPartition, i64)>, Duration, oneshot::Sender<()>),
     ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),
     /// Install a new topic table: open owned partitions that are new, drop deleted ones.

@@ -135,6 +135,10 @@ impl Shard {
             ShardMsg::Read(items, reply) => {
                 let _ = reply.send(self.read_local(&items));
             }
+            ShardMsg::ReadWait(items, min_bytes, timeout, reply) => {
+                let outcome = self.read_wait_local(items, min_bytes, timeout).await;
+                let _ = reply.send(outcome);
+            }
             ShardMsg::Wait(items, timeout, reply) => {
                 self.wait_local(items, timeout).await;
                 let _ = reply.send(());
@@ -338,7 +342,40 @@ impl Shard {
             .collect()
     }
 
-    /// Waits until one of the partitions has data past the given offset, or the timeout.
+    /// A long-poll over partitions this shard owns: returns as soon as at least
+    /// `min_bytes` are readable (or any partition has an error), else when the
+    /// timeout passes, with a final read.
+    async fn read_wait_local(
+        &self,
+        items: Vec<ReadItem>,
+        min_bytes: u64,
+        timeout: Duration,
+    ) -> Vec<ReadOutcome> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let outcomes = self.read_local(&items);
+            let available: u64 = outcomes
+                .iter()
+                .filter_map(|o| o.records.as_ref().map(|r| r.len))
+                .sum();
+            let any_error = outcomes.iter().any(|o| !o.error.is_ok());
+            let now = std::time::Instant::now();
+            if available >= min_bytes.max(1) || any_error || now >= deadline {
+                return outcomes;
+            }
+            // Wake on an append past what this read saw (not past the fetch
+            // offset: data below min_bytes would wake us at once, forever).
+            let waits = items
+                .iter()
+                .zip(&outcomes)
+                .map(|(i, o)| (i.tp.clone(), o.high_watermark.max(i.offset)))
+                .collect();
+            self.wait_local(waits, deadline - now).await;
+        }
+    }
+
+    /// Waits until one of the partitions' log end offset exceeds the given offset
+    /// (the log end the caller last saw), or the timeout.
     async fn wait_local(&self, items: Vec<(TopicPartition, i64)>, timeout: Duration) {
         let mut receivers = Vec::new();
         {

@@ -258,3 +258,63 @@ fn fetch_limits_smaller_than_a_record() {
         assert_eq!(*line, format!("small-{i}"));
     }
 }
+
+fn broker_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("comm")
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// A fetch that finds less than `fetch.min.bytes` waits for more (or for
+/// `fetch.wait.max.ms`) without spinning, on one shard and across two, and then
+/// delivers what there is.
+#[test]
+fn fetch_below_min_bytes_waits_without_spinning() {
+    for smp in [1, 2] {
+        let broker = Broker::start(BrokerOpts::default().smp(smp));
+        let b = broker.bootstrap();
+        let input: String = (0..10).map(|i| format!("m{i}\n")).collect();
+        kcat(
+            &["-b", &b, "-t", "minbytes", "-P", "-p", "0"],
+            Some(input.as_bytes()),
+        );
+        let before = broker_cpu_ticks(broker.pid());
+        let started = std::time::Instant::now();
+        // With 2 shards the connection and the partition may be on different cores.
+        let out = kcat(
+            &[
+                "-b",
+                &b,
+                "-C",
+                "-e",
+                "-q",
+                "-X",
+                "fetch.min.bytes=1000000",
+                "-X",
+                "fetch.wait.max.ms=3000",
+                "-t",
+                "minbytes",
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+            ],
+            None,
+        );
+        let waited = started.elapsed();
+        let used = broker_cpu_ticks(broker.pid()) - before;
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 10, "smp {smp}: {}", out.stdout);
+        // A busy loop would burn about one tick (10 ms) per 10 ms of waiting.
+        let waited_ticks = (waited.as_millis() / 10) as u64;
+        assert!(
+            used * 4 < waited_ticks.max(40),
+            "smp {smp}: broker used {used} ticks of CPU during a {waited:?} long poll"
+        );
+    }
+}

@@ -99,14 +99,39 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     } else {
         request.max_bytes as u64
     };
+    if wanted.len() == 1 {
+        // All partitions on one shard: the whole long-poll is one message there
+        // (no message at all when it is this shard).
+        let (owner, list) = wanted.iter().next().expect("one owner");
+        let items: Vec<ReadItem> = list.iter().map(|w| w.item.clone()).collect();
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let owner = *owner;
+        let mut results = BTreeMap::new();
+        match shard
+            .call(owner, |reply| {
+                ShardMsg::ReadWait(items, min_bytes, timeout, reply)
+            })
+            .await
+        {
+            Ok(list) => {
+                results.insert(owner, list);
+            }
+            Err(err) => warn!("fetch from shard {owner} failed: {err}"),
+        }
+        fill(&mut response, &wanted, results, max_bytes);
+        return response;
+    }
+    // Partitions on several shards: rounds of one message per shard (read; if
+    // short of min_bytes, wait on every shard until one has an append; read again).
     loop {
         let results = read_all(shard, &wanted).await;
+        let seen = log_ends(&wanted, &results);
         let (total, any_error) = fill(&mut response, &wanted, results, max_bytes);
         let now = Instant::now();
         if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
             return response;
         }
-        wait_for_appends(shard, &wanted, deadline - now).await;
+        wait_for_appends(shard, seen, deadline - now).await;
         if Instant::now() >= deadline {
             // One last read so that data appended at the deadline is not missed.
             let results = read_all(shard, &wanted).await;
@@ -203,20 +228,41 @@ fn fill(
     (total, any_error)
 }
 
-async fn wait_for_appends(
-    shard: &Rc<Shard>,
+/// Per owner shard, each partition with the log end offset the last read saw:
+/// the wait ends when any of them grows past it (so an append between the read
+/// and the wait is not missed, and data below `min_bytes` does not spin).
+fn log_ends(
     wanted: &BTreeMap<usize, Vec<Wanted>>,
-    timeout: Duration,
-) {
-    let waits: Vec<_> = wanted
+    results: &BTreeMap<usize, Vec<ReadOutcome>>,
+) -> BTreeMap<usize, Vec<(TopicPartition, i64)>> {
+    wanted
         .iter()
         .map(|(owner, list)| {
-            let items: Vec<(TopicPartition, i64)> = list
+            let outcomes = results.get(owner);
+            let items = list
                 .iter()
-                .map(|w| (w.item.tp.clone(), w.item.offset))
+                .enumerate()
+                .map(|(i, w)| {
+                    let seen = outcomes
+                        .and_then(|o| o.get(i))
+                        .map_or(w.item.offset, |o| o.high_watermark.max(w.item.offset));
+                    (w.item.tp.clone(), seen)
+                })
                 .collect();
+            (*owner, items)
+        })
+        .collect()
+}
+
+async fn wait_for_appends(
+    shard: &Rc<Shard>,
+    seen: BTreeMap<usize, Vec<(TopicPartition, i64)>>,
+    timeout: Duration,
+) {
+    let waits: Vec<_> = seen
+        .into_iter()
+        .map(|(owner, items)| {
             let shard = shard.clone();
-            let owner = *owner;
             Box::pin(async move {
                 let _ = shard
                     .call(owner, |reply| ShardMsg::Wait(items, timeout, reply))
