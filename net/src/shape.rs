@@ -121,8 +121,21 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// The tagged-field section of a flexible struct.
+    /// The tagged-field section of a flexible struct with no tags known to the
+    /// decoder (every field is skipped by its declared size, as the decoder does).
     fn tagged(&mut self, what: &str) -> Check {
+        self.tagged_known(what, |_, _| None)
+    }
+
+    /// A tagged-field section where `known` walks the tags the decoder parses
+    /// itself. The decoder reads a known tag's field from the stream without
+    /// looking at the declared size, so a size that disagrees with the field
+    /// would make it read elsewhere than this walk: such a section is rejected.
+    fn tagged_known(
+        &mut self,
+        what: &str,
+        known: impl Fn(&mut Cursor<'a>, u64) -> Option<Check>,
+    ) -> Check {
         if !self.flexible {
             return Ok(());
         }
@@ -131,9 +144,21 @@ impl<'a> Cursor<'a> {
             return Err(format!("{what}: {count} tagged fields cannot fit"));
         }
         for _ in 0..count {
-            self.uvarint(what)?;
+            let tag = self.uvarint(what)?;
             let size = self.uvarint(what)?;
-            self.skip(size as usize, what)?;
+            let start = self.pos;
+            match known(self, tag) {
+                Some(walked) => {
+                    walked?;
+                    if (self.pos - start) as u64 != size {
+                        return Err(format!(
+                            "{what}: tag {tag} declares {size} bytes but its field has {}",
+                            self.pos - start
+                        ));
+                    }
+                }
+                None => self.skip(size as usize, what)?,
+            }
         }
         Ok(())
     }
@@ -203,7 +228,11 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
                         c.skip(8, "log_start_offset")?;
                     }
                     c.skip(4, "partition_max_bytes")?;
-                    c.tagged("partition tags")
+                    c.tagged_known("partition tags", |c, tag| match tag {
+                        0 if v >= 17 => Some(c.skip(16, "replica_directory_id")),
+                        1 if v >= 18 => Some(c.skip(8, "high_watermark")),
+                        _ => None,
+                    })
                 })?;
                 c.tagged("topic tags")
             })?;
@@ -222,6 +251,14 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
             if v >= 11 {
                 c.string("rack_id")?;
             }
+            c.tagged_known("request tags", |c, tag| match tag {
+                0 => Some(c.string("cluster_id")),
+                1 if v >= 15 => Some((|| {
+                    c.skip(4 + 8, "replica_state")?;
+                    c.tagged("replica_state tags")
+                })()),
+                _ => None,
+            })?;
         }
         ApiKey::ListOffsets => {
             c.skip(4, "replica_id")?;

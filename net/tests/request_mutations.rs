@@ -230,3 +230,25 @@ fn valid_requests_of_every_served_version_decode() {
         }
     }
 }
+
+/// The cargo-fuzz corpus of `tests/fuzz` (target `request`) replays here, so every
+/// input the fuzzer kept is checked by `cargo test`. `STROM_WRITE_CORPUS=1`
+/// (re)writes the seed frames of every served API version into it.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fuzz/corpus/request");
+    if std::env::var_os("STROM_WRITE_CORPUS").is_some() {
+        std::fs::create_dir_all(&dir).expect("corpus dir");
+        for (i, frame) in corpus().iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), frame).expect("write seed");
+        }
+    }
+    let support = ApiSupport::kafka_4_0();
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fuzz/corpus/request exists") {
+        let path = entry.expect("corpus entry").path();
+        parse(std::fs::read(&path).expect("read corpus file"), &support);
+        replayed += 1;
+    }
+    assert!(replayed >= corpus().len(), "only {replayed} corpus files");
+}
