@@ -15,6 +15,7 @@ impl KafkaCode {
     pub const CORRUPT_MESSAGE: KafkaCode = KafkaCode(2);
     pub const UNKNOWN_TOPIC_OR_PARTITION: KafkaCode = KafkaCode(3);
     pub const MESSAGE_TOO_LARGE: KafkaCode = KafkaCode(10);
+    pub const COORDINATOR_NOT_AVAILABLE: KafkaCode = KafkaCode(15);
     pub const INVALID_TOPIC_EXCEPTION: KafkaCode = KafkaCode(17);
     pub const INVALID_REQUIRED_ACKS: KafkaCode = KafkaCode(21);
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);

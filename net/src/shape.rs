@@ -174,6 +174,7 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::ApiVersions => 3,
         ApiKey::CreateTopics => 5,
         ApiKey::DeleteTopics => 4,
+        ApiKey::FindCoordinator => 3,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -318,6 +319,17 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
                 c.array("topic_names", 1, |c| c.string("name"))?;
             }
         }
+        ApiKey::FindCoordinator => {
+            if v <= 3 {
+                c.string("key")?;
+            }
+            if v >= 1 {
+                c.skip(1, "key_type")?;
+            }
+            if v >= 4 {
+                c.array("coordinator_keys", 1, |c| c.string("key"))?;
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -426,6 +438,18 @@ mod tests {
         for v in 0..=4 {
             let request = ApiVersionsRequest::default();
             check_request(ApiKey::ApiVersions, v, &encode(&request, v)).unwrap();
+        }
+        for v in 0..=6 {
+            let mut request = FindCoordinatorRequest::default();
+            if v <= 3 {
+                request.key = StrBytes::from_static_str("group-a");
+            } else {
+                request.coordinator_keys = vec![
+                    StrBytes::from_static_str("group-a"),
+                    StrBytes::from_static_str("group-b"),
+                ];
+            }
+            check_request(ApiKey::FindCoordinator, v, &encode(&request, v)).unwrap();
         }
     }
 

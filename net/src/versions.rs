@@ -6,7 +6,9 @@
 //! versions (KIP-896); Produce is the one exception: Kafka 4.0 still *advertises*
 //! Produce v0-v2 but rejects them, because librdkafka before 2.11.1 only enables
 //! gzip/snappy/lz4 when the advertised Produce range reaches down to v0
-//! (KAFKA-18659). Strom does the same.
+//! (KAFKA-18659). Strom does the same. FindCoordinator is served (this single
+//! node coordinates every group) although the group APIs are not yet: librdkafka
+//! also gates its LZ4 support on FindCoordinator v0 being advertised.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -53,6 +55,7 @@ impl ApiSupport {
                 entry(ApiKey::ApiVersions, 0, 4),
                 entry(ApiKey::CreateTopics, 2, 7),
                 entry(ApiKey::DeleteTopics, 1, 6),
+                entry(ApiKey::FindCoordinator, 0, 6),
             ],
         }
     }

@@ -176,6 +176,9 @@ fn parse(frame: Vec<u8>, support: &ApiSupport) {
             decode_body::<DeleteTopicsRequest>(body, api_key, version).map(drop)
         }
         ApiKey::ApiVersions => decode_body::<ApiVersionsRequest>(body, api_key, version).map(drop),
+        ApiKey::FindCoordinator => {
+            decode_body::<FindCoordinatorRequest>(body, api_key, version).map(drop)
+        }
         _ => Ok(()),
     };
 }

@@ -214,10 +214,10 @@ fn unknown_api_key() {
         &frame(&header_v1(9999, 0, 3)),
         false,
     );
-    // A real Kafka API that Strom does not serve (FindCoordinator = 10).
-    let mut payload = header_v1(10, 1, 4);
-    payload.extend_from_slice(&[0, 1, b'g', 0]);
-    check_case(&mut broker, "FindCoordinator v1", &frame(&payload), false);
+    // A real Kafka API that Strom does not serve yet (JoinGroup = 11).
+    let mut payload = header_v1(11, 5, 4);
+    payload.extend_from_slice(&[0, 1, b'g', 0, 0, 0x75, 0x30]);
+    check_case(&mut broker, "JoinGroup v5", &frame(&payload), false);
 }
 
 #[test]

@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -68,6 +69,11 @@ pub async fn dispatch(
         ApiKey::ListOffsets => {
             let request = decode_body(body, info.api_key, version)?;
             let response = list_offsets::handle(shard, request, version).await;
+            encoded(&info, &response)
+        }
+        ApiKey::FindCoordinator => {
+            let request = decode_body(body, info.api_key, version)?;
+            let response = find_coordinator::handle(shard, request, version);
             encoded(&info, &response)
         }
         other => Err(NetError::UnknownApiKey {

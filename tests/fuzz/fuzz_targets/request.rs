@@ -24,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::CreateTopics => decode_body::<CreateTopicsRequest>(body, key, version).map(drop),
         ApiKey::DeleteTopics => decode_body::<DeleteTopicsRequest>(body, key, version).map(drop),
         ApiKey::ApiVersions => decode_body::<ApiVersionsRequest>(body, key, version).map(drop),
+        ApiKey::FindCoordinator => {
+            decode_body::<FindCoordinatorRequest>(body, key, version).map(drop)
+        }
         _ => Ok(()),
     };
 });
