@@ -405,6 +405,22 @@ impl Segment {
         Ok(None)
     }
 
+    /// The offset of the first record with timestamp `ts` in the uncompressed
+    /// batch holding `batch_offset`; None when the batch is compressed, does not
+    /// hold such a record, or cannot be read.
+    fn record_with_timestamp(&self, batch_offset: i64, ts: i64) -> Option<i64> {
+        let (position, header) = self.find_batch(batch_offset).ok()??;
+        if header.compression() != 0 {
+            return None;
+        }
+        let mut bytes = vec![0u8; header.total_bytes()];
+        self.log.read_exact_at(&mut bytes, position).ok()?;
+        batch::record_timestamps(&bytes)?
+            .into_iter()
+            .find(|(_, t)| *t == ts)
+            .map(|(offset, _)| offset)
+    }
+
     /// The last batch boundary at or below `limit`, but not below `floor`
     /// (itself a boundary). Starts from the offset index, so it reads at most
     /// about one index interval of headers.
@@ -977,23 +993,27 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The largest batch max timestamp in the log and the base offset of
-    /// the first batch carrying it (ListOffsets MAX_TIMESTAMP); None if
-    /// empty.
+    /// The largest timestamp in the log and the offset of the first record
+    /// carrying it (ListOffsets MAX_TIMESTAMP); None if empty. Exact for an
+    /// uncompressed batch; for a compressed one, the batch's base offset.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        let mut best: Option<(i64, i64)> = None;
-        for seg in &self.segments {
+        let mut best: Option<(usize, i64, i64)> = None;
+        for (index, seg) in self.segments.iter().enumerate() {
             if let Some((ts, offset)) = seg.max_timestamp {
                 let better = match best {
-                    Some((b, _)) => ts > b,
+                    Some((_, b, _)) => ts > b,
                     None => true,
                 };
                 if better {
-                    best = Some((ts, offset));
+                    best = Some((index, ts, offset));
                 }
             }
         }
-        best
+        let (index, ts, batch_offset) = best?;
+        let exact = self.segments[index]
+            .record_with_timestamp(batch_offset, ts)
+            .unwrap_or(batch_offset);
+        Some((ts, exact.max(self.log_start_offset)))
     }
 
     /// fdatasyncs the log and index files of segments written since the

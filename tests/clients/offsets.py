@@ -56,8 +56,13 @@ def main():
     [earliest] = c.offsets_for_times([TopicPartition(args.topic, 0, -2)], timeout=10)
     [latest] = c.offsets_for_times([TopicPartition(args.topic, 0, -1)], timeout=10)
     c.close()
+    # MAX_TIMESTAMP (-3) through the AdminClient's ListOffsets (KIP-734).
+    from confluent_kafka.admin import AdminClient, OffsetSpec
+    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    tp = TopicPartition(args.topic, 0)
+    max_ts = admin.list_offsets({tp: OffsetSpec.max_timestamp()}, request_timeout=10)[tp].result(20)
     emit({"low": low, "high": high, "by_time": by_time, "earliest": earliest.offset, "latest": latest.offset,
-          "base_ts": BASE_TS})
+          "base_ts": BASE_TS, "max_timestamp": [max_ts.offset, max_ts.timestamp]})
 
 
 if __name__ == "__main__":

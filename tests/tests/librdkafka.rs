@@ -294,6 +294,11 @@ fn list_offsets_case(one_batch: bool) {
     assert_eq!(r["high"], 10, "{r}");
     assert_eq!(r["earliest"], 0, "{r}");
     assert_eq!(r["latest"], 10, "{r}");
+    assert_eq!(
+        r["max_timestamp"],
+        serde_json::json!([9, base + 9000]),
+        "MAX_TIMESTAMP names the record holding the largest timestamp: {r}"
+    );
     let t = &r["by_time"];
     assert_eq!(t[&q(0)], 0, "exact first timestamp: {r}");
     assert_eq!(t[&q(2500)], 3, "first message at or after +2.5 s: {r}");
