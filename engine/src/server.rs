@@ -134,7 +134,10 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         config.node_id
     );
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    // Scripts wait for this line; if stdout is gone the broker still serves.
+    if let Err(err) = std::io::stdout().flush() {
+        warn!("could not print the listening line: {err}");
+    }
 
     for handle in handles {
         if let Err(err) = handle.join() {

@@ -183,7 +183,10 @@ impl Shard {
             if let Some(partition) = partitions.remove(&tp) {
                 info!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition");
                 if let Err(err) = partition.log.delete() {
-                    error!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition data failed: {err}");
+                    // Fail-stop: the table no longer lists this partition, and a
+                    // half-removed directory must not be served or reused silently.
+                    error!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition data failed, stopping the broker: {err}");
+                    std::process::exit(crate::EXIT_STORAGE_FAILURE);
                 }
             }
         }
@@ -458,13 +461,26 @@ impl Shard {
     }
 
     /// Closes every partition cleanly (flush + clean-shutdown marker).
+    /// A failed flush here is a storage fault: the broker exits with
+    /// `EXIT_STORAGE_FAILURE` (after trying the other partitions) instead of
+    /// reporting a clean stop; the unclosed partitions are recovered at start.
     pub fn close_all(&self) {
         let partitions: Vec<(TopicPartition, Partition)> =
             self.partitions.borrow_mut().drain().collect();
+        let mut failed = false;
         for (tp, partition) in partitions {
             if let Err(err) = partition.log.close() {
                 error!(shard = self.id, topic = %tp.topic, partition = tp.partition, "closing partition failed: {err}");
+                failed = true;
             }
+        }
+        if failed {
+            error!(
+                shard = self.id,
+                "storage failure during shutdown, exiting with status {}",
+                crate::EXIT_STORAGE_FAILURE
+            );
+            std::process::exit(crate::EXIT_STORAGE_FAILURE);
         }
     }
 }

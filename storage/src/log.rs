@@ -1052,12 +1052,12 @@ impl PartitionLog {
         let dir = self.dir.clone();
         drop(self);
         fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        if let Some(parent) = dir.parent() {
-            // Best effort: make the removal durable; failure here does not
-            // undo it.
-            let _ = sync_dir(parent);
+        // Make the removal durable; a failed directory fsync is a storage
+        // fault like any other and is reported to the caller.
+        match dir.parent() {
+            Some(parent) => sync_dir(parent),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
