@@ -37,7 +37,7 @@ pub fn now_ms() -> i64 {
 pub struct Partition {
     pub log: PartitionLog,
     pub topic_id: Uuid,
-    pub config: TopicConfig,
+    pub config: Arc<TopicConfig>,
     /// Long-polling fetches waiting for an append.
     waiters: Vec<oneshot::Sender<()>>,
 }
@@ -57,6 +57,8 @@ pub struct Shard {
     pub api_support: ApiSupport,
     table: RefCell<Arc<TopicTable>>,
     partitions: RefCell<HashMap<TopicPartition, Partition>>,
+    /// Effective config per topic, rebuilt with the table.
+    topic_configs: RefCell<HashMap<String, Arc<TopicConfig>>>,
     senders: Senders<ShardMsg>,
     /// Serializes topic-table changes on shard 0.
     admin_lock: Semaphore,
@@ -82,6 +84,7 @@ impl Shard {
                 topics: BTreeMap::new(),
             })),
             partitions: RefCell::new(HashMap::new()),
+            topic_configs: RefCell::new(HashMap::new()),
             senders,
             admin_lock: Semaphore::new(1),
             request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
@@ -190,8 +193,10 @@ impl Shard {
                 }
             }
         }
+        let mut configs = HashMap::with_capacity(table.topics.len());
         for topic in table.topics.values() {
-            let config = self.topic_config(topic);
+            let config = Arc::new(self.build_topic_config(topic));
+            configs.insert(topic.name.clone(), config.clone());
             for p in 0..topic.partitions {
                 let tp = TopicPartition {
                     topic: Arc::from(topic.name.as_str()),
@@ -243,21 +248,21 @@ impl Shard {
                 }
             }
         }
+        *self.topic_configs.borrow_mut() = configs;
         *self.table.borrow_mut() = table;
     }
 
-    /// The effective config of a topic: broker defaults plus its overrides.
-    pub fn topic_config(&self, topic: &TopicMeta) -> TopicConfig {
-        let mut config = TopicConfig::defaults_from(&self.broker);
-        let overrides: Vec<(String, Option<String>)> = topic
-            .configs
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
-        if let Err(err) = config.apply(&overrides) {
+    /// The effective config of a topic (broker defaults plus its overrides),
+    /// computed once per topic-table change, not per request.
+    pub fn topic_config(&self, topic: &str) -> Option<Arc<TopicConfig>> {
+        self.topic_configs.borrow().get(topic).cloned()
+    }
+
+    fn build_topic_config(&self, topic: &TopicMeta) -> TopicConfig {
+        TopicConfig::from_overrides(&self.broker, &topic.configs).unwrap_or_else(|err| {
             warn!(topic = %topic.name, "stored topic config is invalid, using defaults: {err}");
-        }
-        config
+            TopicConfig::defaults_from(&self.broker)
+        })
     }
 
     fn append_local(&self, items: Vec<AppendItem>) -> Vec<AppendOutcome> {

@@ -52,7 +52,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
         let meta = table.topics.get(&name).cloned();
-        let config = meta.as_ref().map(|m| shard.topic_config(m));
+        let config = meta.as_ref().and_then(|m| shard.topic_config(&m.name));
         let topic_name: Arc<str> = Arc::from(name.as_str());
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
