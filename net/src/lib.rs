@@ -9,6 +9,7 @@ pub mod error;
 pub mod fetch_response;
 pub mod frame;
 pub mod header;
+pub mod request;
 pub mod response;
 pub mod send;
 pub mod shape;

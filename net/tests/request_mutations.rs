@@ -5,10 +5,11 @@
 //! insertions). Passing means: no panic and no allocation abort, whatever the
 //! bytes. The seed is printed; `STROM_MUTATION_SEED=<n>` replays a run.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use strom_net::header::{classify, decode_body, Classified};
+use strom_net::header::{classify, Classified};
+use strom_net::request::{decode_request, encode_request};
 use strom_net::versions::ApiSupport;
 
 const MUTATIONS_PER_REQUEST: usize = 150;
@@ -29,18 +30,9 @@ impl Rng {
     }
 }
 
+/// A request frame as `classify` sees it (after the size prefix).
 fn frame<T: Encodable>(api_key: ApiKey, version: i16, body: &T) -> Vec<u8> {
-    let mut header = RequestHeader::default();
-    header.request_api_key = api_key as i16;
-    header.request_api_version = version;
-    header.correlation_id = 7;
-    header.client_id = Some(StrBytes::from_static_str("mutation-test"));
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, api_key.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    buf.to_vec()
+    encode_request(api_key, version, 7, "mutation-test", body).expect("encode")[4..].to_vec()
 }
 
 fn name(text: &'static str) -> TopicName {
@@ -55,9 +47,10 @@ fn corpus() -> Vec<Vec<u8>> {
         partition.records = Some(Bytes::from_static(&[0u8; 70]));
         let mut topic = produce_request::TopicProduceData::default();
         topic.name = name("orders");
-        topic.partition_data = vec![partition];
+        topic.partition_data = vec![partition.clone(), partition];
         let mut r = ProduceRequest::default();
         r.acks = -1;
+        r.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx")));
         r.topic_data = vec![topic];
         out.push(frame(ApiKey::Produce, v, &r));
     }
@@ -68,9 +61,23 @@ fn corpus() -> Vec<Vec<u8>> {
         if v <= 12 {
             topic.topic = name("orders");
         }
-        topic.partitions = vec![partition];
+        topic.partitions = vec![partition.clone(), partition];
+        let mut forgotten = fetch_request::ForgottenTopic::default();
+        if (7..=12).contains(&v) {
+            forgotten.topic = name("old");
+        }
+        forgotten.partitions = vec![1, 2, 3];
         let mut r = FetchRequest::default();
         r.topics = vec![topic];
+        if v >= 7 {
+            r.forgotten_topics_data = vec![forgotten];
+        }
+        if v >= 11 {
+            r.rack_id = StrBytes::from_static_str("rack-a");
+        }
+        if v >= 12 {
+            r.cluster_id = Some(StrBytes::from_static_str("cluster"));
+        }
         out.push(frame(ApiKey::Fetch, v, &r));
     }
     for v in 1..=10 {
@@ -87,10 +94,12 @@ fn corpus() -> Vec<Vec<u8>> {
         let mut topic = metadata_request::MetadataRequestTopic::default();
         topic.name = Some(name("orders"));
         let mut r = MetadataRequest::default();
-        r.topics = Some(vec![topic]);
+        r.topics = Some(vec![topic.clone(), topic]);
         out.push(frame(ApiKey::Metadata, v, &r));
     }
     for v in 2..=7 {
+        let mut assignment = create_topics_request::CreatableReplicaAssignment::default();
+        assignment.broker_ids = vec![BrokerId(1), BrokerId(2)];
         let mut config = create_topics_request::CreatableTopicConfig::default();
         config.name = StrBytes::from_static_str("segment.bytes");
         config.value = Some(StrBytes::from_static_str("1048576"));
@@ -98,6 +107,7 @@ fn corpus() -> Vec<Vec<u8>> {
         topic.name = name("orders");
         topic.num_partitions = 3;
         topic.replication_factor = 1;
+        topic.assignments = vec![assignment];
         topic.configs = vec![config];
         let mut r = CreateTopicsRequest::default();
         r.topics = vec![topic];
@@ -110,7 +120,7 @@ fn corpus() -> Vec<Vec<u8>> {
             state.name = Some(name("orders"));
             r.topics = vec![state];
         } else {
-            r.topic_names = vec![name("orders")];
+            r.topic_names = vec![name("orders"), name("x")];
         }
         out.push(frame(ApiKey::DeleteTopics, v, &r));
     }
@@ -120,6 +130,18 @@ fn corpus() -> Vec<Vec<u8>> {
             v,
             &ApiVersionsRequest::default(),
         ));
+    }
+    for v in 0..=6 {
+        let mut r = FindCoordinatorRequest::default();
+        if v <= 3 {
+            r.key = StrBytes::from_static_str("group-a");
+        } else {
+            r.coordinator_keys = vec![
+                StrBytes::from_static_str("group-a"),
+                StrBytes::from_static_str("group-b"),
+            ];
+        }
+        out.push(frame(ApiKey::FindCoordinator, v, &r));
     }
     out
 }
@@ -160,27 +182,9 @@ fn mutate(rng: &mut Rng, original: &[u8]) -> Vec<u8> {
 
 /// Runs one frame through the same steps as a connection, never panicking.
 fn parse(frame: Vec<u8>, support: &ApiSupport) {
-    let Ok(Classified::Request(info, body)) = classify(Bytes::from(frame), support) else {
-        return;
-    };
-    let (api_key, version) = (info.api_key, info.api_version);
-    let _ = match api_key {
-        ApiKey::Produce => decode_body::<ProduceRequest>(body, api_key, version).map(drop),
-        ApiKey::Fetch => decode_body::<FetchRequest>(body, api_key, version).map(drop),
-        ApiKey::ListOffsets => decode_body::<ListOffsetsRequest>(body, api_key, version).map(drop),
-        ApiKey::Metadata => decode_body::<MetadataRequest>(body, api_key, version).map(drop),
-        ApiKey::CreateTopics => {
-            decode_body::<CreateTopicsRequest>(body, api_key, version).map(drop)
-        }
-        ApiKey::DeleteTopics => {
-            decode_body::<DeleteTopicsRequest>(body, api_key, version).map(drop)
-        }
-        ApiKey::ApiVersions => decode_body::<ApiVersionsRequest>(body, api_key, version).map(drop),
-        ApiKey::FindCoordinator => {
-            decode_body::<FindCoordinatorRequest>(body, api_key, version).map(drop)
-        }
-        _ => Ok(()),
-    };
+    if let Ok(Classified::Request(info, body)) = classify(Bytes::from(frame), support) {
+        let _ = decode_request(&info, body);
+    }
 }
 
 #[test]
@@ -214,20 +218,28 @@ fn mutated_requests_never_panic_or_abort() {
     println!("{cases} mutated requests parsed without panic");
 }
 
+/// Every real request of every served version passes the bounds check and
+/// decodes: the walk must never reject what the decoder accepts.
 #[test]
 fn valid_requests_of_every_served_version_decode() {
     let support = ApiSupport::kafka_4_0();
-    for original in corpus() {
+    let corpus = corpus();
+    assert_eq!(
+        corpus.len(),
+        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7,
+        "every served version"
+    );
+    for original in corpus {
         match classify(Bytes::from(original.clone()), &support) {
             Ok(Classified::Request(info, body)) => {
-                let mut buf = BytesMut::new();
-                buf.put_slice(&body);
+                let (key, version) = (info.api_key, info.api_version);
                 assert!(
-                    strom_net::shape::check_request(info.api_key, info.api_version, &buf).is_ok(),
-                    "{:?} v{} rejected by the bounds check",
-                    info.api_key,
-                    info.api_version
+                    strom_net::shape::check_request(key, version, &body).is_ok(),
+                    "{key:?} v{version} rejected by the bounds check"
                 );
+                if let Err(err) = decode_request(&info, body) {
+                    panic!("{key:?} v{version} does not decode: {err}");
+                }
             }
             other => panic!("valid request not classified: {other:?}"),
         }

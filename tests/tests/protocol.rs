@@ -1,12 +1,11 @@
 //! Raw Kafka protocol exchanges for APIs no stock client here exercises directly,
-//! encoded and decoded with the kafka-protocol crate (not Strom's code).
+//! with requests and responses encoded and decoded by the kafka-protocol crate.
 
-use bytes::{Buf, BufMut, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
-};
+use bytes::Buf;
+use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::io::{Read, Write};
+use strom_net::request::encode_request;
 use strom_tests::*;
 
 /// Sends one request and returns the decoded response.
@@ -16,19 +15,8 @@ fn exchange<Req: Encodable, Resp: Decodable>(
     version: i16,
     request: &Req,
 ) -> Resp {
-    let mut header = RequestHeader::default();
-    header.request_api_key = api_key as i16;
-    header.request_api_version = version;
-    header.correlation_id = 42;
-    header.client_id = Some(StrBytes::from_static_str("strom-protocol-test"));
-    let mut body = BytesMut::new();
-    header
-        .encode(&mut body, api_key.request_header_version(version))
-        .expect("encode header");
-    request.encode(&mut body, version).expect("encode request");
-    let mut frame = BytesMut::new();
-    frame.put_i32(body.len() as i32);
-    frame.extend_from_slice(&body);
+    let frame = encode_request(api_key, version, 42, "strom-protocol-test", request)
+        .expect("encode request");
     let mut stream = raw_connect(bootstrap);
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))

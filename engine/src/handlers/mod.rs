@@ -12,53 +12,39 @@ pub mod produce;
 
 use crate::shard::Shard;
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 use std::rc::Rc;
-use strom_net::header::{decode_body, RequestInfo};
+use strom_net::header::RequestInfo;
+use strom_net::request::{decode_request, Request};
 use strom_net::response::encode_response;
 use strom_net::{NetError, SendItem};
 
 /// What to write back for a request; `None` for acks=0 produce requests.
 pub type Reply = Option<Vec<SendItem>>;
 
-/// Routes a decoded request to its handler.
+/// Routes a request to its handler.
 pub async fn dispatch(
     shard: &Rc<Shard>,
     info: RequestInfo,
     body: Bytes,
 ) -> Result<Reply, NetError> {
     let version = info.api_version;
-    match info.api_key {
-        ApiKey::ApiVersions => {
-            let request = decode_body(body, info.api_key, version)?;
-            let response = api_versions::handle(shard, &request);
-            encoded(&info, &response)
+    match decode_request(&info, body)? {
+        Request::ApiVersions(request) => encoded(&info, &api_versions::handle(shard, &request)),
+        Request::Metadata(request) => {
+            encoded(&info, &metadata::handle(shard, request, version).await)
         }
-        ApiKey::Metadata => {
-            let request = decode_body(body, info.api_key, version)?;
-            let response = metadata::handle(shard, request, version).await;
-            encoded(&info, &response)
+        Request::CreateTopics(request) => {
+            encoded(&info, &create_topics::handle(shard, request, version).await)
         }
-        ApiKey::CreateTopics => {
-            let request = decode_body(body, info.api_key, version)?;
-            let response = create_topics::handle(shard, request, version).await;
-            encoded(&info, &response)
+        Request::DeleteTopics(request) => {
+            encoded(&info, &delete_topics::handle(shard, request, version).await)
         }
-        ApiKey::DeleteTopics => {
-            let request = decode_body(body, info.api_key, version)?;
-            let response = delete_topics::handle(shard, request, version).await;
-            encoded(&info, &response)
-        }
-        ApiKey::Produce => {
-            let request = decode_body(body, info.api_key, version)?;
-            match produce::handle(shard, request).await {
-                Some(response) => encoded(&info, &response),
-                None => Ok(None),
-            }
-        }
-        ApiKey::Fetch => {
-            let request = decode_body(body, info.api_key, version)?;
+        Request::Produce(request) => match produce::handle(shard, request).await {
+            Some(response) => encoded(&info, &response),
+            None => Ok(None),
+        },
+        Request::Fetch(request) => {
             let data = fetch::handle(shard, request, version).await;
             Ok(Some(strom_net::fetch_response::encode_fetch_response(
                 version,
@@ -66,19 +52,12 @@ pub async fn dispatch(
                 &data,
             )))
         }
-        ApiKey::ListOffsets => {
-            let request = decode_body(body, info.api_key, version)?;
-            let response = list_offsets::handle(shard, request, version).await;
-            encoded(&info, &response)
+        Request::ListOffsets(request) => {
+            encoded(&info, &list_offsets::handle(shard, request, version).await)
         }
-        ApiKey::FindCoordinator => {
-            let request = decode_body(body, info.api_key, version)?;
-            let response = find_coordinator::handle(shard, request, version);
-            encoded(&info, &response)
+        Request::FindCoordinator(request) => {
+            encoded(&info, &find_coordinator::handle(shard, request, version))
         }
-        other => Err(NetError::UnknownApiKey {
-            api_key: other as i16,
-        }),
     }
 }
 
