@@ -650,6 +650,26 @@ pub fn require_kafka_python() {
     );
 }
 
+/// Runs `too_large.py` on topic "limited" (max.message.bytes 10000, creating it
+/// unless `create` is false): a 50,000-byte message must be refused, a small one
+/// accepted. Returns its JSON summary.
+pub fn limited_topic(bootstrap: &str, create: bool) -> serde_json::Value {
+    let mut args = vec![
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        "limited",
+        "--limit",
+        "10000",
+        "--size",
+        "50000",
+    ];
+    if !create {
+        args.push("--no-create");
+    }
+    python("too_large.py", &args).json()
+}
+
 /// Reads `summary[key]` as u64, panicking with the summary otherwise.
 pub fn json_u64(summary: &serde_json::Value, key: &str) -> u64 {
     summary[key]

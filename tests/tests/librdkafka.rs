@@ -312,20 +312,7 @@ fn list_offsets_case(one_batch: bool) {
 #[test]
 fn message_over_topic_max_message_bytes_is_rejected() {
     let broker = Broker::start_default();
-    let r = python(
-        "too_large.py",
-        &[
-            "--bootstrap",
-            &broker.bootstrap(),
-            "--topic",
-            "limited",
-            "--limit",
-            "10000",
-            "--size",
-            "50000",
-        ],
-    )
-    .json();
+    let r = limited_topic(&broker.bootstrap(), true);
     assert_eq!(r["big_error_code"], 10, "MSG_SIZE_TOO_LARGE expected: {r}");
     assert_eq!(r["small_error_code"], 0, "{r}");
     assert_eq!(

@@ -49,31 +49,13 @@ fn topics(broker: &Broker) -> Value {
     python("admin.py", &["--bootstrap", &broker.bootstrap(), "topics"]).json()["topics"].clone()
 }
 
-fn limited_topic(broker: &Broker, create: bool) -> Value {
-    let b = broker.bootstrap();
-    let mut args = vec![
-        "--bootstrap",
-        &b,
-        "--topic",
-        "limited",
-        "--limit",
-        "10000",
-        "--size",
-        "50000",
-    ];
-    if !create {
-        args.push("--no-create");
-    }
-    python("too_large.py", &args).json()
-}
-
 fn restart_keeps_everything(kill: bool) {
     let mut broker = Broker::start_default();
     let before = produce_with_state(&broker, "durable", "4", "20000");
     assert_eq!(json_u64(&before, "consumed"), 20000, "{before}");
     let small = produce_with_state(&broker, "small", "1", "3");
     assert_eq!(json_u64(&small, "consumed"), 3, "{small}");
-    let limited = limited_topic(&broker, true);
+    let limited = limited_topic(&broker.bootstrap(), true);
     assert_eq!(limited["big_error_code"], 10, "{limited}");
     assert_eq!(limited["small_offset"], 0, "{limited}");
 
@@ -102,7 +84,7 @@ fn restart_keeps_everything(kill: bool) {
     assert_eq!(json_u64(&after, "consumed"), 3, "{after}");
 
     // The topic config survived: the limit still applies; offsets continue.
-    let limited = limited_topic(&broker, false);
+    let limited = limited_topic(&broker.bootstrap(), false);
     assert_eq!(
         limited["big_error_code"], 10,
         "max.message.bytes lost: {limited}"
