@@ -47,6 +47,14 @@ pub enum StorageError {
     /// The caller passed an append that does not match its headers.
     #[error("invalid append to {path}: {reason}")]
     InvalidAppend { path: PathBuf, reason: String },
+    /// The file system has no space (or quota) left for an append. The log
+    /// is unchanged: nothing of the refused append remains.
+    #[error("no space left for an append to {path}: {source}")]
+    NoSpace {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StorageError {

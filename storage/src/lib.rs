@@ -1,10 +1,15 @@
 //! Strom's storage layer: Kafka RecordBatch v2 headers ([`batch`]), sparse
-//! offset/time indexes ([`index`]), and one partition's segmented log with
-//! crash recovery ([`log`]). Files use Kafka's on-disk layout.
+//! offset/time indexes ([`index`]), one partition's segmented log with crash
+//! recovery, retention and sync plans ([`log`]), its checkpoint file
+//! ([`checkpoint`]), the sync hook ([`durability`]) and counters
+//! ([`metrics`]). Files use Kafka's on-disk layout.
 
 pub mod batch;
+pub mod checkpoint;
+pub mod durability;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod metrics;
 
 pub use error::StorageError;

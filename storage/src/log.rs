@@ -9,9 +9,8 @@
 //! * `<base>.index` and `<base>.timeindex` — the sparse indexes, see
 //!   [`crate::index::OFFSET_INDEX_ENTRY_BYTES`] and
 //!   [`crate::index::TIME_INDEX_ENTRY_BYTES`].
-//! * `recovery-point` — ASCII decimal offset followed by `\n`: every batch
-//!   below this offset was fsynced. Replaced atomically (write
-//!   `recovery-point.tmp`, fsync, rename, fsync the directory).
+//! * `checkpoint` — recovery point (every batch below it was synced), log
+//!   start offset and high watermark; see [`crate::checkpoint`].
 //! * `clean-shutdown` — empty marker file written by [`PartitionLog::close`]
 //!   after everything was flushed, removed again by [`PartitionLog::open`].
 //!
@@ -24,14 +23,15 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use crate::checkpoint::{self, Checkpoint, sync_dir};
+use crate::durability::{OsSync, Syncer};
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
+use crate::metrics;
 
-const RECOVERY_POINT_FILE: &str = "recovery-point";
-const RECOVERY_POINT_TMP_FILE: &str = "recovery-point.tmp";
 const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 const LOG_SUFFIX: &str = ".log";
 const INDEX_SUFFIX: &str = ".index";
@@ -48,7 +48,8 @@ const SCAN_CHUNK_BYTES: usize = 64 * 1024;
 const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
 
 /// Per-partition log settings (Kafka's `segment.bytes`, `segment.ms`,
-/// `index.interval.bytes`).
+/// `index.interval.bytes`, `retention.ms`, `retention.bytes`, and
+/// Redpanda's `write.caching`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogConfig {
     /// Roll when the active segment would exceed this many bytes.
@@ -58,6 +59,15 @@ pub struct LogConfig {
     pub segment_ms: i64,
     /// Add index entries at least every this many bytes of log.
     pub index_interval_bytes: u32,
+    /// Delete sealed segments whose newest record is older than this; -1 =
+    /// keep forever.
+    pub retention_ms: i64,
+    /// Delete the oldest sealed segments while the log is larger than
+    /// this; -1 = no limit.
+    pub retention_bytes: i64,
+    /// false (the default): records become visible (high watermark) only
+    /// once synced. true: visible as soon as appended, synced later.
+    pub write_caching: bool,
 }
 
 impl Default for LogConfig {
@@ -66,8 +76,42 @@ impl Default for LogConfig {
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 60 * 60 * 1000,
             index_interval_bytes: 4096,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            write_caching: false,
         }
     }
+}
+
+/// A point in the log: `offset` starts at byte `position` of the segment
+/// with base offset `segment_base` (or is that segment's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogPoint {
+    offset: i64,
+    segment_base: i64,
+    position: u64,
+}
+
+/// What must be synced to make the log durable up to its end as it was when
+/// the plan was made: hand every file to `fdatasync` (directories to
+/// `fsync`), then report with [`PartitionLog::synced`].
+#[derive(Debug)]
+pub struct SyncPlan {
+    /// Segment `.log` files with unsynced bytes, and the partition directory
+    /// if files were created or removed in it.
+    pub files: Vec<Arc<File>>,
+    /// The log end offset the plan covers.
+    pub end_offset: i64,
+    point: LogPoint,
+    sizes: Vec<(i64, u64)>,
+    dir_changes: u64,
+}
+
+/// What retention or DeleteRecords removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub segments: usize,
+    pub bytes: u64,
 }
 
 /// What an append did.
@@ -105,6 +149,9 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Segments whose indexes were rebuilt by scanning the log.
     pub indexes_rebuilt: usize,
+    /// Invalid batches found with valid-looking data after them (bit rot or
+    /// overwritten bytes, not an interrupted write); the log was cut there.
+    pub corrupt_batches: usize,
     /// Whether the previous shutdown left the clean-shutdown marker.
     pub clean: bool,
 }
@@ -138,8 +185,10 @@ struct Segment {
     /// Wall clock of the first append into this segment since open, for
     /// `segment_ms`.
     first_append_ms: Option<i64>,
-    /// Written since the last fsync.
+    /// Written since the last full flush (log or index files).
     dirty: bool,
+    /// Bytes of the `.log` known to be synced.
+    synced_size: u64,
 }
 
 fn segment_file_name(base_offset: i64, suffix: &str) -> String {
@@ -165,12 +214,13 @@ fn open_rw(path: &Path) -> Result<File, StorageError> {
         .map_err(|e| StorageError::io(path, e))
 }
 
-/// fsync a directory so that file creations, renames and removals in it
-/// survive a crash.
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+/// Whether an I/O error means the file system is out of space (ENOSPC) or
+/// the user's quota is used up (EDQUOT).
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded
+    )
 }
 
 /// Reads a whole small file; a missing file reads as empty.
@@ -220,6 +270,7 @@ impl Segment {
             max_timestamp: None,
             first_append_ms: None,
             dirty: false,
+            synced_size: 0,
         })
     }
 
@@ -311,20 +362,23 @@ impl Segment {
         self.write_pending_indexes()
     }
 
-    fn sync(&mut self) -> Result<(), StorageError> {
+    fn sync(&mut self, syncer: &dyn Syncer) -> Result<(), StorageError> {
         self.write_pending_indexes()?;
-        self.log
-            .sync_data()
+        syncer
+            .sync(&self.log)
             .map_err(|e| StorageError::io(&self.log_path, e))?;
         if let Some(file) = &self.index_file {
-            file.sync_data()
+            syncer
+                .sync(file)
                 .map_err(|e| StorageError::io(&self.index_path, e))?;
         }
         if let Some(file) = &self.time_index_file {
-            file.sync_data()
+            syncer
+                .sync(file)
                 .map_err(|e| StorageError::io(&self.time_index_path, e))?;
         }
         self.dirty = false;
+        self.synced_size = self.size;
         Ok(())
     }
 
@@ -350,14 +404,16 @@ impl Segment {
 
     /// Writes out and fsyncs the index files, then closes them (for a sealed
     /// segment, whose indexes no longer change).
-    fn release_index_files(&mut self) -> Result<(), StorageError> {
+    fn release_index_files(&mut self, syncer: &dyn Syncer) -> Result<(), StorageError> {
         self.write_pending_indexes()?;
         if let Some(file) = self.index_file.take() {
-            file.sync_data()
+            syncer
+                .sync(&file)
                 .map_err(|e| StorageError::io(&self.index_path, e))?;
         }
         if let Some(file) = self.time_index_file.take() {
-            file.sync_data()
+            syncer
+                .sync(&file)
                 .map_err(|e| StorageError::io(&self.time_index_path, e))?;
         }
         Ok(())
@@ -394,7 +450,11 @@ impl Segment {
     /// The batch containing `offset` (the first batch whose last offset is
     /// >= `offset`) and its position, or None if no batch here has it.
     fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
-        let mut position = u64::from(self.offset_index.lookup(offset).position);
+        let entry = self.offset_index.lookup(offset);
+        let mut position = u64::from(entry.position);
+        if position != 0 && !self.index_entry_matches(entry.offset, position) {
+            position = 0;
+        }
         while position < self.size {
             let header = self.read_header(position)?;
             if header.last_offset() >= offset {
@@ -421,6 +481,20 @@ impl Segment {
             .map(|(offset, _)| offset)
     }
 
+    /// Whether the batch at `position` starts at `offset`, as an index entry
+    /// claims. An index that survived a crash can be plausible and still
+    /// wrong; a wrong entry is never used (the caller scans from the segment
+    /// start instead), so it can cost time but never serve the wrong bytes.
+    fn index_entry_matches(&self, offset: i64, position: u64) -> bool {
+        match self.read_header(position) {
+            Ok(header) if header.base_offset == offset => true,
+            _ => {
+                warn!(file = %self.index_path.display(), offset, position, "index entry does not match the log; scanning the segment");
+                false
+            }
+        }
+    }
+
     /// The last batch boundary at or below `limit`, but not below `floor`
     /// (itself a boundary). Starts from the offset index, so it reads at most
     /// about one index interval of headers.
@@ -430,7 +504,10 @@ impl Segment {
         }
         let mut position = floor;
         if let Some(entry) = self.offset_index.floor_position(limit) {
-            position = position.max(u64::from(entry.position));
+            let at = u64::from(entry.position);
+            if at > position && self.index_entry_matches(entry.offset, at) {
+                position = at;
+            }
         }
         while position < self.size {
             let end = position + self.read_header(position)?.total_bytes() as u64;
@@ -504,13 +581,14 @@ impl Segment {
         let mut expected = min_offset;
         let mut chunk = vec![0u8; SCAN_CHUNK_BYTES];
         self.bytes_since_index = 0;
-        let problem: Option<String> = loop {
+        // (reason, whether the bad batch is the last thing in the file).
+        let problem: Option<(String, bool)> = loop {
             if position >= file_size {
                 break None;
             }
             let remaining = file_size - position;
             if remaining < BATCH_HEADER_BYTES as u64 {
-                break Some(format!("torn batch header ({remaining} bytes)"));
+                break Some((format!("torn batch header ({remaining} bytes)"), true));
             }
             let mut head = [0u8; BATCH_HEADER_BYTES];
             self.log
@@ -520,23 +598,29 @@ impl Segment {
                 .and_then(|h| batch::check_header_fields(&h).map(|()| h))
             {
                 Ok(h) => h,
-                Err(e) => break Some(e.to_string()),
+                Err(e) => break Some((e.to_string(), false)),
             };
             let total = header.total_bytes() as u64;
             if total > remaining {
-                break Some(format!("torn batch: needs {total} bytes, {remaining} left"));
+                break Some((
+                    format!("torn batch: needs {total} bytes, {remaining} left"),
+                    true,
+                ));
             }
             if header.base_offset < expected {
-                break Some(format!(
-                    "offset {} not above previous offset {}",
-                    header.base_offset,
-                    expected - 1
+                break Some((
+                    format!(
+                        "offset {} not above previous offset {}",
+                        header.base_offset,
+                        expected - 1
+                    ),
+                    false,
                 ));
             }
             if header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET {
-                break Some(format!(
-                    "offset {} too far from segment base",
-                    header.last_offset()
+                break Some((
+                    format!("offset {} too far from segment base", header.last_offset()),
+                    false,
                 ));
             }
             // Stream the covered region (attributes..end) through CRC-32C.
@@ -552,9 +636,12 @@ impl Segment {
                 at += n as u64;
             }
             if crc != header.crc {
-                break Some(format!(
-                    "CRC mismatch: stored {:#010x}, computed {crc:#010x}",
-                    header.crc
+                break Some((
+                    format!(
+                        "CRC mismatch: stored {:#010x}, computed {crc:#010x}",
+                        header.crc
+                    ),
+                    end == file_size,
                 ));
             }
             self.track_batch(
@@ -575,21 +662,54 @@ impl Segment {
         {
             self.dirty = true;
         }
-        let Some(reason) = problem else {
+        let Some((reason, last)) = problem else {
             return Ok(false);
         };
-        warn!(
-            file = %self.log_path.display(),
-            position,
-            reason = %reason,
-            "truncating log at the first invalid batch"
-        );
-        report.truncated_bytes += file_size - position;
+        let cut = file_size - position;
+        if last || self.zeros_from(position, file_size)? {
+            // An interrupted write: expected after a crash.
+            warn!(
+                file = %self.log_path.display(),
+                position,
+                bytes = cut,
+                reason = %reason,
+                "truncating a torn tail"
+            );
+            metrics::TORN_TAIL_TRUNCATIONS.add(1);
+        } else {
+            // Valid-looking data after an invalid batch: the disk or someone
+            // changed bytes that were once written whole.
+            error!(
+                file = %self.log_path.display(),
+                position,
+                bytes = cut,
+                reason = %reason,
+                "CORRUPT BATCH in the middle of the log: truncating the log here; every later record of this partition is dropped"
+            );
+            metrics::CORRUPT_BATCH_TRUNCATIONS.add(1);
+            report.corrupt_batches += 1;
+        }
+        metrics::TRUNCATED_BYTES.add(cut);
+        report.truncated_bytes += cut;
         self.log
             .set_len(position)
             .map_err(|e| StorageError::io_at(&self.log_path, position, e))?;
         self.dirty = true;
         Ok(true)
+    }
+
+    /// Whether every byte in `from..to` is zero (a file system can expose
+    /// allocated but never written blocks as zeros after a crash). Gives up
+    /// (false) on large ranges.
+    fn zeros_from(&self, from: u64, to: u64) -> Result<bool, StorageError> {
+        if to - from > SCAN_CHUNK_BYTES as u64 * 16 {
+            return Ok(false);
+        }
+        let mut bytes = vec![0u8; (to - from) as usize];
+        self.log
+            .read_exact_at(&mut bytes, from)
+            .map_err(|e| StorageError::io_at(&self.log_path, from, e))?;
+        Ok(bytes.iter().all(|b| *b == 0))
     }
 
     /// Rebuilds both indexes by scanning the whole segment (truncating a
@@ -610,6 +730,7 @@ impl Segment {
         self.rewrite_index_files()?;
         self.dirty = true;
         report.indexes_rebuilt += 1;
+        metrics::INDEX_REBUILDS.add(1);
         Ok(truncated)
     }
 }
@@ -617,9 +738,8 @@ impl Segment {
 /// One partition's log.
 ///
 /// Files in its directory (see the module docs for details): segments
-/// `<base:020>.log` / `.index` / `.timeindex`; `recovery-point` holding the
-/// ASCII decimal offset below which everything is fsynced, then `\n`; and
-/// the empty `clean-shutdown` marker.
+/// `<base:020>.log` / `.index` / `.timeindex`; the `checkpoint`; and the
+/// empty `clean-shutdown` marker.
 ///
 /// Not thread-safe by itself: the engine owns it from
 /// one shard; `read` only needs `&self` and hands out `Arc`ed files.
@@ -633,10 +753,15 @@ pub struct PartitionLog {
     /// base so retention / DeleteRecords can move it later.
     log_start_offset: i64,
     log_end_offset: i64,
-    /// Recovery point last written to disk.
-    recovery_point: Option<i64>,
-    /// Files were created or removed since the directory was last fsynced.
-    dir_dirty: bool,
+    /// Everything before this point is synced.
+    synced: LogPoint,
+    /// The checkpoint last written to disk.
+    checkpointed: Option<Checkpoint>,
+    /// Files created or removed in the directory: a count, and the count at
+    /// the last directory sync.
+    dir_changes: u64,
+    dir_synced: u64,
+    syncer: Arc<dyn Syncer>,
 }
 
 impl PartitionLog {
@@ -647,6 +772,17 @@ impl PartitionLog {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<(PartitionLog, RecoveryReport), StorageError> {
+        Self::open_with(dir, config, now_ms, Arc::new(OsSync))
+    }
+
+    /// [`PartitionLog::open`] with the syncer every sync of this log goes
+    /// through (the power-loss tests pass one that records durability).
+    pub fn open_with(
+        dir: &Path,
+        config: LogConfig,
+        now_ms: i64,
+        syncer: Arc<dyn Syncer>,
+    ) -> Result<(PartitionLog, RecoveryReport), StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
@@ -654,9 +790,10 @@ impl PartitionLog {
             // Remove the marker before touching anything, so a crash from
             // here on is never mistaken for a clean shutdown.
             fs::remove_file(&marker).map_err(|e| StorageError::io(&marker, e))?;
-            sync_dir(dir)?;
+            sync_dir(dir, &*syncer)?;
         }
-        let recovery_point = read_recovery_point(dir);
+        let stored = checkpoint::read(dir);
+        let recovery_point = stored.map(|c| c.recovery_point);
         let bases = list_segments(dir)?;
         let mut report = RecoveryReport {
             clean,
@@ -664,6 +801,8 @@ impl PartitionLog {
         };
         let interval = u64::from(config.index_interval_bytes);
         let mut dir_dirty = false;
+        // A checkpoint that claims more than the files hold is stale or
+        // forged: keep the log start offset inside the log.
 
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for base in bases {
@@ -672,7 +811,9 @@ impl PartitionLog {
         if segments.is_empty() {
             // An empty log continues from the recovery point, if any, so
             // offsets never go backwards.
-            let base = recovery_point.unwrap_or(0).max(0);
+            let base = stored
+                .map_or(0, |c| c.recovery_point.max(c.log_start_offset))
+                .max(0);
             segments.push(Segment::open(dir, base)?);
             dir_dirty = true;
         }
@@ -706,10 +847,16 @@ impl PartitionLog {
             let seg = &mut segments[i];
             let truncated = if i < scan_from || (clean && i == last) {
                 if seg.load_indexes(next_base)? {
-                    if i == last {
+                    let start = seg.offset_index.lookup(i64::MAX);
+                    if i == last
+                        && start.position != 0
+                        && !seg.index_entry_matches(start.offset, u64::from(start.position))
+                    {
+                        // Scanning from a wrong entry would cut valid data.
+                        seg.rebuild(interval, &mut report)?
+                    } else if i == last {
                         // Only the tail after the last index entry is
                         // unknown: scan it to find the log end offset.
-                        let start = seg.offset_index.lookup(i64::MAX);
                         let truncated = seg.scan(
                             u64::from(start.position),
                             start.offset,
@@ -738,27 +885,50 @@ impl PartitionLog {
                 break;
             }
         }
+        if keep < segments.len() {
+            // Later segments existed, so the cut was not a torn tail.
+            if report.corrupt_batches == 0 {
+                metrics::CORRUPT_BATCH_TRUNCATIONS.add(1);
+                report.corrupt_batches += 1;
+            }
+            error!(
+                dir = %dir.display(),
+                segments = segments.len() - keep,
+                "CORRUPT LOG: an invalid batch is followed by later segments; deleting them"
+            );
+        }
         for seg in segments.drain(keep..) {
             let bytes = seg
                 .log
                 .metadata()
                 .map_err(|e| StorageError::io(&seg.log_path, e))?
                 .len();
-            warn!(file = %seg.log_path.display(), bytes, "deleting segment after corruption");
+            error!(file = %seg.log_path.display(), bytes, "deleting segment after corruption");
             report.truncated_bytes += bytes;
+            metrics::TRUNCATED_BYTES.add(bytes);
             seg.remove_files()?;
             dir_dirty = true;
         }
 
-        let log_start_offset = segments[0].base_offset;
         let active = segments.len() - 1;
+        let log_end_offset = segments[active].next_offset;
+        // The checkpoint's log start offset may lie inside the first segment
+        // (DeleteRecords); never outside the log.
+        let log_start_offset = stored
+            .map_or(0, |c| c.log_start_offset)
+            .max(segments[0].base_offset)
+            .min(log_end_offset);
         if !segments[active].is_empty() {
             // The append wall clock of a segment is not persisted; count the
             // segment's age from now, which can only delay a time roll.
             segments[active].first_append_ms = Some(now_ms);
         }
-        let log_end_offset = segments[active].next_offset;
         report.segments = segments.len();
+        for seg in &mut segments {
+            // Recovery syncs everything below; until then nothing counts.
+            seg.dirty = true;
+        }
+        let first_base = segments[0].base_offset;
 
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
@@ -766,15 +936,24 @@ impl PartitionLog {
             segments,
             log_start_offset,
             log_end_offset,
-            recovery_point,
-            dir_dirty,
+            synced: LogPoint {
+                offset: first_base,
+                segment_base: first_base,
+                position: 0,
+            },
+            checkpointed: stored,
+            dir_changes: u64::from(dir_dirty),
+            dir_synced: 0,
+            syncer,
         };
-        // Make whatever recovery changed durable and record the new
-        // recovery point, so the next crash need not scan this again.
+        // Make whatever recovery found durable and record the new recovery
+        // point, so the next crash need not scan this again.
         log.flush()?;
+        log.write_checkpoint()?;
         let sealed = log.segments.len().saturating_sub(1);
+        let syncer = Arc::clone(&log.syncer);
         for seg in &mut log.segments[..sealed] {
-            seg.release_index_files()?;
+            seg.release_index_files(&*syncer)?;
         }
         Ok((log, report))
     }
@@ -845,9 +1024,22 @@ impl PartitionLog {
         let interval = u64::from(self.config.index_interval_bytes);
         let seg = self.active();
         let position = seg.size;
-        seg.log
-            .write_all_at(batches, position)
-            .map_err(|e| StorageError::io_at(&seg.log_path, position, e))?;
+        if let Err(e) = seg.log.write_all_at(batches, position) {
+            if is_no_space(&e) {
+                // Nothing was acknowledged: cut whatever part of the write
+                // landed, so the log ends where it did. If even that fails
+                // the file is in an unknown state (the caller fail-stops).
+                seg.log
+                    .set_len(position)
+                    .map_err(|e| StorageError::io_at(&seg.log_path, position, e))?;
+                metrics::NO_SPACE_APPENDS.add(1);
+                return Err(StorageError::NoSpace {
+                    path: seg.log_path.clone(),
+                    source: e,
+                });
+            }
+            return Err(StorageError::io_at(&seg.log_path, position, e));
+        }
         seg.dirty = true;
         seg.first_append_ms.get_or_insert(now_ms);
         let mut at = position;
@@ -862,7 +1054,16 @@ impl PartitionLog {
         }
         seg.size = at;
         if seg.pending_index_entries() >= PENDING_INDEX_ENTRIES {
-            seg.write_pending_indexes()?;
+            match seg.write_pending_indexes() {
+                Ok(()) => {}
+                // The records are written; index entries stay pending in
+                // memory and are written later (and recovery rebuilds
+                // indexes anyway), so a full disk does not fail the append.
+                Err(StorageError::IoAt { ref source, .. }) if is_no_space(source) => {
+                    warn!(dir = %self.dir.display(), "disk full: index entries kept in memory for now");
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.log_end_offset = next_offset;
         Ok(AppendInfo {
@@ -893,11 +1094,25 @@ impl PartitionLog {
 
     /// Seals the active segment and starts a new one at the log end offset.
     fn roll(&mut self) -> Result<(), StorageError> {
+        let syncer = Arc::clone(&self.syncer);
         self.active().seal()?;
-        self.active().release_index_files()?;
-        let seg = Segment::open(&self.dir, self.log_end_offset)?;
+        self.active().release_index_files(&*syncer)?;
+        let seg = match Segment::open(&self.dir, self.log_end_offset) {
+            Ok(seg) => seg,
+            Err(StorageError::Io { path, source }) if is_no_space(&source) => {
+                // Leave no half-created segment behind; appends go on in
+                // the old one once space is back.
+                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    let name = segment_file_name(self.log_end_offset, suffix);
+                    remove_if_exists(&self.dir.join(name))?;
+                }
+                metrics::NO_SPACE_APPENDS.add(1);
+                return Err(StorageError::NoSpace { path, source });
+            }
+            Err(e) => return Err(e),
+        };
         self.segments.push(seg);
-        self.dir_dirty = true;
+        self.dir_changes += 1;
         Ok(())
     }
 
@@ -905,11 +1120,15 @@ impl PartitionLog {
     /// holding `offset`, at most `max_bytes` but always the whole first batch
     /// (KIP-74), ending on a batch boundary and never past the segment's end.
     /// `Ok(None)` at the log end offset.
+    ///
+    /// Only records below the [high watermark](Self::high_watermark) are
+    /// returned; an offset between it and the log end reads as `Ok(None)`.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<FileRegion>, StorageError> {
         if offset < self.log_start_offset || offset > self.log_end_offset {
             return Err(self.out_of_range(offset));
         }
-        if offset == self.log_end_offset {
+        let visible = self.visible_point();
+        if offset >= visible.offset {
             return Ok(None);
         }
         let first = self
@@ -917,13 +1136,19 @@ impl PartitionLog {
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1);
         for seg in &self.segments[first..] {
+            if seg.base_offset > visible.segment_base {
+                break;
+            }
             let Some((position, header)) = seg.find_batch(offset)? else {
                 // Offsets past this segment's last batch continue in the
                 // next segment.
                 continue;
             };
             let first_end = position + header.total_bytes() as u64;
-            let limit = position.saturating_add(max_bytes);
+            let mut limit = position.saturating_add(max_bytes);
+            if seg.base_offset == visible.segment_base {
+                limit = limit.min(visible.position);
+            }
             let end = if first_end >= limit {
                 first_end
             } else {
@@ -936,6 +1161,221 @@ impl PartitionLog {
             }));
         }
         Ok(None)
+    }
+
+    /// The point below which records are visible: the synced end, or the
+    /// log end with write caching.
+    fn visible_point(&self) -> LogPoint {
+        if self.config.write_caching {
+            self.end_point()
+        } else {
+            self.synced
+        }
+    }
+
+    fn end_point(&self) -> LogPoint {
+        let active = &self.segments[self.segments.len() - 1];
+        LogPoint {
+            offset: self.log_end_offset,
+            segment_base: active.base_offset,
+            position: active.size,
+        }
+    }
+
+    /// The high watermark: the offset below which consumers may read. With
+    /// write caching off (the default) that is the synced end of the log, so
+    /// nobody ever reads a record a crash could take back; with write
+    /// caching on it is the log end offset.
+    pub fn high_watermark(&self) -> i64 {
+        self.visible_point().offset
+    }
+
+    /// Offsets below this are synced.
+    pub fn synced_offset(&self) -> i64 {
+        self.synced.offset
+    }
+
+    /// Replaces the settings (a topic config change). Takes effect for the
+    /// next append, read and retention pass.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// What must be synced to make everything appended so far durable, or
+    /// `None` when it already is.
+    pub fn sync_plan(&self) -> Result<Option<SyncPlan>, StorageError> {
+        let point = self.end_point();
+        let dir_dirty = self.dir_changes > self.dir_synced;
+        if point.offset <= self.synced.offset && !dir_dirty {
+            return Ok(None);
+        }
+        let mut files = Vec::new();
+        let mut sizes = Vec::new();
+        for seg in &self.segments {
+            if seg.size > seg.synced_size {
+                files.push(Arc::clone(&seg.log));
+                sizes.push((seg.base_offset, seg.size));
+            }
+        }
+        if dir_dirty {
+            let dir = File::open(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+            files.push(Arc::new(dir));
+        }
+        Ok(Some(SyncPlan {
+            files,
+            end_offset: point.offset,
+            point,
+            sizes,
+            dir_changes: self.dir_changes,
+        }))
+    }
+
+    /// Records that every file of `plan` was synced successfully. Returns
+    /// the new synced offset.
+    pub fn synced(&mut self, plan: &SyncPlan) -> i64 {
+        for (base, size) in &plan.sizes {
+            if let Some(seg) = self.segments.iter_mut().find(|s| s.base_offset == *base) {
+                seg.synced_size = seg.synced_size.max(*size);
+            }
+        }
+        self.dir_synced = self.dir_synced.max(plan.dir_changes);
+        if plan.point.offset > self.synced.offset {
+            self.synced = plan.point;
+        }
+        self.synced.offset
+    }
+
+    /// Syncs what [`Self::sync_plan`] names, here and now through the log's
+    /// syncer (recovery, close, tests; the broker syncs through io_uring).
+    pub fn sync_now(&mut self) -> Result<i64, StorageError> {
+        if let Some(plan) = self.sync_plan()? {
+            for file in &plan.files {
+                self.syncer
+                    .sync(file)
+                    .map_err(|e| StorageError::io(&self.dir, e))?;
+            }
+            self.synced(&plan);
+        }
+        Ok(self.synced.offset)
+    }
+
+    /// The checkpoint as it stands now.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            recovery_point: self.synced.offset,
+            log_start_offset: self.log_start_offset,
+            high_watermark: self.high_watermark(),
+        }
+    }
+
+    /// Whether the checkpoint on disk differs from [`Self::checkpoint`].
+    pub fn checkpoint_stale(&self) -> bool {
+        self.checkpointed != Some(self.checkpoint())
+    }
+
+    /// Records that `checkpoint` was written (by [`checkpoint::write`] on
+    /// another thread).
+    pub fn checkpoint_written(&mut self, checkpoint: Checkpoint) {
+        self.checkpointed = Some(checkpoint);
+    }
+
+    /// The syncer this log's files are synced with.
+    pub fn syncer(&self) -> Arc<dyn Syncer> {
+        Arc::clone(&self.syncer)
+    }
+
+    /// Writes the checkpoint here and now if it changed.
+    pub fn write_checkpoint(&mut self) -> Result<(), StorageError> {
+        let current = self.checkpoint();
+        if self.checkpointed != Some(current) {
+            checkpoint::write(&self.dir, &current, &*self.syncer)?;
+            self.checkpointed = Some(current);
+        }
+        Ok(())
+    }
+
+    /// Retention: deletes sealed segments from the front while their newest
+    /// record is older than `retention.ms` or the log is over
+    /// `retention.bytes` without them. The active segment is never deleted;
+    /// when every record of it has expired by time it is rolled first (as
+    /// Kafka does), so the log keeps an empty active segment. Moves the log
+    /// start offset; the caller persists it with the checkpoint.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<Removed, StorageError> {
+        let expired = |seg: &Segment, retention_ms: i64| {
+            retention_ms >= 0
+                && seg
+                    .max_timestamp
+                    .is_some_and(|(ts, _)| now_ms.saturating_sub(ts) > retention_ms)
+        };
+        let retention_ms = self.config.retention_ms;
+        let active = &self.segments[self.segments.len() - 1];
+        if self.segments.iter().all(|s| expired(s, retention_ms)) && !active.is_empty() {
+            self.roll()?;
+        }
+        let mut excess = if self.config.retention_bytes >= 0 {
+            self.size_bytes()
+                .saturating_sub(self.config.retention_bytes as u64)
+        } else {
+            0
+        };
+        let mut count = 0;
+        for seg in &self.segments[..self.segments.len() - 1] {
+            if expired(seg, retention_ms) {
+                excess = excess.saturating_sub(seg.size);
+            } else if excess >= seg.size && excess > 0 {
+                excess -= seg.size;
+            } else {
+                break;
+            }
+            count += 1;
+        }
+        self.remove_front_segments(count)
+    }
+
+    /// DeleteRecords: makes `offset` the log start offset (records below it
+    /// are no longer readable) and deletes the segments entirely below it.
+    /// `offset` must be at most the high watermark. Returns the new log
+    /// start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, StorageError> {
+        if offset < 0 || offset > self.high_watermark() {
+            return Err(self.out_of_range(offset));
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            let below = self.segments[1..]
+                .iter()
+                .take_while(|s| s.base_offset <= offset)
+                .count();
+            self.remove_front_segments(below)?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Deletes the first `count` segments (never the active one). A fetch
+    /// still sending from one keeps reading it: its [`FileRegion`] holds the
+    /// open file, and an unlinked file lives until its last descriptor
+    /// closes.
+    fn remove_front_segments(&mut self, count: usize) -> Result<Removed, StorageError> {
+        let count = count.min(self.segments.len() - 1);
+        let mut removed = Removed::default();
+        for seg in self.segments.drain(..count) {
+            removed.segments += 1;
+            removed.bytes += seg.size;
+            seg.remove_files()?;
+        }
+        if removed.segments > 0 {
+            self.dir_changes += 1;
+            metrics::SEGMENTS_DELETED.add(removed.segments as u64);
+            self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
+            if self.synced.segment_base < self.segments[0].base_offset {
+                // Everything removed was synced or is gone; keep the point
+                // inside the log.
+                self.synced.offset = self.synced.offset.max(self.segments[0].base_offset);
+                self.synced.segment_base = self.segments[0].base_offset;
+                self.synced.position = 0;
+            }
+        }
+        Ok(removed)
     }
 
     fn out_of_range(&self, offset: i64) -> StorageError {
@@ -962,7 +1402,15 @@ impl PartitionLog {
             // Every batch before the last time entry older than the target
             // is older too, so the scan can start at that entry's batch.
             let mut position = match seg.time_index.last_before(timestamp_ms) {
-                Some(entry) => u64::from(seg.offset_index.lookup(entry.offset).position),
+                Some(entry) => {
+                    let at = seg.offset_index.lookup(entry.offset);
+                    let position = u64::from(at.position);
+                    if position != 0 && seg.index_entry_matches(at.offset, position) {
+                        position
+                    } else {
+                        0
+                    }
+                }
                 None => 0,
             };
             while position < seg.size {
@@ -1016,46 +1464,50 @@ impl PartitionLog {
         Some((ts, exact.max(self.log_start_offset)))
     }
 
-    /// fdatasyncs the log and index files of segments written since the
-    /// last flush, then records the log end offset as the recovery point.
+    /// Syncs the log and index files of every segment written since the
+    /// last flush, and the directory if files came or went, through the
+    /// log's syncer; everything appended so far is then synced (the
+    /// checkpoint is written separately, see [`Self::write_checkpoint`]).
     pub fn flush(&mut self) -> Result<(), StorageError> {
-        for seg in self.segments.iter_mut().filter(|s| s.dirty) {
-            seg.sync()?;
+        let point = self.end_point();
+        let syncer = Arc::clone(&self.syncer);
+        for seg in self.segments.iter_mut().filter(|s| s.dirty || s.size > s.synced_size) {
+            seg.sync(&*syncer)?;
         }
-        if self.dir_dirty {
-            sync_dir(&self.dir)?;
-            self.dir_dirty = false;
+        if self.dir_changes > self.dir_synced {
+            sync_dir(&self.dir, &*syncer)?;
+            self.dir_synced = self.dir_changes;
         }
-        if self.recovery_point != Some(self.log_end_offset) {
-            write_recovery_point(&self.dir, self.log_end_offset)?;
-            self.recovery_point = Some(self.log_end_offset);
-        }
+        self.synced = point;
         Ok(())
     }
 
-    /// Flushes everything and leaves the clean-shutdown marker, so the next
-    /// open trusts the files instead of scanning them.
+    /// Flushes everything, writes the checkpoint and leaves the
+    /// clean-shutdown marker, so the next open trusts the files instead of
+    /// scanning them.
     pub fn close(mut self) -> Result<(), StorageError> {
         self.active().seal()?;
         self.active().dirty = true;
         self.flush()?;
+        self.write_checkpoint()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker)
-            .and_then(|f| f.sync_all())
+            .and_then(|f| self.syncer.sync(&f))
             .map_err(|e| StorageError::io(&marker, e))?;
-        sync_dir(&self.dir)
+        sync_dir(&self.dir, &*self.syncer)
     }
 
     /// Removes the partition directory and everything in it (topic
     /// deletion). Outstanding [`FileRegion`]s keep their files readable.
     pub fn delete(self) -> Result<(), StorageError> {
         let dir = self.dir.clone();
+        let syncer = self.syncer();
         drop(self);
         fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         // Make the removal durable; a failed directory fsync is a storage
         // fault like any other and is reported to the caller.
         match dir.parent() {
-            Some(parent) => sync_dir(parent),
+            Some(parent) => sync_dir(parent, &*syncer),
             None => Ok(()),
         }
     }
@@ -1063,7 +1515,7 @@ impl PartitionLog {
 
 /// Base offsets of the segments in `dir`, ascending. Also removes leftovers
 /// that have no meaning on their own: index files without a `.log`, and a
-/// recovery-point temp file from an interrupted write.
+/// checkpoint temp file from an interrupted write.
 fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut logs = Vec::new();
     let mut index_files = Vec::new();
@@ -1080,7 +1532,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             .or_else(|| parse_segment_file_name(name, TIME_INDEX_SUFFIX))
         {
             index_files.push((base, entry.path()));
-        } else if name == RECOVERY_POINT_TMP_FILE {
+        } else if name == checkpoint::CHECKPOINT_TMP_FILE
+            || name == checkpoint::LEGACY_RECOVERY_POINT_TMP_FILE
+        {
             remove_if_exists(&entry.path())?;
         }
     }
@@ -1092,40 +1546,6 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
         }
     }
     Ok(logs)
-}
-
-/// The recovery point, or None if the file is missing or garbled (then
-/// recovery scans every segment).
-fn read_recovery_point(dir: &Path) -> Option<i64> {
-    let path = dir.join(RECOVERY_POINT_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => return None,
-        Err(e) => {
-            warn!(file = %path.display(), error = %e, "unreadable recovery point, scanning all segments");
-            return None;
-        }
-    };
-    match text.trim().parse::<i64>() {
-        Ok(offset) if offset >= 0 => Some(offset),
-        _ => {
-            warn!(file = %path.display(), "garbled recovery point, scanning all segments");
-            None
-        }
-    }
-}
-
-/// Atomically replaces the recovery-point file: a crash leaves either the
-/// old or the new value, never a torn one.
-fn write_recovery_point(dir: &Path, offset: i64) -> Result<(), StorageError> {
-    let tmp = dir.join(RECOVERY_POINT_TMP_FILE);
-    let path = dir.join(RECOVERY_POINT_FILE);
-    let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    file.write_all_at(format!("{offset}\n").as_bytes(), 0)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| StorageError::io(&tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
-    sync_dir(dir)
 }
 
 #[cfg(test)]

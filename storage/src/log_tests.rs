@@ -9,6 +9,11 @@ fn config(segment_bytes: u64) -> LogConfig {
         segment_bytes,
         segment_ms: 1 << 50,
         index_interval_bytes: 256,
+        retention_ms: -1,
+        retention_bytes: -1,
+        // These tests are about the log's mechanics: records are visible
+        // when appended. The synced default has its own tests below.
+        write_caching: true,
     }
 }
 
@@ -266,7 +271,7 @@ fn offset_for_timestamp_across_segments_and_reopens() {
     check_timestamps(&log, &batches);
 
     drop(log);
-    let dir_rp = tmp.path().join(RECOVERY_POINT_FILE);
+    let dir_rp = tmp.path().join(checkpoint::CHECKPOINT_FILE);
     fs::remove_file(dir_rp).unwrap();
     let (log, report) = open(tmp.path(), cfg);
     assert!(!report.clean);
@@ -315,8 +320,9 @@ fn reopen_after_clean_close_and_after_crash() {
     assert_eq!(fetch_all(&log, 0, 1 << 20), before);
     assert_eq!(append(&mut log, 1, 0).base_offset, end);
     log.flush().unwrap();
-    let rp = fs::read_to_string(tmp.path().join(RECOVERY_POINT_FILE)).unwrap();
-    assert_eq!(rp, format!("{}\n", end + 1));
+    log.write_checkpoint().unwrap();
+    let cp = checkpoint::read(tmp.path()).unwrap();
+    assert_eq!(cp.recovery_point, end + 1);
 }
 
 /// Builds a log of several segments, drops it without closing, damages the
@@ -439,7 +445,7 @@ fn corruption_in_a_middle_segment_drops_later_segments() {
     let third_base = log.segments[2].base_offset;
     drop(log);
     // Without a recovery point every segment is scanned.
-    fs::remove_file(tmp.path().join(RECOVERY_POINT_FILE)).unwrap();
+    fs::remove_file(tmp.path().join(checkpoint::CHECKPOINT_FILE)).unwrap();
     let files = log_files(tmp.path());
     // Damage the first batch of the third segment.
     let f = OpenOptions::new()
@@ -467,7 +473,7 @@ fn garbled_recovery_point_scans_everything() {
     }
     let segments = log.segment_count();
     drop(log);
-    fs::write(tmp.path().join(RECOVERY_POINT_FILE), b"not a number").unwrap();
+    fs::write(tmp.path().join(checkpoint::CHECKPOINT_FILE), b"not a number").unwrap();
     let (mut log, report) = open(tmp.path(), cfg);
     assert_eq!(report.batches_scanned, 20);
     assert_eq!(report.indexes_rebuilt, segments);
@@ -588,7 +594,7 @@ fn out_of_range_invalid_append_and_delete() {
 fn leftover_files_are_cleaned_up() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join(segment_file_name(500, INDEX_SUFFIX)), b"x").unwrap();
-    fs::write(tmp.path().join(RECOVERY_POINT_TMP_FILE), b"12").unwrap();
+    fs::write(tmp.path().join(checkpoint::CHECKPOINT_TMP_FILE), b"12").unwrap();
     let (log, report) = open(tmp.path(), config(1 << 20));
     assert_eq!(report.segments, 1);
     assert_eq!(log.log_end_offset(), 0);
@@ -596,7 +602,7 @@ fn leftover_files_are_cleaned_up() {
         .path()
         .join(segment_file_name(500, INDEX_SUFFIX))
         .exists());
-    assert!(!tmp.path().join(RECOVERY_POINT_TMP_FILE).exists());
+    assert!(!tmp.path().join(checkpoint::CHECKPOINT_TMP_FILE).exists());
 }
 
 /// Descriptors this process holds on files of `dir` with the given suffix.
