@@ -18,6 +18,7 @@ impl KafkaCode {
     pub const COORDINATOR_NOT_AVAILABLE: KafkaCode = KafkaCode(15);
     pub const INVALID_TOPIC_EXCEPTION: KafkaCode = KafkaCode(17);
     pub const INVALID_REQUIRED_ACKS: KafkaCode = KafkaCode(21);
+    pub const REQUEST_TIMED_OUT: KafkaCode = KafkaCode(7);
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
     pub const TOPIC_ALREADY_EXISTS: KafkaCode = KafkaCode(36);
     pub const INVALID_PARTITIONS: KafkaCode = KafkaCode(37);

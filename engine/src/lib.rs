@@ -7,12 +7,14 @@
 //! Kafka error codes; [`metadata`] is the topic table.
 
 pub mod connection;
+pub mod durability;
 pub mod errors;
 pub mod handlers;
 pub mod messages;
 pub mod metadata;
 pub mod server;
 pub mod shard;
+mod uring;
 
 /// Exit status for a bad configuration or command line.
 pub const EXIT_CONFIG: i32 = 2;

@@ -32,9 +32,11 @@ pub struct AppendItem {
 }
 
 /// Result of one append.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AppendOutcome {
     pub error: KafkaCode,
+    /// Shown to the client with the error (Produce v8+).
+    pub message: Option<String>,
     pub base_offset: i64,
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
@@ -116,7 +118,15 @@ pub struct DeleteOutcome {
 
 /// Every message a shard can receive.
 pub enum ShardMsg {
-    Append(Vec<AppendItem>, oneshot::Sender<Vec<AppendOutcome>>),
+    /// Append; with `true` (acks=all) reply only once the records are
+    /// synced, for partitions without write caching.
+    Append(Vec<AppendItem>, bool, oneshot::Sender<Vec<AppendOutcome>>),
+    /// DeleteRecords: move each partition's log start offset up to the
+    /// offset (-1 = the high watermark); replies (low watermark, error).
+    DeleteRecords(
+        Vec<(TopicPartition, i64)>,
+        oneshot::Sender<Vec<(i64, KafkaCode)>>,
+    ),
     Read(Vec<ReadItem>, oneshot::Sender<Vec<ReadOutcome>>),
     /// A whole long-poll on one shard (when a fetch touches only that shard): read,
     /// and while fewer than `min_bytes` are found and the timeout has not passed,
@@ -127,7 +137,7 @@ pub enum ShardMsg {
         Duration,
         oneshot::Sender<Vec<ReadOutcome>>,
     ),
-    /// Reply once any partition's log end offset exceeds the given one (the log end
+    /// Reply once any partition's high watermark exceeds the given one (the one
     /// the caller's last read saw), or after the timeout.
     Wait(Vec<(TopicPartition, i64)>, Duration, oneshot::Sender<()>),
     ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),

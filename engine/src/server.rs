@@ -162,6 +162,7 @@ async fn shard_main(
         .map_err(|e| format!("joining the shard mesh failed: {e}"))?;
     let shard = Shard::new(config, senders, table.clone());
     shard.apply_table(table);
+    shard.start_storage_tasks();
 
     for (_peer, receiver) in receivers.streams() {
         let shard = shard.clone();
@@ -184,6 +185,8 @@ async fn shard_main(
     }
     drop(acceptor.cancel());
     info!(shard = shard.id, "shutting down: closing partitions");
+    // No checkpoint write may be in flight while close writes the final one.
+    let _checkpoints = shard.checkpoint_lock.acquire_permit(1).await;
     shard.close_all();
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strom_net::versions::ApiSupport;
 use strom_net::FileSlice;
 use strom_storage::log::{LogConfig, PartitionLog};
+use strom_storage::StorageError;
 use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
 use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{error, info, warn};
@@ -38,9 +39,69 @@ pub struct Partition {
     pub log: PartitionLog,
     pub topic_id: Uuid,
     pub config: Arc<TopicConfig>,
-    /// Long-polling fetches waiting for an append.
+    /// Long-polling fetches waiting for the high watermark to move.
     waiters: Vec<oneshot::Sender<()>>,
+    /// acks=all producers waiting until the synced offset reaches the first
+    /// number (the offset after their last record).
+    pub(crate) ack_waiters: Vec<(i64, oneshot::Sender<()>)>,
+    /// Queued for the next group-commit round.
+    pub(crate) sync_queued: bool,
+    /// Wall clock of the last completed sync (for `flush.ms`).
+    pub(crate) last_sync_ms: i64,
 }
+
+impl Partition {
+    fn new(log: PartitionLog, topic_id: Uuid, config: Arc<TopicConfig>) -> Partition {
+        Partition {
+            log,
+            topic_id,
+            config,
+            waiters: Vec::new(),
+            ack_waiters: Vec::new(),
+            sync_queued: false,
+            last_sync_ms: now_ms(),
+        }
+    }
+
+    /// Answers the acks=all producers whose records are now synced.
+    pub(crate) fn release_synced(&mut self) {
+        let synced = self.log.synced_offset();
+        let mut i = 0;
+        while i < self.ack_waiters.len() {
+            if self.ack_waiters[i].0 <= synced {
+                let (_, waiter) = self.ack_waiters.swap_remove(i);
+                let _ = waiter.send(());
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Wakes long-polling fetches (the high watermark moved).
+    pub(crate) fn wake_fetches(&mut self) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+/// The storage settings of a partition of a topic with this config.
+pub fn log_config(config: &TopicConfig) -> LogConfig {
+    let delete = config.cleanup_policy.contains("delete");
+    LogConfig {
+        segment_bytes: config.segment_bytes,
+        segment_ms: config.segment_ms,
+        index_interval_bytes: config.index_interval_bytes,
+        // Compaction is not implemented: a compact-only topic keeps all.
+        retention_ms: if delete { config.retention_ms } else { -1 },
+        retention_bytes: if delete { config.retention_bytes } else { -1 },
+        write_caching: config.write_caching,
+    }
+}
+
+/// The error message of a produce refused for lack of disk space.
+pub const DISK_FULL_MESSAGE: &str =
+    "The broker's data directory is out of disk space; retry once space is freed";
 
 /// Errors that stop a shard.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +117,7 @@ pub struct Shard {
     pub broker: Arc<BrokerConfig>,
     pub api_support: ApiSupport,
     table: RefCell<Arc<TopicTable>>,
-    partitions: RefCell<HashMap<TopicPartition, Partition>>,
+    pub(crate) partitions: RefCell<HashMap<TopicPartition, Partition>>,
     /// Effective config per topic, rebuilt with the table.
     topic_configs: RefCell<HashMap<String, Arc<TopicConfig>>>,
     senders: Senders<ShardMsg>,
@@ -65,6 +126,15 @@ pub struct Shard {
     /// Bytes of request frames this shard may hold (`REQUEST_MEMORY_PER_SHARD_BYTES`).
     request_memory: Semaphore,
     pub connections: Cell<usize>,
+    /// Partitions to sync in the next group-commit round (see `durability`).
+    pub(crate) sync_queue: futures::channel::mpsc::UnboundedSender<TopicPartition>,
+    pub(crate) sync_queue_rx:
+        RefCell<Option<futures::channel::mpsc::UnboundedReceiver<TopicPartition>>>,
+    /// Serializes checkpoint writes, so an older one never lands last.
+    pub(crate) checkpoint_lock: Semaphore,
+    /// Produce is refused while set: the data directory's file system is
+    /// below `strom.log.dir.min.free.bytes`, or a write hit ENOSPC.
+    pub(crate) disk_full: Cell<bool>,
 }
 
 impl Shard {
@@ -73,6 +143,7 @@ impl Shard {
         senders: Senders<ShardMsg>,
         table: Arc<TopicTable>,
     ) -> Rc<Shard> {
+        let (sync_queue, sync_queue_rx) = futures::channel::mpsc::unbounded();
         Rc::new(Shard {
             id: senders.peer_id(),
             count: senders.nr_consumers(),
@@ -89,6 +160,10 @@ impl Shard {
             admin_lock: Semaphore::new(1),
             request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
             connections: Cell::new(0),
+            sync_queue,
+            sync_queue_rx: RefCell::new(Some(sync_queue_rx)),
+            checkpoint_lock: Semaphore::new(1),
+            disk_full: Cell::new(false),
         })
     }
 
@@ -132,8 +207,21 @@ impl Shard {
     /// Handles one message (from the mesh or from this shard itself).
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Append(items, reply) => {
-                let _ = reply.send(self.append_local(items));
+            ShardMsg::Append(items, wait_synced, reply) => {
+                let (mut outcomes, waits) = self.append_local(items, wait_synced);
+                for (index, synced) in waits {
+                    if synced.await.is_err() {
+                        // The partition went away (deleted, or the broker is
+                        // stopping) before the sync: not acknowledged.
+                        outcomes[index].error = KafkaCode::REQUEST_TIMED_OUT;
+                        outcomes[index].base_offset = -1;
+                    }
+                }
+                let _ = reply.send(outcomes);
+            }
+            ShardMsg::DeleteRecords(items, reply) => {
+                let outcome = self.delete_records_local(items).await;
+                let _ = reply.send(outcome);
             }
             ShardMsg::Read(items, reply) => {
                 let _ = reply.send(self.read_local(&items));
@@ -202,7 +290,14 @@ impl Shard {
                     topic: Arc::from(topic.name.as_str()),
                     partition: p,
                 };
-                if self.owner_of(&tp) != self.id || partitions.contains_key(&tp) {
+                if self.owner_of(&tp) != self.id {
+                    continue;
+                }
+                if let Some(partition) = partitions.get_mut(&tp) {
+                    if partition.config != config {
+                        partition.log.set_config(log_config(&config));
+                        partition.config = config.clone();
+                    }
                     continue;
                 }
                 let dir = partition_dir(&data_dir, &topic.name, p);
@@ -214,27 +309,14 @@ impl Shard {
                     );
                     std::process::exit(crate::EXIT_STORAGE_FAILURE);
                 }
-                let log_config = LogConfig {
-                    segment_bytes: config.segment_bytes,
-                    segment_ms: config.segment_ms,
-                    index_interval_bytes: config.index_interval_bytes,
-                };
-                match PartitionLog::open(&dir, log_config, now_ms()) {
+                match PartitionLog::open(&dir, log_config(&config), now_ms()) {
                     Ok((log, report)) => {
                         if report.truncated_bytes > 0 {
                             warn!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition: truncated an invalid tail");
                         } else if report.batches_scanned > 0 {
                             info!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition");
                         }
-                        partitions.insert(
-                            tp,
-                            Partition {
-                                log,
-                                topic_id: topic.id,
-                                config: config.clone(),
-                                waiters: Vec::new(),
-                            },
-                        );
+                        partitions.insert(tp, Partition::new(log, topic.id, config.clone()));
                     }
                     Err(err) => {
                         // Fail-stop: serving a topic with a partition missing would lose data silently.
@@ -265,20 +347,39 @@ impl Shard {
         })
     }
 
-    fn append_local(&self, items: Vec<AppendItem>) -> Vec<AppendOutcome> {
+    /// Appends each item to its partition. With `wait_synced` (acks=all),
+    /// items of partitions without write caching also get a receiver that
+    /// fires once their records are synced; the caller answers after it.
+    #[allow(clippy::type_complexity)]
+    fn append_local(
+        &self,
+        items: Vec<AppendItem>,
+        wait_synced: bool,
+    ) -> (Vec<AppendOutcome>, Vec<(usize, oneshot::Receiver<()>)>) {
         let now = now_ms();
+        let mut waits = Vec::new();
+        let mut to_sync = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
-        items
+        let failed = |error, message: &str| AppendOutcome {
+            error,
+            message: Some(message.to_string()),
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+        };
+        let outcomes = items
             .into_iter()
-            .map(|mut item| {
+            .enumerate()
+            .map(|(index, mut item)| {
                 let Some(partition) = partitions.get_mut(&item.tp) else {
-                    return AppendOutcome {
-                        error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        base_offset: -1,
-                        log_append_time_ms: -1,
-                        log_start_offset: -1,
-                    };
+                    return failed(
+                        KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        "This server does not host this topic-partition",
+                    );
                 };
+                if self.disk_full.get() {
+                    return failed(KafkaCode::KAFKA_STORAGE_ERROR, DISK_FULL_MESSAGE);
+                }
                 let append_time = match partition.config.message_timestamp_type {
                     TimestampType::LogAppendTime => Some(now),
                     TimestampType::CreateTime => None,
@@ -288,15 +389,39 @@ impl Shard {
                     .append(&mut item.records, &item.headers, append_time, now)
                 {
                     Ok(info) => {
-                        for waiter in partition.waiters.drain(..) {
-                            let _ = waiter.send(());
+                        let caching = partition.config.write_caching;
+                        if caching {
+                            partition.wake_fetches();
+                        }
+                        let unsynced = partition.log.log_end_offset() - partition.log.synced_offset();
+                        if (!caching
+                            || unsynced >= partition.config.flush_messages
+                            || partition.config.flush_ms == 0)
+                            && !partition.sync_queued
+                        {
+                            partition.sync_queued = true;
+                            to_sync.push(item.tp.clone());
+                        }
+                        if wait_synced && !caching {
+                            let (tx, rx) = oneshot::channel();
+                            partition.ack_waiters.push((info.last_offset + 1, tx));
+                            waits.push((index, rx));
                         }
                         AppendOutcome {
                             error: KafkaCode::NONE,
+                            message: None,
                             base_offset: info.base_offset,
                             log_append_time_ms: info.log_append_time_ms.unwrap_or(-1),
                             log_start_offset: partition.log.log_start_offset(),
                         }
+                    }
+                    Err(StorageError::NoSpace { path, source }) => {
+                        // Nothing of this append remains; refuse produce until
+                        // the space check sees room again.
+                        if !self.disk_full.replace(true) {
+                            warn!(shard = self.id, file = %path.display(), "disk full ({source}): refusing produce requests until space is freed");
+                        }
+                        failed(KafkaCode::KAFKA_STORAGE_ERROR, DISK_FULL_MESSAGE)
                     }
                     Err(err) => {
                         // A failed write leaves the log in an unknown state: fail-stop.
@@ -305,7 +430,12 @@ impl Shard {
                     }
                 }
             })
-            .collect()
+            .collect();
+        drop(partitions);
+        for tp in to_sync {
+            self.request_sync(tp);
+        }
+        (outcomes, waits)
     }
 
     fn read_local(&self, items: &[ReadItem]) -> Vec<ReadOutcome> {
@@ -325,7 +455,7 @@ impl Shard {
                 match log.read(item.offset, item.max_bytes) {
                     Ok(region) => ReadOutcome {
                         error: KafkaCode::NONE,
-                        high_watermark: log.log_end_offset(),
+                        high_watermark: log.high_watermark(),
                         log_start_offset: log.log_start_offset(),
                         records: region.map(|r| FileSlice {
                             file: r.file,
@@ -392,7 +522,7 @@ impl Shard {
                 let Some(partition) = partitions.get_mut(tp) else {
                     return; // deleted meanwhile: let the fetch re-plan now
                 };
-                if partition.log.log_end_offset() > *offset {
+                if partition.log.high_watermark() > *offset {
                     return;
                 }
                 partition.waiters.retain(|w| !w.is_canceled());
@@ -428,7 +558,7 @@ impl Shard {
                 };
                 match q.timestamp {
                     -2 => found(-1, log.log_start_offset()),
-                    -1 => found(-1, log.log_end_offset()),
+                    -1 => found(-1, log.high_watermark()),
                     -3 => match log.max_timestamp() {
                         Some((ts, offset)) => found(ts, offset),
                         None => found(-1, -1),

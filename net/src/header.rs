@@ -141,6 +141,7 @@ pub fn api_name(api_key: ApiKey) -> &'static str {
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::DeleteRecords => "DeleteRecords",
         _ => "unsupported API",
     }
 }

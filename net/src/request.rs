@@ -21,6 +21,7 @@ pub enum Request {
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
     FindCoordinator(FindCoordinatorRequest),
+    DeleteRecords(DeleteRecordsRequest),
 }
 
 /// Decodes the body of a classified request (bounds-checked first, see
@@ -36,6 +37,7 @@ pub fn decode_request(info: &RequestInfo, body: Bytes) -> Result<Request, NetErr
         ApiKey::CreateTopics => Request::CreateTopics(decode_body(body, key, version)?),
         ApiKey::DeleteTopics => Request::DeleteTopics(decode_body(body, key, version)?),
         ApiKey::FindCoordinator => Request::FindCoordinator(decode_body(body, key, version)?),
+        ApiKey::DeleteRecords => Request::DeleteRecords(decode_body(body, key, version)?),
         other => {
             return Err(NetError::UnknownApiKey {
                 api_key: other as i16,

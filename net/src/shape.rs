@@ -175,6 +175,7 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::CreateTopics => 5,
         ApiKey::DeleteTopics => 4,
         ApiKey::FindCoordinator => 3,
+        ApiKey::DeleteRecords => 2,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -318,6 +319,17 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
             } else {
                 c.array("topic_names", 1, |c| c.string("name"))?;
             }
+        }
+        ApiKey::DeleteRecords => {
+            c.array("topics", 2, |c| {
+                c.string("name")?;
+                c.array("partitions", 12, |c| {
+                    c.skip(4 + 8, "partition_index, offset")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+            c.skip(4, "timeout_ms")?;
         }
         ApiKey::FindCoordinator => {
             if v <= 3 {

@@ -56,6 +56,7 @@ impl ApiSupport {
                 entry(ApiKey::CreateTopics, 2, 7),
                 entry(ApiKey::DeleteTopics, 1, 6),
                 entry(ApiKey::FindCoordinator, 0, 6),
+                entry(ApiKey::DeleteRecords, 0, 2),
             ],
         }
     }

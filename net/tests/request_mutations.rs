@@ -143,6 +143,18 @@ fn corpus() -> Vec<Vec<u8>> {
         }
         out.push(frame(ApiKey::FindCoordinator, v, &r));
     }
+    for v in 0..=2 {
+        let mut partition = delete_records_request::DeleteRecordsPartition::default();
+        partition.partition_index = 2;
+        partition.offset = 1_000;
+        let mut topic = delete_records_request::DeleteRecordsTopic::default();
+        topic.name = name("orders");
+        topic.partitions = vec![partition.clone(), partition];
+        let mut r = DeleteRecordsRequest::default();
+        r.topics = vec![topic];
+        r.timeout_ms = 30_000;
+        out.push(frame(ApiKey::DeleteRecords, v, &r));
+    }
     out
 }
 

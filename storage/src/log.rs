@@ -1503,7 +1503,15 @@ impl PartitionLog {
         let dir = self.dir.clone();
         let syncer = self.syncer();
         drop(self);
-        fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        // A checkpoint written on another thread may add a file between the
+        // listing and the removal of the directory: try again then.
+        let mut attempts = 0;
+        while let Err(e) = fs::remove_dir_all(&dir) {
+            attempts += 1;
+            if e.kind() != ErrorKind::DirectoryNotEmpty || attempts >= 5 {
+                return Err(StorageError::io(&dir, e));
+            }
+        }
         // Make the removal durable; a failed directory fsync is a storage
         // fault like any other and is reported to the caller.
         match dir.parent() {

@@ -645,3 +645,218 @@ fn sealed_segments_keep_only_their_log_file_open() {
         Some(100)
     );
 }
+
+fn synced_config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        write_caching: false,
+        ..config(segment_bytes)
+    }
+}
+
+/// The offsets a consumer can read from `from` on.
+fn readable_end(log: &PartitionLog, from: i64) -> i64 {
+    let mut offset = from;
+    while let Some(region) = log.read(offset, 1 << 20).unwrap() {
+        let headers = validate_batches(&region_bytes(&region)).unwrap();
+        offset = headers.last().unwrap().last_offset() + 1;
+    }
+    offset
+}
+
+#[test]
+fn without_write_caching_records_are_visible_only_once_synced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), synced_config(1 << 20));
+    append(&mut log, 5, 1);
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(log.high_watermark(), 0);
+    assert!(log.read(0, 1 << 20).unwrap().is_none(), "unsynced data served");
+
+    let plan = log.sync_plan().unwrap().expect("something to sync");
+    assert_eq!(plan.end_offset, 5);
+    assert_eq!(plan.files.len(), 1, "one dirty .log file");
+    // Appends while the sync is in flight are not covered by it.
+    append(&mut log, 3, 2);
+    for file in &plan.files {
+        file.sync_data().unwrap();
+    }
+    assert_eq!(log.synced(&plan), 5);
+    assert_eq!(log.high_watermark(), 5);
+    assert_eq!(readable_end(&log, 0), 5, "reads stop at the synced batch boundary");
+    assert_eq!(log.sync_now().unwrap(), 8);
+    assert_eq!(readable_end(&log, 0), 8);
+    assert!(log.sync_plan().unwrap().is_none(), "nothing left to sync");
+
+    // A roll creates a file: the next plan syncs the directory too, and
+    // covers both the old and the new segment.
+    let (mut log, _) = {
+        drop(log);
+        open(tmp.path(), synced_config(200))
+    };
+    let before = log.segment_count();
+    append(&mut log, 5, 3);
+    append(&mut log, 5, 4);
+    let new_segments = log.segment_count() - before;
+    assert!(new_segments >= 1, "the appends rolled");
+    let plan = log.sync_plan().unwrap().unwrap();
+    let dirs = plan
+        .files
+        .iter()
+        .filter(|f| f.metadata().unwrap().is_dir())
+        .count();
+    assert_eq!(dirs, 1);
+    // The two segments written since the last sync (the old active one
+    // and a new one, or two new ones), plus the directory.
+    assert_eq!(plan.files.len(), 3);
+}
+
+#[test]
+fn retention_by_time_deletes_expired_sealed_segments_and_never_the_active_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_ms: 1_000,
+        ..config(200)
+    };
+    let (mut log, _) = open(tmp.path(), cfg);
+    // Three old segments, then a fresh one.
+    for i in 0..3 {
+        append(&mut log, 5, NOW - 10_000 + i);
+    }
+    append(&mut log, 5, NOW);
+    let segments = log.segment_count();
+    assert!(segments >= 3);
+    let removed = log.enforce_retention(NOW).unwrap();
+    assert_eq!(removed.segments, segments - 1);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), 15);
+    assert_eq!(fetch_all(&log, 15, 1 << 20).len(), 1);
+    assert!(matches!(
+        log.read(0, 1 << 20),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    // Everything expired, the active segment too: it is rolled, then
+    // deleted; the log stays usable and offsets continue.
+    let removed = log.enforce_retention(NOW + 5_000).unwrap();
+    assert_eq!(removed.segments, 1);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), 20);
+    assert_eq!(log.log_end_offset(), 20);
+    assert!(log.read(20, 1 << 20).unwrap().is_none());
+    assert_eq!(append(&mut log, 1, NOW).base_offset, 20);
+
+    // The log start offset survives a crash via the checkpoint.
+    log.sync_now().unwrap();
+    log.write_checkpoint().unwrap();
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.log_start_offset(), 20);
+    assert_eq!(log.log_end_offset(), 21);
+}
+
+#[test]
+fn retention_by_size_keeps_the_newest_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_bytes: 400,
+        ..config(200)
+    };
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..10 {
+        append(&mut log, 5, NOW + i);
+    }
+    assert!(log.size_bytes() > 400);
+    let before = log.segment_count();
+    log.enforce_retention(NOW).unwrap();
+    assert!(log.segment_count() < before);
+    assert!(log.size_bytes() <= 400 + 200, "at most one segment over the limit");
+    // Deleting one more sealed segment would go under the limit.
+    assert!(log.size_bytes() > 400 - 200);
+    assert_contiguous(
+        &fetch_all(&log, log.log_start_offset(), 1 << 20),
+        log.log_start_offset(),
+        log.log_end_offset(),
+    );
+    // Unlimited retention keeps everything.
+    log.set_config(config(200));
+    assert_eq!(log.enforce_retention(NOW + 1 << 40).unwrap().segments, 0);
+}
+
+#[test]
+fn delete_records_moves_the_log_start_and_a_region_being_sent_stays_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(200);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..6 {
+        append(&mut log, 5, NOW + i);
+    }
+    // A fetch got a region of the first segment and is still sending it.
+    let region = log.read(0, 1 << 20).unwrap().unwrap();
+    let expected = region_bytes(&region);
+
+    // Inside a segment: the start moves, the segment stays.
+    assert_eq!(log.delete_records_before(7).unwrap(), 7);
+    assert!(matches!(
+        log.read(6, 1 << 20),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    let first = log.read(7, 1 << 20).unwrap().unwrap();
+    assert_eq!(
+        validate_batches(&region_bytes(&first)).unwrap()[0].base_offset,
+        5,
+        "the whole batch holding the new start is served"
+    );
+    // Past whole segments: they are deleted from disk.
+    let files_before = log_files(tmp.path()).len();
+    assert_eq!(log.delete_records_before(22).unwrap(), 22);
+    assert!(log_files(tmp.path()).len() < files_before);
+    assert_eq!(region_bytes(&region), expected, "deleted segment unreadable mid-send");
+    // Never backwards, never past the high watermark.
+    assert_eq!(log.delete_records_before(3).unwrap(), 22);
+    assert!(matches!(
+        log.delete_records_before(31),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.delete_records_before(30).unwrap(), 30);
+    assert_eq!(log.log_start_offset(), 30);
+
+    // Persisted: after a clean close and after a crash.
+    log.write_checkpoint().unwrap();
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.log_start_offset(), 30);
+    log.close().unwrap();
+    let (log, report) = open(tmp.path(), cfg);
+    assert!(report.clean);
+    assert_eq!(log.log_start_offset(), 30);
+    assert_eq!(log.log_end_offset(), 30);
+}
+
+#[test]
+fn a_wrong_index_entry_is_never_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(1 << 20);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..40 {
+        append(&mut log, 3, NOW + i);
+    }
+    log.close().unwrap();
+    // Shift every position of the active segment's index by 8 bytes: the
+    // entries stay sorted and inside the file, so they look plausible.
+    let index = tmp.path().join(segment_file_name(0, INDEX_SUFFIX));
+    let mut bytes = fs::read(&index).unwrap();
+    assert!(bytes.len() >= 16);
+    for entry in bytes.chunks_mut(8) {
+        let pos = u32::from_be_bytes(entry[4..8].try_into().unwrap()) + 8;
+        entry[4..8].copy_from_slice(&pos.to_be_bytes());
+    }
+    fs::write(&index, bytes).unwrap();
+    let (log, report) = open(tmp.path(), cfg);
+    assert_eq!(report.truncated_bytes, 0, "valid data cut because of a bad index");
+    assert_eq!(log.log_end_offset(), 120);
+    for offset in [0, 50, 100, 119] {
+        let region = log.read(offset, 300).unwrap().unwrap();
+        let headers = validate_batches(&region_bytes(&region)).unwrap();
+        assert!(headers[0].base_offset <= offset && offset <= headers[0].last_offset());
+    }
+    assert_contiguous(&fetch_all(&log, 0, 250), 0, 120);
+}

@@ -47,12 +47,18 @@
 //! | `log.index.interval.bytes` | integer, bytes | `4096` | 0..=2147483647 | Log bytes between two entries of the offset index. |
 //! | `message.max.bytes` | integer, bytes | `1048588` | 0..=2147483647 | Largest record batch the broker accepts (topic default for `max.message.bytes`). |
 //! | `socket.request.max.bytes` | integer, bytes | `104857600` (100 MiB) | 1..=2147483647 | Largest request (size prefix) accepted on a connection. |
-//! | `log.retention.ms` | integer, ms | `604800000` (168 h) | -1..=9223372036854775807; -1 = keep forever | How long log data is kept. Stored only: enforcement comes later. |
+//! | `log.retention.ms` | integer, ms | `604800000` (168 h) | -1..=9223372036854775807; -1 = keep forever | How long log data is kept: a sealed segment whose newest record is older is deleted (checked every `log.retention.check.interval.ms`). |
 //! | `log.retention.minutes` | integer, minutes | — | -1..=2147483647; negative = keep forever | As `log.retention.ms`; used only if that is not given. |
 //! | `log.retention.hours` | integer, hours | `168` | -1..=2147483647; negative = keep forever | As `log.retention.ms`; used only if neither ms nor minutes is given. |
-//! | `log.retention.bytes` | integer, bytes | `-1` | -1..=9223372036854775807; -1 = no size limit | Size per partition above which old segments are deleted. Stored only: enforcement comes later. |
+//! | `log.retention.bytes` | integer, bytes | `-1` | -1..=9223372036854775807; -1 = no size limit | Size per partition above which the oldest sealed segments are deleted. |
 //! | `log.message.timestamp.type` | string | `CreateTime` | `CreateTime`, `LogAppendTime` | Whether record timestamps are the producer's or the broker's append time. |
 //! | `strom.fetch.max.wait.ms.cap` | integer, ms | `30000` | 0..=2147483647 | Upper bound applied to a Fetch request's `max_wait_ms`. |
+//! | `log.retention.check.interval.ms` | integer, ms | `300000` (5 min) | 1..=9223372036854775807 | How often each shard applies retention to its partitions. |
+//! | `strom.write.caching.default` | boolean | `false` | `true` / `false` | Default of the topic key `write.caching`. `false`: a record is acknowledged to acks=all producers, and shown to consumers, only after it is synced to disk (`fdatasync`, group commit per shard). `true`: acknowledged and shown once in the page cache (Kafka's default), synced per `flush.messages` / `flush.ms`. |
+//! | `log.flush.interval.messages` | integer | `9223372036854775807` | 1..=9223372036854775807 | Default of `flush.messages`: sync a partition once this many records are unsynced (matters with write caching). |
+//! | `log.flush.interval.ms` | integer, ms | `9223372036854775807` | 0..=9223372036854775807 | Default of `flush.ms`: sync a partition's unsynced records at least this often (matters with write caching). |
+//! | `log.flush.offset.checkpoint.interval.ms` | integer, ms | `60000` | 1..=2147483647 | How often changed partition checkpoints (recovery point, log start offset, high watermark) are written. |
+//! | `strom.log.dir.min.free.bytes` | integer, bytes | `1073741824` (1 GiB) | 0..=9223372036854775807 | Produce requests get KAFKA_STORAGE_ERROR while the data directory's file system has less free space than this; they succeed again by themselves once space is freed. |
 //!
 //! # Topic configuration
 //!
@@ -71,6 +77,9 @@
 //! | `cleanup.policy` | list | `delete` | `delete`, `compact`, `compact,delete` |
 //! | `message.timestamp.type` | string | `log.message.timestamp.type` | `CreateTime`, `LogAppendTime` |
 //! | `index.interval.bytes` | integer, bytes | `log.index.interval.bytes` | 0..=2147483647 |
+//! | `write.caching` | boolean | `strom.write.caching.default` | `true` / `false` (Redpanda's key) |
+//! | `flush.messages` | integer | `log.flush.interval.messages` | 1..=9223372036854775807 |
+//! | `flush.ms` | integer, ms | `log.flush.interval.ms` | 0..=9223372036854775807 |
 //!
 //! Other topic keys Kafka knows (`min.insync.replicas`, `compression.type`,
 //! `flush.ms`, ...; see [`TOPIC_EXTRA_KEYS`]) are validated and kept in
@@ -114,6 +123,12 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.retention.bytes",
     "log.message.timestamp.type",
     "strom.fetch.max.wait.ms.cap",
+    "log.retention.check.interval.ms",
+    "strom.write.caching.default",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.flush.offset.checkpoint.interval.ms",
+    "strom.log.dir.min.free.bytes",
 ];
 
 /// The environment variable that sets a broker key: `STROM_` followed by the
@@ -254,11 +269,27 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: u32,
     /// `log.retention.ms` / `.minutes` / `.hours` (ms wins, then minutes,
     /// then hours): how long data is kept, in ms; -1 = forever. Default
-    /// 604800000 (168 h). Stored only; enforcement comes later.
+    /// 604800000 (168 h).
     pub log_retention_ms: i64,
     /// `log.retention.bytes`: per-partition size limit in bytes; -1 = none.
-    /// Default -1. Stored only; enforcement comes later.
+    /// Default -1.
     pub log_retention_bytes: i64,
+    /// `log.retention.check.interval.ms`: how often retention runs. Default
+    /// 300000.
+    pub log_retention_check_interval_ms: i64,
+    /// `strom.write.caching.default`: default of the topic's
+    /// `write.caching`. Default false (acks=all waits for the sync).
+    pub write_caching_default: bool,
+    /// `log.flush.interval.messages`: default `flush.messages`.
+    pub log_flush_interval_messages: i64,
+    /// `log.flush.interval.ms`: default `flush.ms`.
+    pub log_flush_interval_ms: i64,
+    /// `log.flush.offset.checkpoint.interval.ms`: how often changed
+    /// checkpoints are written. Default 60000.
+    pub log_flush_offset_checkpoint_interval_ms: i64,
+    /// `strom.log.dir.min.free.bytes`: produce is refused below this much
+    /// free space. Default 1 GiB.
+    pub log_dir_min_free_bytes: u64,
     /// `strom.fetch.max.wait.ms.cap`: upper bound, in ms, on a Fetch
     /// request's `max_wait_ms`. Default 30000; range 0..=2147483647.
     pub fetch_max_wait_ms_cap: u32,
@@ -286,6 +317,12 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: 104_857_600,
             log_retention_ms: 168 * MS_PER_HOUR,
             log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            write_caching_default: false,
+            log_flush_interval_messages: i64::MAX,
+            log_flush_interval_ms: i64::MAX,
+            log_flush_offset_checkpoint_interval_ms: 60_000,
+            log_dir_min_free_bytes: 1 << 30,
             fetch_max_wait_ms_cap: 30_000,
             log_message_timestamp_type: TimestampType::CreateTime,
         }
@@ -523,6 +560,24 @@ impl BrokerConfig {
         }
         if let Some(n) = layer.int("strom.fetch.max.wait.ms.cap", 0, I32_MAX) {
             c.fetch_max_wait_ms_cap = n as u32;
+        }
+        if let Some(n) = layer.int("log.retention.check.interval.ms", 1, i64::MAX) {
+            c.log_retention_check_interval_ms = n;
+        }
+        if let Some(b) = layer.get("strom.write.caching.default", parse_bool) {
+            c.write_caching_default = b;
+        }
+        if let Some(n) = layer.int("log.flush.interval.messages", 1, i64::MAX) {
+            c.log_flush_interval_messages = n;
+        }
+        if let Some(n) = layer.int("log.flush.interval.ms", 0, i64::MAX) {
+            c.log_flush_interval_ms = n;
+        }
+        if let Some(n) = layer.int("log.flush.offset.checkpoint.interval.ms", 1, I32_MAX) {
+            c.log_flush_offset_checkpoint_interval_ms = n;
+        }
+        if let Some(n) = layer.int("strom.log.dir.min.free.bytes", 0, i64::MAX) {
+            c.log_dir_min_free_bytes = n as u64;
         }
         if let Some(t) = layer.get("log.message.timestamp.type", |r| {
             parse_str(r).and_then(|s| s.parse::<TimestampType>())
@@ -852,6 +907,9 @@ const TOPIC_KEYS: &[(&str, Kind)] = &[
         Kind::OneOf(&["CreateTime", "LogAppendTime"]),
     ),
     ("index.interval.bytes", Kind::Int(0, I32_MAX)),
+    ("write.caching", Kind::Bool),
+    ("flush.messages", Kind::Int(1, i64::MAX)),
+    ("flush.ms", Kind::Int(0, i64::MAX)),
 ];
 
 /// Topic keys Kafka knows that Strom accepts (with the same basic checks as
@@ -863,8 +921,6 @@ pub const TOPIC_EXTRA_KEYS: &[&str] = &[
     "compression.zstd.level",
     "delete.retention.ms",
     "file.delete.delay.ms",
-    "flush.messages",
-    "flush.ms",
     "follower.replication.throttled.replicas",
     "leader.replication.throttled.replicas",
     "local.retention.bytes",
@@ -897,13 +953,12 @@ fn extra_kind(key: &str) -> Option<Kind> {
         "compression.zstd.level" => Kind::Int(-131_072, 22),
         "delete.retention.ms"
         | "file.delete.delay.ms"
-        | "flush.ms"
         | "min.compaction.lag.ms"
         | "message.timestamp.after.max.ms"
         | "message.timestamp.before.max.ms"
         | "message.timestamp.difference.max.ms"
         | "segment.jitter.ms" => Kind::Int(0, i64::MAX),
-        "flush.messages" | "max.compaction.lag.ms" => Kind::Int(1, i64::MAX),
+        "max.compaction.lag.ms" => Kind::Int(1, i64::MAX),
         "local.retention.bytes" | "local.retention.ms" => Kind::Int(-2, i64::MAX),
         "min.insync.replicas" => Kind::Int(1, I32_MAX),
         "segment.index.bytes" => Kind::Int(4, I32_MAX),
@@ -981,14 +1036,23 @@ pub struct TopicConfig {
     /// Default `message.max.bytes`; range 0..=2147483647.
     pub max_message_bytes: u32,
     /// `retention.ms`: how long data is kept, in ms; -1 = forever. Default
-    /// `log.retention.ms`. Stored only; enforcement comes later.
+    /// `log.retention.ms`. Applies when `cleanup.policy` contains `delete`.
     pub retention_ms: i64,
     /// `retention.bytes`: per-partition size limit in bytes; -1 = none.
-    /// Default `log.retention.bytes`. Stored only; enforcement comes later.
+    /// Default `log.retention.bytes`. Applies when `cleanup.policy`
+    /// contains `delete`.
     pub retention_bytes: i64,
     /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete`
-    /// (normalized to that order). Stored only for now.
+    /// (normalized to that order). Compaction is not implemented yet; a
+    /// `compact`-only topic keeps everything.
     pub cleanup_policy: String,
+    /// `write.caching`: false = acknowledge acks=all and show records to
+    /// consumers only once synced. Default `strom.write.caching.default`.
+    pub write_caching: bool,
+    /// `flush.messages`: sync once this many records are unsynced.
+    pub flush_messages: i64,
+    /// `flush.ms`: sync unsynced records at least this often.
+    pub flush_ms: i64,
     /// `message.timestamp.type`: `CreateTime` or `LogAppendTime`. Default
     /// `log.message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
@@ -1013,6 +1077,9 @@ impl TopicConfig {
             cleanup_policy: "delete".to_string(),
             message_timestamp_type: broker.log_message_timestamp_type,
             index_interval_bytes: broker.log_index_interval_bytes,
+            write_caching: broker.write_caching_default,
+            flush_messages: broker.log_flush_interval_messages,
+            flush_ms: broker.log_flush_interval_ms,
             extra: BTreeMap::new(),
             overrides: BTreeMap::new(),
         }
@@ -1100,6 +1167,9 @@ impl TopicConfig {
                 }
             }
             "index.interval.bytes" => self.index_interval_bytes = int() as u32,
+            "write.caching" => self.write_caching = norm == "true",
+            "flush.messages" => self.flush_messages = int(),
+            "flush.ms" => self.flush_ms = int(),
             _ => {}
         }
     }
@@ -1130,6 +1200,9 @@ impl TopicConfig {
                 "index.interval.bytes",
                 self.index_interval_bytes.to_string(),
             ),
+            ("write.caching", self.write_caching.to_string()),
+            ("flush.messages", self.flush_messages.to_string()),
+            ("flush.ms", self.flush_ms.to_string()),
         ];
         for (k, v) in fields {
             out.insert(k.to_string(), v);
@@ -1230,7 +1303,7 @@ mod tests {
                 "log.dirs" | "log.dir" => "/x",
                 "listeners" => "PLAINTEXT://127.0.0.1:1",
                 "advertised.listeners" => "PLAINTEXT://h:1",
-                "auto.create.topics.enable" => "true",
+                "auto.create.topics.enable" | "strom.write.caching.default" => "true",
                 "log.message.timestamp.type" => "CreateTime",
                 _ => "100",
             };

@@ -3,6 +3,7 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod fetch;
 pub mod find_coordinator;
@@ -57,6 +58,9 @@ pub async fn dispatch(
         }
         Request::FindCoordinator(request) => {
             encoded(&info, &find_coordinator::handle(shard, request, version))
+        }
+        Request::DeleteRecords(request) => {
+            encoded(&info, &delete_records::handle(shard, request).await)
         }
     }
 }

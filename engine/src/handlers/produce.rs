@@ -2,9 +2,12 @@
 //! size), group partitions by owner shard, append with one message per shard, and
 //! answer per partition. acks=0 requests get no response, as in Kafka.
 //!
-//! Durability in this version: acks=1 and acks=all are answered once the batch is
-//! appended to the page cache of the single replica (Kafka's default flush policy);
-//! fsync policies come with the storage issue.
+//! Durability: acks=1 is answered once the batch is appended (page cache). acks=all
+//! is answered once the batch is synced to disk (`fdatasync` through io_uring, one
+//! group commit per shard round), unless the topic has `write.caching=true`, where
+//! it is answered after the append like acks=1 (Kafka's default flush policy).
+//! While the data directory is short of space, partitions fail with
+//! KAFKA_STORAGE_ERROR (retriable: clients retry until space is back).
 
 use crate::errors::{batch_error_code, KafkaCode};
 use crate::handlers::create_topics::auto_create;
@@ -131,7 +134,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
         let shard = shard.clone();
         async move {
             let outcome = shard
-                .call(owner, |reply| ShardMsg::Append(items, reply))
+                .call(owner, |reply| ShardMsg::Append(items, acks == -1, reply))
                 .await;
             (owner, outcome)
         }
@@ -170,6 +173,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
                 } => match results.get(&owner).and_then(|list| list.get(i)) {
                     Some(outcome) => {
                         p.error_code = outcome.error.0;
+                        p.error_message = outcome.message.as_deref().map(str_bytes);
                         p.base_offset = outcome.base_offset;
                         p.log_append_time_ms = outcome.log_append_time_ms;
                         p.log_start_offset = outcome.log_start_offset;

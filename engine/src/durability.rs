@@ -1,0 +1,294 @@
+//! Each shard's storage housekeeping: group commit, flush policy,
+//! checkpoints, retention and the free-space check.
+//!
+//! **Group commit.** An append that must be synced (every append of a topic
+//! without write caching; with write caching, once `flush.messages` records
+//! are unsynced or `flush.ms` has passed) queues its partition on the shard's
+//! sync queue. One task per shard takes *everything* queued, asks each log
+//! for its [`SyncPlan`](strom_storage::log::SyncPlan), issues all the
+//! `fdatasync`s at once as io_uring requests, and when all have completed
+//! records the new synced offsets, answers the acks=all producers waiting on
+//! them and wakes fetches (the high watermark moved). Appends that arrive
+//! while a round is in flight queue up for the next round, so under load many
+//! producers' batches share one sync per partition.
+//!
+//! A failed `fdatasync` stops the broker (exit status
+//! [`EXIT_STORAGE_FAILURE`](crate::EXIT_STORAGE_FAILURE)): after a failed
+//! sync the kernel may have dropped the dirty pages, so neither retrying nor
+//! carrying on is safe.
+
+use crate::errors::KafkaCode;
+use crate::messages::TopicPartition;
+use crate::shard::{now_ms, Shard};
+use crate::uring;
+use futures::future::join_all;
+use futures::StreamExt;
+use std::rc::Rc;
+use std::time::Duration;
+use strom_storage::checkpoint;
+use strom_storage::log::SyncPlan;
+use strom_storage::StorageError;
+use tracing::{error, info, warn};
+
+/// How often each shard checks the data directory's free space.
+const DISK_SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// Bounds of the `flush.ms` timer's period.
+const FLUSH_TICK_MIN: Duration = Duration::from_millis(5);
+const FLUSH_TICK_MAX: Duration = Duration::from_millis(1000);
+
+fn fail_stop(shard: usize, what: &str, err: &dyn std::fmt::Display) -> ! {
+    error!(
+        shard,
+        "{what} failed, stopping the broker (exit status {}): {err}",
+        crate::EXIT_STORAGE_FAILURE
+    );
+    std::process::exit(crate::EXIT_STORAGE_FAILURE)
+}
+
+impl Shard {
+    /// Starts the shard's background storage tasks.
+    pub fn start_storage_tasks(self: &Rc<Self>) {
+        glommio::spawn_local(self.clone().sync_loop()).detach();
+        glommio::spawn_local(self.clone().flush_timer()).detach();
+        glommio::spawn_local(self.clone().checkpoint_timer()).detach();
+        glommio::spawn_local(self.clone().retention_timer()).detach();
+        glommio::spawn_local(self.clone().disk_space_timer()).detach();
+    }
+
+    /// Queues a partition for the next group-commit round.
+    pub(crate) fn request_sync(&self, tp: TopicPartition) {
+        let _ = self.sync_queue.unbounded_send(tp);
+    }
+
+    async fn sync_loop(self: Rc<Self>) {
+        let Some(mut queue) = self.sync_queue_rx.borrow_mut().take() else {
+            return;
+        };
+        while let Some(first) = queue.next().await {
+            let mut tps = vec![first];
+            while let Ok(tp) = queue.try_recv() {
+                tps.push(tp);
+            }
+            let plans = self.plan_syncs(tps);
+            if plans.is_empty() {
+                continue;
+            }
+            let syncs = plans.iter().flat_map(|(tp, plan)| {
+                plan.files
+                    .iter()
+                    .map(move |file| async move { (tp, uring::fdatasync(file).await) })
+            });
+            for (tp, result) in join_all(syncs).await {
+                if let Err(err) = result {
+                    let what = format!("fdatasync of {}-{}", tp.topic, tp.partition);
+                    fail_stop(self.id, &what, &err);
+                }
+            }
+            self.apply_syncs(plans);
+        }
+    }
+
+    fn plan_syncs(&self, tps: Vec<TopicPartition>) -> Vec<(TopicPartition, SyncPlan)> {
+        let mut partitions = self.partitions.borrow_mut();
+        let mut plans = Vec::with_capacity(tps.len());
+        for tp in tps {
+            let Some(partition) = partitions.get_mut(&tp) else {
+                continue;
+            };
+            partition.sync_queued = false;
+            match partition.log.sync_plan() {
+                Ok(Some(plan)) => plans.push((tp, plan)),
+                Ok(None) => partition.release_synced(),
+                Err(err) => fail_stop(self.id, "planning a sync", &err),
+            }
+        }
+        plans
+    }
+
+    fn apply_syncs(&self, plans: Vec<(TopicPartition, SyncPlan)>) {
+        let now = now_ms();
+        let mut partitions = self.partitions.borrow_mut();
+        for (tp, plan) in plans {
+            // Gone meanwhile (topic deleted): nobody waits for it.
+            let Some(partition) = partitions.get_mut(&tp) else {
+                continue;
+            };
+            let visible_before = partition.log.high_watermark();
+            partition.log.synced(&plan);
+            partition.last_sync_ms = now;
+            partition.release_synced();
+            if partition.log.high_watermark() > visible_before {
+                partition.wake_fetches();
+            }
+        }
+    }
+
+    /// With write caching, `flush.ms` bounds how long records stay unsynced.
+    async fn flush_timer(self: Rc<Self>) {
+        loop {
+            let now = now_ms();
+            let mut tick = FLUSH_TICK_MAX;
+            let mut due = Vec::new();
+            for (tp, partition) in self.partitions.borrow_mut().iter_mut() {
+                let flush_ms = partition.config.flush_ms;
+                if !partition.config.write_caching || flush_ms == i64::MAX {
+                    continue;
+                }
+                tick = tick.min(Duration::from_millis(flush_ms.max(0) as u64));
+                let unsynced = partition.log.log_end_offset() > partition.log.synced_offset();
+                if unsynced && !partition.sync_queued && now - partition.last_sync_ms >= flush_ms {
+                    partition.sync_queued = true;
+                    due.push(tp.clone());
+                }
+            }
+            for tp in due {
+                self.request_sync(tp);
+            }
+            glommio::timer::sleep(tick.max(FLUSH_TICK_MIN)).await;
+        }
+    }
+
+    /// Writes changed checkpoints every `log.flush.offset.checkpoint.interval.ms`.
+    async fn checkpoint_timer(self: Rc<Self>) {
+        let period = Duration::from_millis(self.broker.log_flush_offset_checkpoint_interval_ms as u64);
+        loop {
+            glommio::timer::sleep(period).await;
+            let stale: Vec<TopicPartition> = self
+                .partitions
+                .borrow()
+                .iter()
+                .filter(|(_, p)| p.log.checkpoint_stale())
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            for tp in stale {
+                self.write_checkpoint(&tp).await;
+            }
+        }
+    }
+
+    /// Writes a partition's checkpoint if it changed, on a blocking thread
+    /// (temp file, fsync, rename, fsync the directory), one at a time per
+    /// shard so an older checkpoint never lands after a newer one.
+    pub(crate) async fn write_checkpoint(&self, tp: &TopicPartition) {
+        let Ok(_permit) = self.checkpoint_lock.acquire_permit(1).await else {
+            return;
+        };
+        let job = self
+            .partitions
+            .borrow()
+            .get(tp)
+            .filter(|p| p.log.checkpoint_stale())
+            .map(|p| {
+                (
+                    p.log.dir().to_path_buf(),
+                    p.log.checkpoint(),
+                    p.log.syncer(),
+                )
+            });
+        let Some((dir, content, syncer)) = job else {
+            return;
+        };
+        let result = glommio::executor()
+            .spawn_blocking(move || checkpoint::write(&dir, &content, &*syncer))
+            .await;
+        let mut partitions = self.partitions.borrow_mut();
+        match (result, partitions.get_mut(tp)) {
+            (Ok(()), Some(partition)) => partition.log.checkpoint_written(content),
+            // Deleted while the checkpoint was written: nothing to keep.
+            (_, None) => {}
+            (Err(err), Some(_)) => fail_stop(self.id, "writing a checkpoint", &err),
+        }
+    }
+
+    /// Applies retention every `log.retention.check.interval.ms`.
+    async fn retention_timer(self: Rc<Self>) {
+        let period = Duration::from_millis(self.broker.log_retention_check_interval_ms as u64);
+        loop {
+            glommio::timer::sleep(period).await;
+            let now = now_ms();
+            let mut changed = Vec::new();
+            for (tp, partition) in self.partitions.borrow_mut().iter_mut() {
+                match partition.log.enforce_retention(now) {
+                    Ok(removed) if removed.segments > 0 => {
+                        info!(
+                            shard = self.id,
+                            topic = %tp.topic,
+                            partition = tp.partition,
+                            segments = removed.segments,
+                            bytes = removed.bytes,
+                            log_start_offset = partition.log.log_start_offset(),
+                            "retention deleted segments"
+                        );
+                        changed.push(tp.clone());
+                    }
+                    Ok(_) => {}
+                    Err(err) => fail_stop(self.id, "applying retention", &err),
+                }
+            }
+            for tp in changed {
+                self.write_checkpoint(&tp).await;
+            }
+        }
+    }
+
+    /// Keeps `disk_full` in step with the data directory's free space.
+    async fn disk_space_timer(self: Rc<Self>) {
+        let dir = self.broker.data_dir().to_path_buf();
+        let min_free = self.broker.log_dir_min_free_bytes;
+        loop {
+            match nix::sys::statvfs::statvfs(&dir) {
+                Ok(stat) => {
+                    let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
+                    let low = free < min_free;
+                    let was = self.disk_full.replace(low);
+                    if low && !was {
+                        warn!(shard = self.id, dir = %dir.display(), free, min_free, "free space below strom.log.dir.min.free.bytes: refusing produce requests (KAFKA_STORAGE_ERROR) until space is freed");
+                    } else if !low && was {
+                        info!(shard = self.id, dir = %dir.display(), free, "disk space available again: accepting produce requests");
+                    }
+                }
+                Err(err) => warn!(shard = self.id, dir = %dir.display(), "cannot check free space: {err}"),
+            }
+            glommio::timer::sleep(DISK_SPACE_CHECK_INTERVAL).await;
+        }
+    }
+
+    /// DeleteRecords on partitions this shard owns: (low watermark, error)
+    /// per item, after the new log start offsets are checkpointed.
+    pub(crate) async fn delete_records_local(
+        &self,
+        items: Vec<(TopicPartition, i64)>,
+    ) -> Vec<(i64, KafkaCode)> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut changed = Vec::new();
+        {
+            let mut partitions = self.partitions.borrow_mut();
+            for (tp, offset) in items {
+                let Some(partition) = partitions.get_mut(&tp) else {
+                    outcomes.push((-1, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION));
+                    continue;
+                };
+                let log = &mut partition.log;
+                let target = if offset == -1 {
+                    log.high_watermark()
+                } else {
+                    offset
+                };
+                match log.delete_records_before(target) {
+                    Ok(low_watermark) => {
+                        outcomes.push((low_watermark, KafkaCode::NONE));
+                        changed.push(tp);
+                    }
+                    Err(StorageError::OffsetOutOfRange { .. }) => {
+                        outcomes.push((-1, KafkaCode::OFFSET_OUT_OF_RANGE));
+                    }
+                    Err(err) => fail_stop(self.id, "deleting records", &err),
+                }
+            }
+        }
+        for tp in changed {
+            self.write_checkpoint(&tp).await;
+        }
+        outcomes
+    }
+}
