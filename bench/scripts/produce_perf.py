@@ -38,11 +38,16 @@ def main():
     ap.add_argument("--compression", default="none")
     ap.add_argument("--linger-ms", type=int, default=5)
     ap.add_argument("--broker-pid", type=int)
+    ap.add_argument("--topic-config", action="append", default=[],
+                    help="key=value topic config for the created topic (repeatable), "
+                         "e.g. write.caching=true")
     ap.add_argument("--timeout-s", type=float, default=300)
     args = ap.parse_args()
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
-    fut = admin.create_topics([NewTopic(args.topic, args.partitions, 1)])[args.topic]
+    topic_config = dict(kv.split("=", 1) for kv in args.topic_config)
+    fut = admin.create_topics([NewTopic(args.topic, args.partitions, 1,
+                                        config=topic_config)])[args.topic]
     try:
         fut.result(30)
     except Exception as e:  # an existing topic is fine for a benchmark

@@ -1,10 +1,14 @@
 //! `strom-bench`: machine baselines to read broker figures against.
 //!
-//! This first version measures the ceiling a broker on this host is compared to:
-//! raw loopback TCP throughput between two pinned threads (`baseline tcp`).
+//! `baseline tcp` measures raw loopback TCP throughput between two pinned
+//! threads; `storage` measures the partition log's append throughput and
+//! synced append latency next to raw `pwrite` / `pwrite`+`fdatasync` on the
+//! same file system, in the same run.
 //! Broker workloads (OpenMessaging-style producers/consumers on the strom-net
 //! client) come next; until then `bench/produce_perf.py` drives brokers with
 //! librdkafka.
+
+mod storage;
 
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
@@ -29,6 +33,21 @@ enum Command {
         #[command(subcommand)]
         what: Baseline,
     },
+    /// The storage engine (one partition log) against the raw file system.
+    Storage {
+        /// Directory to write in (on the disk to measure).
+        #[arg(long, default_value = "./strom-bench-data")]
+        dir: std::path::PathBuf,
+        /// Bytes per append (one record batch of 1 KiB records).
+        #[arg(long, default_value_t = 16384)]
+        batch_bytes: usize,
+        /// Megabytes written in the throughput phase.
+        #[arg(long, default_value_t = 1024)]
+        total_mb: u64,
+        /// Appends each followed by a sync, for the latency percentiles.
+        #[arg(long, default_value_t = 2000)]
+        sync_samples: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -47,6 +66,25 @@ enum Baseline {
 fn main() {
     let cli = Cli::parse();
     match cli.command {
+        Command::Storage {
+            dir,
+            batch_bytes,
+            total_mb,
+            sync_samples,
+        } => {
+            let bench = storage::StorageBench {
+                batch_bytes: batch_bytes.clamp(1024, 1 << 24),
+                total_bytes: total_mb.clamp(1, 1 << 20) * 1_000_000,
+                sync_samples: sync_samples.clamp(1, 1_000_000),
+            };
+            match storage::run(&dir, &bench) {
+                Ok(report) => println!("{report}"),
+                Err(err) => {
+                    eprintln!("strom-bench: storage benchmark failed: {err}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Baseline {
             what:
                 Baseline::Tcp {

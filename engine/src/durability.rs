@@ -150,7 +150,8 @@ impl Shard {
 
     /// Writes changed checkpoints every `log.flush.offset.checkpoint.interval.ms`.
     async fn checkpoint_timer(self: Rc<Self>) {
-        let period = Duration::from_millis(self.broker.log_flush_offset_checkpoint_interval_ms as u64);
+        let period =
+            Duration::from_millis(self.broker.log_flush_offset_checkpoint_interval_ms as u64);
         loop {
             glommio::timer::sleep(period).await;
             let stale: Vec<TopicPartition> = self
@@ -238,7 +239,7 @@ impl Shard {
         loop {
             match nix::sys::statvfs::statvfs(&dir) {
                 Ok(stat) => {
-                    let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
+                    let free = stat.blocks_available().saturating_mul(stat.fragment_size());
                     let low = free < min_free;
                     let was = self.disk_full.replace(low);
                     if low && !was {
@@ -247,7 +248,9 @@ impl Shard {
                         info!(shard = self.id, dir = %dir.display(), free, "disk space available again: accepting produce requests");
                     }
                 }
-                Err(err) => warn!(shard = self.id, dir = %dir.display(), "cannot check free space: {err}"),
+                Err(err) => {
+                    warn!(shard = self.id, dir = %dir.display(), "cannot check free space: {err}")
+                }
             }
             glommio::timer::sleep(DISK_SPACE_CHECK_INTERVAL).await;
         }

@@ -221,7 +221,11 @@ mod tests {
         assert_eq!(read(dir.path()), Some(cp));
         assert!(!dir.path().join(LEGACY_RECOVERY_POINT_FILE).exists());
         assert!(!dir.path().join(CHECKPOINT_TMP_FILE).exists());
-        fs::write(dir.path().join(CHECKPOINT_FILE), "strom-checkpoint 1\nrecov").unwrap();
+        fs::write(
+            dir.path().join(CHECKPOINT_FILE),
+            "strom-checkpoint 1\nrecov",
+        )
+        .unwrap();
         assert_eq!(read(dir.path()), None);
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tracing::{error, warn};
 
 use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
-use crate::checkpoint::{self, Checkpoint, sync_dir};
+use crate::checkpoint::{self, sync_dir, Checkpoint};
 use crate::durability::{OsSync, Syncer};
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
@@ -217,10 +217,7 @@ fn open_rw(path: &Path) -> Result<File, StorageError> {
 /// Whether an I/O error means the file system is out of space (ENOSPC) or
 /// the user's quota is used up (EDQUOT).
 pub fn is_no_space(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded
-    )
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
 /// Reads a whole small file; a missing file reads as empty.
@@ -1471,7 +1468,11 @@ impl PartitionLog {
     pub fn flush(&mut self) -> Result<(), StorageError> {
         let point = self.end_point();
         let syncer = Arc::clone(&self.syncer);
-        for seg in self.segments.iter_mut().filter(|s| s.dirty || s.size > s.synced_size) {
+        for seg in self
+            .segments
+            .iter_mut()
+            .filter(|s| s.dirty || s.size > s.synced_size)
+        {
             seg.sync(&*syncer)?;
         }
         if self.dir_changes > self.dir_synced {

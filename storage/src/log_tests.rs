@@ -473,7 +473,11 @@ fn garbled_recovery_point_scans_everything() {
     }
     let segments = log.segment_count();
     drop(log);
-    fs::write(tmp.path().join(checkpoint::CHECKPOINT_FILE), b"not a number").unwrap();
+    fs::write(
+        tmp.path().join(checkpoint::CHECKPOINT_FILE),
+        b"not a number",
+    )
+    .unwrap();
     let (mut log, report) = open(tmp.path(), cfg);
     assert_eq!(report.batches_scanned, 20);
     assert_eq!(report.indexes_rebuilt, segments);
@@ -670,7 +674,10 @@ fn without_write_caching_records_are_visible_only_once_synced() {
     append(&mut log, 5, 1);
     assert_eq!(log.log_end_offset(), 5);
     assert_eq!(log.high_watermark(), 0);
-    assert!(log.read(0, 1 << 20).unwrap().is_none(), "unsynced data served");
+    assert!(
+        log.read(0, 1 << 20).unwrap().is_none(),
+        "unsynced data served"
+    );
 
     let plan = log.sync_plan().unwrap().expect("something to sync");
     assert_eq!(plan.end_offset, 5);
@@ -682,7 +689,11 @@ fn without_write_caching_records_are_visible_only_once_synced() {
     }
     assert_eq!(log.synced(&plan), 5);
     assert_eq!(log.high_watermark(), 5);
-    assert_eq!(readable_end(&log, 0), 5, "reads stop at the synced batch boundary");
+    assert_eq!(
+        readable_end(&log, 0),
+        5,
+        "reads stop at the synced batch boundary"
+    );
     assert_eq!(log.sync_now().unwrap(), 8);
     assert_eq!(readable_end(&log, 0), 8);
     assert!(log.sync_plan().unwrap().is_none(), "nothing left to sync");
@@ -768,7 +779,10 @@ fn retention_by_size_keeps_the_newest_segments() {
     let before = log.segment_count();
     log.enforce_retention(NOW).unwrap();
     assert!(log.segment_count() < before);
-    assert!(log.size_bytes() <= 400 + 200, "at most one segment over the limit");
+    assert!(
+        log.size_bytes() <= 400 + 200,
+        "at most one segment over the limit"
+    );
     // Deleting one more sealed segment would go under the limit.
     assert!(log.size_bytes() > 400 - 200);
     assert_contiguous(
@@ -778,7 +792,7 @@ fn retention_by_size_keeps_the_newest_segments() {
     );
     // Unlimited retention keeps everything.
     log.set_config(config(200));
-    assert_eq!(log.enforce_retention(NOW + 1 << 40).unwrap().segments, 0);
+    assert_eq!(log.enforce_retention(NOW + (1 << 40)).unwrap().segments, 0);
 }
 
 #[test]
@@ -809,7 +823,11 @@ fn delete_records_moves_the_log_start_and_a_region_being_sent_stays_readable() {
     let files_before = log_files(tmp.path()).len();
     assert_eq!(log.delete_records_before(22).unwrap(), 22);
     assert!(log_files(tmp.path()).len() < files_before);
-    assert_eq!(region_bytes(&region), expected, "deleted segment unreadable mid-send");
+    assert_eq!(
+        region_bytes(&region),
+        expected,
+        "deleted segment unreadable mid-send"
+    );
     // Never backwards, never past the high watermark.
     assert_eq!(log.delete_records_before(3).unwrap(), 22);
     assert!(matches!(
@@ -851,7 +869,10 @@ fn a_wrong_index_entry_is_never_used() {
     }
     fs::write(&index, bytes).unwrap();
     let (log, report) = open(tmp.path(), cfg);
-    assert_eq!(report.truncated_bytes, 0, "valid data cut because of a bad index");
+    assert_eq!(
+        report.truncated_bytes, 0,
+        "valid data cut because of a bad index"
+    );
     assert_eq!(log.log_end_offset(), 120);
     for offset in [0, 50, 100, 119] {
         let region = log.read(offset, 300).unwrap().unwrap();

@@ -20,9 +20,9 @@ use tracing::warn;
 pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let table = shard.table();
     let mut response = DeleteRecordsResponse::default();
-    // (topic index, partition index) of each item, per owner shard.
-    let mut per_shard: BTreeMap<usize, Vec<((TopicPartition, i64), usize, usize)>> =
-        BTreeMap::new();
+    // Each item with its (topic index, partition index), per owner shard.
+    type Routed = Vec<((TopicPartition, i64), usize, usize)>;
+    let mut per_shard: BTreeMap<usize, Routed> = BTreeMap::new();
     for (ti, topic) in request.topics.into_iter().enumerate() {
         let meta = table.topics.get(topic.name.0.as_str()).cloned();
         let name: Arc<str> = Arc::from(topic.name.0.as_str());
