@@ -922,8 +922,12 @@ impl PartitionLog {
         }
         report.segments = segments.len();
         for seg in &mut segments {
-            // Recovery syncs everything below; until then nothing counts.
-            seg.dirty = true;
+            // Segments recovery did not touch were synced before: below the
+            // recovery point, or everything after a clean shutdown. The
+            // others are synced by the flush below.
+            if !seg.dirty {
+                seg.synced_size = seg.size;
+            }
         }
         let first_base = segments[0].base_offset;
 
