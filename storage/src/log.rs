@@ -449,8 +449,21 @@ impl Segment {
     fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
         let entry = self.offset_index.lookup(offset);
         let mut position = u64::from(entry.position);
-        if position != 0 && !self.index_entry_matches(entry.offset, position) {
-            position = 0;
+        if position != 0 {
+            // The entry's batch is read anyway: check it against the entry
+            // with the same read.
+            match self.read_header(position) {
+                Ok(header) if header.base_offset == entry.offset => {
+                    if header.last_offset() >= offset {
+                        return Ok(Some((position, header)));
+                    }
+                    position += header.total_bytes() as u64;
+                }
+                _ => {
+                    warn!(file = %self.index_path.display(), offset = entry.offset, position, "index entry does not match the log; scanning the segment");
+                    position = 0;
+                }
+            }
         }
         while position < self.size {
             let header = self.read_header(position)?;
