@@ -169,10 +169,12 @@ impl Shard {
 
     /// Writes a partition's checkpoint if it changed, on a blocking thread
     /// (temp file, fsync, rename, fsync the directory), one at a time per
-    /// shard so an older checkpoint never lands after a newer one.
-    pub(crate) async fn write_checkpoint(&self, tp: &TopicPartition) {
+    /// shard so an older checkpoint never lands after a newer one. Returns
+    /// false when it could not be written for lack of disk space (the old
+    /// one stays in force; the timer tries again).
+    pub(crate) async fn write_checkpoint(&self, tp: &TopicPartition) -> bool {
         let Ok(_permit) = self.checkpoint_lock.acquire_permit(1).await else {
-            return;
+            return false;
         };
         let job = self
             .partitions
@@ -187,16 +189,23 @@ impl Shard {
                 )
             });
         let Some((dir, content, syncer)) = job else {
-            return;
+            return true;
         };
         let result = glommio::executor()
             .spawn_blocking(move || checkpoint::write(&dir, &content, &*syncer))
             .await;
         let mut partitions = self.partitions.borrow_mut();
         match (result, partitions.get_mut(tp)) {
-            (Ok(()), Some(partition)) => partition.log.checkpoint_written(content),
+            (Ok(()), Some(partition)) => {
+                partition.log.checkpoint_written(content);
+                true
+            }
             // Deleted while the checkpoint was written: nothing to keep.
-            (_, None) => {}
+            (_, None) => true,
+            (Err(err), Some(_)) if err.is_no_space() => {
+                warn!(shard = self.id, topic = %tp.topic, partition = tp.partition, "disk full: checkpoint not written, trying again later: {err}");
+                false
+            }
             (Err(err), Some(_)) => fail_stop(self.id, "writing a checkpoint", &err),
         }
     }
@@ -263,6 +272,7 @@ impl Shard {
         items: Vec<(TopicPartition, i64)>,
     ) -> Vec<(i64, KafkaCode)> {
         let mut outcomes = Vec::with_capacity(items.len());
+        // (index in outcomes, partition) of the moved log starts.
         let mut changed = Vec::new();
         {
             let mut partitions = self.partitions.borrow_mut();
@@ -279,8 +289,8 @@ impl Shard {
                 };
                 match log.delete_records_before(target) {
                     Ok(low_watermark) => {
+                        changed.push((outcomes.len(), tp));
                         outcomes.push((low_watermark, KafkaCode::NONE));
-                        changed.push(tp);
                     }
                     Err(StorageError::OffsetOutOfRange { .. }) => {
                         outcomes.push((-1, KafkaCode::OFFSET_OUT_OF_RANGE));
@@ -289,8 +299,12 @@ impl Shard {
                 }
             }
         }
-        for tp in changed {
-            self.write_checkpoint(&tp).await;
+        for (index, tp) in changed {
+            if !self.write_checkpoint(&tp).await {
+                // Moved in memory but not persisted: the client retries
+                // (the retry persists it once space is back).
+                outcomes[index] = (-1, KafkaCode::KAFKA_STORAGE_ERROR);
+            }
         }
         outcomes
     }

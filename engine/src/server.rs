@@ -85,6 +85,16 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         }
         Some(socket)
     } else {
+        // Every shard binds with SO_REUSEPORT, which would let this broker
+        // silently share a port with another process that did the same (an
+        // older strom still running): clients would reach either at random.
+        // A plain bind fails while anyone listens on the address.
+        drop(
+            std::net::TcpListener::bind(config.listen).map_err(|source| ServeError::Listen {
+                addr: config.listen,
+                source,
+            })?,
+        );
         None
     };
     let listen = config.listen;

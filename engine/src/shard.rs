@@ -384,6 +384,7 @@ impl Shard {
                     TimestampType::LogAppendTime => Some(now),
                     TimestampType::CreateTime => None,
                 };
+                let segments_before = partition.log.segment_count();
                 match partition
                     .log
                     .append(&mut item.records, &item.headers, append_time, now)
@@ -394,7 +395,12 @@ impl Shard {
                             partition.wake_fetches();
                         }
                         let unsynced = partition.log.log_end_offset() - partition.log.synced_offset();
+                        // With write caching, a rolled segment is synced
+                        // soon anyway (as Kafka does): retention only
+                        // deletes synced segments.
+                        let rolled = partition.log.segment_count() > segments_before;
                         if (!caching
+                            || rolled
                             || unsynced >= partition.config.flush_messages
                             || partition.config.flush_ms == 0)
                             && !partition.sync_queued

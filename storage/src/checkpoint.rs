@@ -159,9 +159,16 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint, syncer: &dyn Syncer) -> Result
     let tmp = dir.join(CHECKPOINT_TMP_FILE);
     let path = dir.join(CHECKPOINT_FILE);
     let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    file.write_all_at(checkpoint.encode().as_bytes(), 0)
+    if let Err(e) = file
+        .write_all_at(checkpoint.encode().as_bytes(), 0)
         .and_then(|()| syncer.sync(&file))
-        .map_err(|e| StorageError::io(&tmp, e))?;
+    {
+        // The old checkpoint stays in force; leave no half-written temp
+        // file behind (it is also removed at the next open).
+        drop(file);
+        let _ = fs::remove_file(&tmp);
+        return Err(StorageError::io(&tmp, e));
+    }
     drop(file);
     fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
     let legacy = dir.join(LEGACY_RECOVERY_POINT_FILE);

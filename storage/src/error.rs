@@ -58,6 +58,30 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Whether this is the file system running out of space (or quota):
+    /// a condition that passes when space is freed, not a broken disk.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StorageError::NoSpace { .. } => true,
+            StorageError::Io { source, .. } | StorageError::IoAt { source, .. } => {
+                crate::log::is_no_space(source)
+            }
+            _ => false,
+        }
+    }
+
+    /// [`StorageError::NoSpace`] for an out-of-space I/O error, else `self`.
+    pub(crate) fn into_no_space(self) -> StorageError {
+        match self {
+            StorageError::Io { path, source } | StorageError::IoAt { path, source, .. }
+                if crate::log::is_no_space(&source) =>
+            {
+                StorageError::NoSpace { path, source }
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Io {
             path: path.into(),

@@ -617,12 +617,16 @@ impl Segment {
                     true,
                 ));
             }
-            if header.base_offset < expected {
+            // Offsets are contiguous: each batch starts right after the
+            // previous one, the first at the segment's base offset. The CRC
+            // does not cover the base offset, so this is what catches a
+            // damaged one. (Compaction, when it comes, will leave gaps and
+            // must relax this to "above the previous".)
+            if header.base_offset != expected {
                 break Some((
                     format!(
-                        "offset {} not above previous offset {}",
-                        header.base_offset,
-                        expected - 1
+                        "batch base offset {} where {expected} was expected",
+                        header.base_offset
                     ),
                     false,
                 ));
@@ -843,12 +847,18 @@ impl PartitionLog {
         };
 
         let mut keep = segments.len();
+        // Later segments are dropped because the one before lost its tail
+        // (a power loss kept a new segment's file but not the old one's last
+        // writes): expected after a crash, not corruption.
+        let mut lost_tail = false;
         for i in 0..segments.len() {
-            if i > 0 && segments[i].base_offset < segments[i - 1].next_offset {
+            if i > 0 && segments[i].base_offset != segments[i - 1].next_offset {
+                let previous_end = segments[i - 1].next_offset;
+                lost_tail = segments[i].base_offset > previous_end;
                 warn!(
                     file = %segments[i].log_path.display(),
-                    previous_end = segments[i - 1].next_offset,
-                    "segment overlaps the previous one, removing it and later segments"
+                    previous_end,
+                    "segment does not start where the previous one ends, removing it and later segments"
                 );
                 keep = i;
                 break;
@@ -895,7 +905,7 @@ impl PartitionLog {
                 break;
             }
         }
-        if keep < segments.len() {
+        if keep < segments.len() && !lost_tail {
             // Later segments existed, so the cut was not a torn tail.
             if report.corrupt_batches == 0 {
                 metrics::CORRUPT_BATCH_TRUNCATIONS.add(1);
@@ -913,7 +923,7 @@ impl PartitionLog {
                 .metadata()
                 .map_err(|e| StorageError::io(&seg.log_path, e))?
                 .len();
-            error!(file = %seg.log_path.display(), bytes, "deleting segment after corruption");
+            warn!(file = %seg.log_path.display(), bytes, "deleting segment after the end of the valid log");
             report.truncated_bytes += bytes;
             metrics::TRUNCATED_BYTES.add(bytes);
             seg.remove_files()?;
@@ -963,7 +973,14 @@ impl PartitionLog {
         // Make whatever recovery found durable and record the new recovery
         // point, so the next crash need not scan this again.
         log.flush()?;
-        log.write_checkpoint()?;
+        match log.write_checkpoint() {
+            // The old checkpoint stays valid (it only makes the next
+            // recovery scan more); it is written again later.
+            Err(e) if e.is_no_space() => {
+                warn!(dir = %dir.display(), error = %e, "disk full: checkpoint not updated")
+            }
+            other => other?,
+        }
         let sealed = log.segments.len().saturating_sub(1);
         let syncer = Arc::clone(&log.syncer);
         for seg in &mut log.segments[..sealed] {
@@ -1109,8 +1126,12 @@ impl PartitionLog {
     /// Seals the active segment and starts a new one at the log end offset.
     fn roll(&mut self) -> Result<(), StorageError> {
         let syncer = Arc::clone(&self.syncer);
-        self.active().seal()?;
-        self.active().release_index_files(&*syncer)?;
+        // Out of space while writing the old segment's indexes: no roll; the
+        // entries stay in memory and the append is refused as disk full.
+        self.active().seal().map_err(StorageError::into_no_space)?;
+        self.active()
+            .release_index_files(&*syncer)
+            .map_err(StorageError::into_no_space)?;
         let seg = match Segment::open(&self.dir, self.log_end_offset) {
             Ok(seg) => seg,
             Err(StorageError::Io { path, source }) if is_no_space(&source) => {
@@ -1310,7 +1331,8 @@ impl PartitionLog {
 
     /// Retention: deletes sealed segments from the front while their newest
     /// record is older than `retention.ms` or the log is over
-    /// `retention.bytes` without them. The active segment is never deleted;
+    /// `retention.bytes` without them, as long as they are synced and below
+    /// the high watermark. The active segment is never deleted;
     /// when every record of it has expired by time it is rolled first (as
     /// Kafka does), so the log keeps an empty active segment. Moves the log
     /// start offset; the caller persists it with the checkpoint.
@@ -1332,8 +1354,15 @@ impl PartitionLog {
         } else {
             0
         };
+        // Only segments wholly synced and below the high watermark go (as
+        // in Kafka): deleting unsynced data would move the synced point past
+        // records a power loss could still take back.
+        let deletable_below = self.high_watermark().min(self.synced.offset);
         let mut count = 0;
-        for seg in &self.segments[..self.segments.len() - 1] {
+        for (seg, next) in self.segments.iter().zip(&self.segments[1..]) {
+            if next.base_offset > deletable_below {
+                break;
+            }
             if expired(seg, retention_ms) {
                 excess = excess.saturating_sub(seg.size);
             } else if excess >= seg.size && excess > 0 {
@@ -1503,11 +1532,28 @@ impl PartitionLog {
     /// Flushes everything, writes the checkpoint and leaves the
     /// clean-shutdown marker, so the next open trusts the files instead of
     /// scanning them.
+    ///
+    /// On a full disk the index files or the checkpoint may not fit: then
+    /// the records are still synced, but no marker is left, so the next open
+    /// checks the log and rebuilds what is missing.
     pub fn close(mut self) -> Result<(), StorageError> {
-        self.active().seal()?;
-        self.active().dirty = true;
-        self.flush()?;
-        self.write_checkpoint()?;
+        let finished = self
+            .active()
+            .seal()
+            .and_then(|()| {
+                self.active().dirty = true;
+                self.flush()
+            })
+            .and_then(|()| self.write_checkpoint());
+        match finished {
+            Ok(()) => {}
+            Err(e) if e.is_no_space() => {
+                warn!(dir = %self.dir.display(), error = %e, "disk full at close: records synced, indexes left for recovery to rebuild");
+                self.sync_now()?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker)
             .and_then(|f| self.syncer.sync(&f))

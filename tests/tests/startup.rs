@@ -50,3 +50,32 @@ fn too_little_locked_memory_for_io_uring_is_explained() {
     assert!(stderr.contains("RLIMIT_MEMLOCK"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+/// Every shard listens with SO_REUSEPORT; without a check, a second broker
+/// (another data directory, same port) would join the first one's port and
+/// clients would reach either at random.
+#[test]
+fn a_port_in_use_by_another_broker_is_refused() {
+    let first = Broker::start_default();
+    let data = tempfile::tempdir().expect("tempdir");
+    let address = format!("127.0.0.1:{}", first.port());
+    let mut cmd = Command::new(strom_bin());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--listen")
+        .arg(&address);
+    let out = run_command(cmd, None, std::time::Duration::from_secs(20));
+    assert!(
+        !out.timed_out,
+        "second broker kept running on a port in use\n{}",
+        out.stderr
+    );
+    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("cannot listen on {address}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("listening"), "{}", out.stdout);
+}
