@@ -273,6 +273,17 @@ impl Broker {
         }
     }
 
+    /// Waits up to `timeout` for the broker to exit on its own; its status,
+    /// or None if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().expect("broker not running");
+        let status = wait_timeout(child, timeout);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
     /// SIGTERM, wait for exit, assert exit status 0.
     pub fn stop(&mut self) {
         let mut child = self.child.take().expect("broker not running");
