@@ -563,6 +563,19 @@ impl Segment {
             warn!(file = %self.time_index_path.display(), "time index empty for a non-empty segment, rebuilding");
             return Ok(false);
         }
+        // Entries that look fine can still point at the wrong bytes (a
+        // crash between writing the log and its index, a stray write): check
+        // the first and last against the batches they name, one read each.
+        for entry in [offsets.entries().first(), offsets.entries().last()]
+            .into_iter()
+            .flatten()
+        {
+            let at = u64::from(entry.position);
+            if !matches!(self.read_header(at), Ok(h) if h.base_offset == entry.offset) {
+                warn!(file = %self.index_path.display(), offset = entry.offset, position = at, "index entry does not match the log, rebuilding");
+                return Ok(false);
+            }
+        }
         self.max_timestamp = times.last().map(|e| (e.timestamp, e.offset));
         self.index_written = offsets.len();
         self.time_index_written = times.len();
