@@ -878,6 +878,10 @@ fn a_wrong_index_entry_is_never_used() {
         report.truncated_bytes, 0,
         "valid data cut because of a bad index"
     );
+    assert_eq!(
+        report.indexes_rebuilt, 1,
+        "a mismatching index is rebuilt at open"
+    );
     assert_eq!(log.log_end_offset(), 120);
     for offset in [0, 50, 100, 119] {
         let region = log.read(offset, 300).unwrap().unwrap();
