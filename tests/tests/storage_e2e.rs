@@ -1243,7 +1243,7 @@ fn kill_9_while_producing_keeps_every_acknowledged_record() {
     broker.stop();
 }
 
-// ---------------------------------------------------------------- known bugs
+// ------------------------------------------- disk full: checkpoints and rolls
 
 /// With the disk completely full, the periodic checkpoint write
 /// (log.flush.offset.checkpoint.interval.ms) must not stop the broker.
