@@ -238,7 +238,7 @@ fn valid_requests_of_every_served_version_decode() {
     let corpus = corpus();
     assert_eq!(
         corpus.len(),
-        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7,
+        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7 + 3,
         "every served version"
     );
     for original in corpus {
