@@ -43,6 +43,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 
 async fn serve_requests(shard: &Rc<Shard>, stream: TcpStream) -> Result<(), NetError> {
     let limit = shard.broker.socket_request_max_bytes;
+    // Kafka shows a group member's host as "/<ip>".
+    let client_host = stream
+        .peer_addr()
+        .map_or_else(|_| String::new(), |a| format!("/{}", a.ip()));
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
         let size = read_frame_size(&mut reader, limit).await?;
@@ -62,10 +66,12 @@ async fn serve_requests(shard: &Rc<Shard>, stream: TcpStream) -> Result<(), NetE
             }
         };
         let items = match classify(frame.freeze(), &shard.api_support)? {
-            Classified::Request(info, body) => match dispatch(shard, info, body).await? {
-                Some(items) => items,
-                None => continue,
-            },
+            Classified::Request(info, body) => {
+                match dispatch(shard, info, body, &client_host).await? {
+                    Some(items) => items,
+                    None => continue,
+                }
+            }
             Classified::ApiVersionsTooNew(prefix) => {
                 vec![SendItem::Bytes(api_versions_too_new(
                     prefix,

@@ -53,6 +53,7 @@ impl Shard {
         glommio::spawn_local(self.clone().checkpoint_timer()).detach();
         glommio::spawn_local(self.clone().retention_timer()).detach();
         glommio::spawn_local(self.clone().disk_space_timer()).detach();
+        glommio::spawn_local(self.clone().group_timer()).detach();
     }
 
     /// Queues a partition for the next group-commit round.

@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod durability;
 pub mod errors;
+pub mod group;
 pub mod handlers;
 pub mod messages;
 pub mod metadata;

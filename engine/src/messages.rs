@@ -143,6 +143,11 @@ pub enum ShardMsg {
     ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),
     /// Install a new topic table: open owned partitions that are new, drop deleted ones.
     ApplyTable(Arc<TopicTable>, oneshot::Sender<()>),
+    /// To the coordinator of a group (or every shard, for ListGroups).
+    Group(
+        crate::handlers::groups::GroupCall,
+        oneshot::Sender<crate::handlers::groups::GroupAnswer>,
+    ),
     /// To shard 0 only: the topic table's single writer.
     CreateTopics(Vec<CreateSpec>, bool, oneshot::Sender<Vec<CreateOutcome>>),
     /// To shard 0 only.

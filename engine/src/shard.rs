@@ -135,6 +135,8 @@ pub struct Shard {
     /// Produce is refused while set: the data directory's file system is
     /// below `strom.log.dir.min.free.bytes`, or a write hit ENOSPC.
     pub(crate) disk_full: Cell<bool>,
+    /// The consumer groups this shard coordinates.
+    pub(crate) coordinator: RefCell<crate::group::Coordinator>,
 }
 
 impl Shard {
@@ -147,7 +149,6 @@ impl Shard {
         Rc::new(Shard {
             id: senders.peer_id(),
             count: senders.nr_consumers(),
-            broker,
             api_support: ApiSupport::kafka_4_0(),
             table: RefCell::new(Arc::new(TopicTable {
                 revision: 0,
@@ -164,6 +165,10 @@ impl Shard {
             sync_queue_rx: RefCell::new(Some(sync_queue_rx)),
             checkpoint_lock: Semaphore::new(1),
             disk_full: Cell::new(false),
+            coordinator: RefCell::new(crate::group::Coordinator::new(
+                crate::handlers::groups::limits(&broker),
+            )),
+            broker,
         })
     }
 
@@ -218,6 +223,10 @@ impl Shard {
                     }
                 }
                 let _ = reply.send(outcomes);
+            }
+            ShardMsg::Group(call, reply) => {
+                let answer = self.group_call(call).await;
+                let _ = reply.send(answer);
             }
             ShardMsg::DeleteRecords(items, reply) => {
                 let outcome = self.delete_records_local(items).await;
@@ -316,6 +325,9 @@ impl Shard {
                         } else if report.batches_scanned > 0 {
                             info!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition");
                         }
+                        if topic.name == crate::group::OFFSETS_TOPIC {
+                            self.load_offsets_partition(&log);
+                        }
                         partitions.insert(tp, Partition::new(log, topic.id, config.clone()));
                     }
                     Err(err) => {
@@ -351,7 +363,7 @@ impl Shard {
     /// items of partitions without write caching also get a receiver that
     /// fires once their records are synced; the caller answers after it.
     #[allow(clippy::type_complexity)]
-    fn append_local(
+    pub(crate) fn append_local(
         &self,
         items: Vec<AppendItem>,
         wait_synced: bool,

@@ -142,6 +142,16 @@ pub fn api_name(api_key: ApiKey) -> &'static str {
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::FindCoordinator => "FindCoordinator",
         ApiKey::DeleteRecords => "DeleteRecords",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "unsupported API",
     }
 }
@@ -179,8 +189,8 @@ mod tests {
         ));
         // An API Kafka knows but Strom does not serve yet is not advertised and not served.
         assert!(matches!(
-            classify(header_bytes(11, 5, 1), &support),
-            Err(NetError::UnknownApiKey { api_key: 11 })
+            classify(header_bytes(22, 4, 1), &support),
+            Err(NetError::UnknownApiKey { api_key: 22 })
         ));
     }
 

@@ -22,6 +22,16 @@ pub enum Request {
     DeleteTopics(DeleteTopicsRequest),
     FindCoordinator(FindCoordinatorRequest),
     DeleteRecords(DeleteRecordsRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
 }
 
 /// Decodes the body of a classified request (bounds-checked first, see
@@ -38,6 +48,16 @@ pub fn decode_request(info: &RequestInfo, body: Bytes) -> Result<Request, NetErr
         ApiKey::DeleteTopics => Request::DeleteTopics(decode_body(body, key, version)?),
         ApiKey::FindCoordinator => Request::FindCoordinator(decode_body(body, key, version)?),
         ApiKey::DeleteRecords => Request::DeleteRecords(decode_body(body, key, version)?),
+        ApiKey::JoinGroup => Request::JoinGroup(decode_body(body, key, version)?),
+        ApiKey::SyncGroup => Request::SyncGroup(decode_body(body, key, version)?),
+        ApiKey::Heartbeat => Request::Heartbeat(decode_body(body, key, version)?),
+        ApiKey::LeaveGroup => Request::LeaveGroup(decode_body(body, key, version)?),
+        ApiKey::OffsetCommit => Request::OffsetCommit(decode_body(body, key, version)?),
+        ApiKey::OffsetFetch => Request::OffsetFetch(decode_body(body, key, version)?),
+        ApiKey::DescribeGroups => Request::DescribeGroups(decode_body(body, key, version)?),
+        ApiKey::ListGroups => Request::ListGroups(decode_body(body, key, version)?),
+        ApiKey::DeleteGroups => Request::DeleteGroups(decode_body(body, key, version)?),
+        ApiKey::OffsetDelete => Request::OffsetDelete(decode_body(body, key, version)?),
         other => {
             return Err(NetError::UnknownApiKey {
                 api_key: other as i16,

@@ -176,6 +176,16 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::DeleteTopics => 4,
         ApiKey::FindCoordinator => 3,
         ApiKey::DeleteRecords => 2,
+        ApiKey::JoinGroup => 6,
+        ApiKey::SyncGroup => 4,
+        ApiKey::Heartbeat => 4,
+        ApiKey::LeaveGroup => 4,
+        ApiKey::OffsetCommit => 8,
+        ApiKey::OffsetFetch => 6,
+        ApiKey::DescribeGroups => 5,
+        ApiKey::ListGroups => 3,
+        ApiKey::DeleteGroups => 2,
+        ApiKey::OffsetDelete => i16::MAX,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -319,6 +329,139 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
             } else {
                 c.array("topic_names", 1, |c| c.string("name"))?;
             }
+        }
+        ApiKey::JoinGroup => {
+            c.string("group_id")?;
+            c.skip(4, "session_timeout_ms")?;
+            if v >= 1 {
+                c.skip(4, "rebalance_timeout_ms")?;
+            }
+            c.string("member_id")?;
+            if v >= 5 {
+                c.string("group_instance_id")?;
+            }
+            c.string("protocol_type")?;
+            c.array("protocols", 2, |c| {
+                c.string("protocol name")?;
+                c.bytes("protocol metadata")?;
+                c.tagged("protocol tags")
+            })?;
+            if v >= 8 {
+                c.string("reason")?;
+            }
+        }
+        ApiKey::SyncGroup => {
+            c.string("group_id")?;
+            c.skip(4, "generation_id")?;
+            c.string("member_id")?;
+            if v >= 3 {
+                c.string("group_instance_id")?;
+            }
+            if v >= 5 {
+                c.string("protocol_type")?;
+                c.string("protocol_name")?;
+            }
+            c.array("assignments", 2, |c| {
+                c.string("member_id")?;
+                c.bytes("assignment")?;
+                c.tagged("assignment tags")
+            })?;
+        }
+        ApiKey::Heartbeat => {
+            c.string("group_id")?;
+            c.skip(4, "generation_id")?;
+            c.string("member_id")?;
+            if v >= 3 {
+                c.string("group_instance_id")?;
+            }
+        }
+        ApiKey::LeaveGroup => {
+            c.string("group_id")?;
+            if v <= 2 {
+                c.string("member_id")?;
+            } else {
+                c.array("members", 2, |c| {
+                    c.string("member_id")?;
+                    c.string("group_instance_id")?;
+                    if v >= 5 {
+                        c.string("reason")?;
+                    }
+                    c.tagged("member tags")
+                })?;
+            }
+        }
+        ApiKey::OffsetCommit => {
+            c.string("group_id")?;
+            c.skip(4, "generation_id")?;
+            c.string("member_id")?;
+            if v >= 7 {
+                c.string("group_instance_id")?;
+            }
+            if v <= 4 {
+                c.skip(8, "retention_time_ms")?;
+            }
+            c.array("topics", 2, |c| {
+                c.string("name")?;
+                c.array("partitions", 14, |c| {
+                    c.skip(4 + 8, "partition_index, committed_offset")?;
+                    if v >= 6 {
+                        c.skip(4, "committed_leader_epoch")?;
+                    }
+                    c.string("committed_metadata")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::OffsetFetch => {
+            fn topics(c: &mut Cursor<'_>) -> Check {
+                c.array("topics", 2, |c| {
+                    c.string("name")?;
+                    c.array("partition_indexes", 4, |c| c.skip(4, "partition"))?;
+                    c.tagged("topic tags")
+                })
+            }
+            if v <= 7 {
+                c.string("group_id")?;
+                topics(&mut c)?;
+            } else {
+                c.array("groups", 2, |c| {
+                    c.string("group_id")?;
+                    if v >= 9 {
+                        c.string("member_id")?;
+                        c.skip(4, "member_epoch")?;
+                    }
+                    topics(c)?;
+                    c.tagged("group tags")
+                })?;
+            }
+            if v >= 7 {
+                c.skip(1, "require_stable")?;
+            }
+        }
+        ApiKey::DescribeGroups => {
+            c.array("groups", 1, |c| c.string("group"))?;
+            if v >= 3 {
+                c.skip(1, "include_authorized_operations")?;
+            }
+        }
+        ApiKey::ListGroups => {
+            if v >= 4 {
+                c.array("states_filter", 1, |c| c.string("state"))?;
+            }
+            if v >= 5 {
+                c.array("types_filter", 1, |c| c.string("type"))?;
+            }
+        }
+        ApiKey::DeleteGroups => {
+            c.array("groups_names", 1, |c| c.string("group"))?;
+        }
+        ApiKey::OffsetDelete => {
+            c.string("group_id")?;
+            c.array("topics", 6, |c| {
+                c.string("name")?;
+                c.array("partitions", 4, |c| c.skip(4, "partition_index"))
+            })?;
         }
         ApiKey::DeleteRecords => {
             c.array("topics", 2, |c| {

@@ -57,6 +57,16 @@ impl ApiSupport {
                 entry(ApiKey::DeleteTopics, 1, 6),
                 entry(ApiKey::FindCoordinator, 0, 6),
                 entry(ApiKey::DeleteRecords, 0, 2),
+                entry(ApiKey::OffsetCommit, 2, 9),
+                entry(ApiKey::OffsetFetch, 1, 9),
+                entry(ApiKey::JoinGroup, 0, 9),
+                entry(ApiKey::Heartbeat, 0, 4),
+                entry(ApiKey::LeaveGroup, 0, 5),
+                entry(ApiKey::SyncGroup, 0, 5),
+                entry(ApiKey::DescribeGroups, 0, 5),
+                entry(ApiKey::ListGroups, 0, 5),
+                entry(ApiKey::DeleteGroups, 0, 2),
+                entry(ApiKey::OffsetDelete, 0, 0),
             ],
         }
     }

@@ -155,6 +155,124 @@ fn corpus() -> Vec<Vec<u8>> {
         r.timeout_ms = 30_000;
         out.push(frame(ApiKey::DeleteRecords, v, &r));
     }
+    let group = || GroupId(name("orders-group").0);
+    for v in 0..=9 {
+        let mut protocol = join_group_request::JoinGroupRequestProtocol::default();
+        protocol.name = StrBytes::from_static_str("range");
+        protocol.metadata = bytes::Bytes::from_static(&[
+            0, 1, 0, 0, 0, 1, 0, 6, b'o', b'r', b'd', b'e', b'r', b's',
+        ]);
+        let mut r = JoinGroupRequest::default();
+        r.group_id = group();
+        r.session_timeout_ms = 10_000;
+        r.rebalance_timeout_ms = 30_000;
+        r.member_id = StrBytes::from_static_str("m-1");
+        if v >= 5 {
+            r.group_instance_id = Some(StrBytes::from_static_str("i-1"));
+        }
+        r.protocol_type = StrBytes::from_static_str("consumer");
+        r.protocols = vec![protocol];
+        if v >= 8 {
+            r.reason = Some(StrBytes::from_static_str("because"));
+        }
+        out.push(frame(ApiKey::JoinGroup, v, &r));
+    }
+    for v in 0..=5 {
+        let mut a = sync_group_request::SyncGroupRequestAssignment::default();
+        a.member_id = StrBytes::from_static_str("m-1");
+        a.assignment = bytes::Bytes::from_static(b"assignment");
+        let mut r = SyncGroupRequest::default();
+        r.group_id = group();
+        r.generation_id = 3;
+        r.member_id = StrBytes::from_static_str("m-1");
+        if v >= 5 {
+            r.protocol_type = Some(StrBytes::from_static_str("consumer"));
+            r.protocol_name = Some(StrBytes::from_static_str("range"));
+        }
+        r.assignments = vec![a];
+        out.push(frame(ApiKey::SyncGroup, v, &r));
+    }
+    for v in 0..=4 {
+        let mut r = HeartbeatRequest::default();
+        r.group_id = group();
+        r.generation_id = 3;
+        r.member_id = StrBytes::from_static_str("m-1");
+        out.push(frame(ApiKey::Heartbeat, v, &r));
+    }
+    for v in 0..=5 {
+        let mut r = LeaveGroupRequest::default();
+        r.group_id = group();
+        if v <= 2 {
+            r.member_id = StrBytes::from_static_str("m-1");
+        } else {
+            let mut m = leave_group_request::MemberIdentity::default();
+            m.member_id = StrBytes::from_static_str("m-1");
+            r.members = vec![m];
+        }
+        out.push(frame(ApiKey::LeaveGroup, v, &r));
+    }
+    for v in 2..=9 {
+        let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+        p.partition_index = 1;
+        p.committed_offset = 42;
+        p.committed_metadata = Some(StrBytes::from_static_str("meta"));
+        let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+        t.name = name("orders");
+        t.partitions = vec![p];
+        let mut r = OffsetCommitRequest::default();
+        r.group_id = group();
+        r.generation_id_or_member_epoch = 3;
+        r.member_id = StrBytes::from_static_str("m-1");
+        r.topics = vec![t];
+        out.push(frame(ApiKey::OffsetCommit, v, &r));
+    }
+    for v in 1..=9 {
+        let mut r = OffsetFetchRequest::default();
+        if v <= 7 {
+            let mut t = offset_fetch_request::OffsetFetchRequestTopic::default();
+            t.name = name("orders");
+            t.partition_indexes = vec![0, 1];
+            r.group_id = group();
+            r.topics = Some(vec![t]);
+        } else {
+            let mut t = offset_fetch_request::OffsetFetchRequestTopics::default();
+            t.name = name("orders");
+            t.partition_indexes = vec![0, 1];
+            let mut g = offset_fetch_request::OffsetFetchRequestGroup::default();
+            g.group_id = group();
+            g.topics = Some(vec![t]);
+            r.groups = vec![g];
+        }
+        out.push(frame(ApiKey::OffsetFetch, v, &r));
+    }
+    for v in 0..=5 {
+        let mut r = DescribeGroupsRequest::default();
+        r.groups = vec![group(), GroupId(name("other").0)];
+        out.push(frame(ApiKey::DescribeGroups, v, &r));
+    }
+    for v in 0..=5 {
+        let mut r = ListGroupsRequest::default();
+        if v >= 4 {
+            r.states_filter = vec![StrBytes::from_static_str("Stable")];
+        }
+        out.push(frame(ApiKey::ListGroups, v, &r));
+    }
+    for v in 0..=2 {
+        let mut r = DeleteGroupsRequest::default();
+        r.groups_names = vec![group()];
+        out.push(frame(ApiKey::DeleteGroups, v, &r));
+    }
+    {
+        let mut p = offset_delete_request::OffsetDeleteRequestPartition::default();
+        p.partition_index = 1;
+        let mut t = offset_delete_request::OffsetDeleteRequestTopic::default();
+        t.name = name("orders");
+        t.partitions = vec![p];
+        let mut r = OffsetDeleteRequest::default();
+        r.group_id = group();
+        r.topics = vec![t];
+        out.push(frame(ApiKey::OffsetDelete, 0, &r));
+    }
     out
 }
 
@@ -238,7 +356,7 @@ fn valid_requests_of_every_served_version_decode() {
     let corpus = corpus();
     assert_eq!(
         corpus.len(),
-        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7 + 3,
+        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7 + 3 + 10 + 6 + 5 + 6 + 8 + 9 + 6 + 6 + 3 + 1,
         "every served version"
     );
     for original in corpus {

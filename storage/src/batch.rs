@@ -343,17 +343,94 @@ pub fn record_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
 
 /// Builds a valid, uncompressed v2 batch holding one record per value (no
 /// key, no headers), all with timestamp `timestamp_ms`. Meant for tests and
-/// tools; the broker itself never builds batches.
+/// tools.
 pub fn encode_simple_batch(base_offset: i64, timestamp_ms: i64, values: &[&[u8]]) -> Vec<u8> {
+    let records: Vec<KeyValue> = values.iter().map(|v| (None, Some(*v))).collect();
+    encode_batch(base_offset, timestamp_ms, &records)
+}
+
+/// A record's key and value for [`encode_batch`]; None is null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// One record of an uncompressed batch, as [`records`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    /// None: a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+/// The records of an uncompressed batch (keys and values; headers skipped).
+/// None for a compressed batch or records that do not parse.
+pub fn records(batch: &[u8]) -> Option<Vec<Record>> {
+    let header = parse_header(batch).ok()?;
+    if header.compression() != 0 || batch.len() < header.total_bytes() {
+        return None;
+    }
+    let body = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let bytes_field = |pos: &mut usize, end: usize| -> Option<Option<Vec<u8>>> {
+        let len = get_varint(body, pos)?;
+        if len < 0 {
+            return Some(None);
+        }
+        let stop = pos.checked_add(usize::try_from(len).ok()?)?;
+        if stop > end {
+            return None;
+        }
+        let field = body[*pos..stop].to_vec();
+        *pos = stop;
+        Some(Some(field))
+    };
+    while pos < body.len() {
+        let length = usize::try_from(get_varint(body, &mut pos)?).ok()?;
+        let end = pos.checked_add(length)?;
+        if end > body.len() {
+            return None;
+        }
+        let mut field = pos + 1; // attributes
+        let timestamp_delta = get_varint(body, &mut field)?;
+        let offset_delta = get_varint(body, &mut field)?;
+        let key = bytes_field(&mut field, end)?;
+        let value = bytes_field(&mut field, end)?;
+        let timestamp = if header.is_log_append_time() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.saturating_add(timestamp_delta)
+        };
+        out.push(Record {
+            offset: header.base_offset.saturating_add(offset_delta),
+            timestamp,
+            key,
+            value,
+        });
+        pos = end;
+    }
+    Some(out)
+}
+
+/// Builds a valid, uncompressed v2 batch of (key, value) records (None =
+/// null; a null value is a tombstone), no headers, all with timestamp
+/// `timestamp_ms`. The broker uses it for its internal topics.
+pub fn encode_batch(base_offset: i64, timestamp_ms: i64, values: &[KeyValue]) -> Vec<u8> {
     let mut records = Vec::new();
-    for (i, value) in values.iter().enumerate() {
+    for (i, (key, value)) in values.iter().enumerate() {
         let mut body = Vec::new();
         body.push(0u8); // record attributes
         put_varint(&mut body, 0); // timestamp delta
         put_varint(&mut body, i as i64); // offset delta
-        put_varint(&mut body, -1); // key length: null key
-        put_varint(&mut body, value.len() as i64);
-        body.extend_from_slice(value);
+        for field in [key, value] {
+            match field {
+                Some(bytes) => {
+                    put_varint(&mut body, bytes.len() as i64);
+                    body.extend_from_slice(bytes);
+                }
+                None => put_varint(&mut body, -1),
+            }
+        }
         put_varint(&mut body, 0); // header count
         put_varint(&mut records, body.len() as i64);
         records.extend_from_slice(&body);
@@ -383,6 +460,28 @@ pub fn encode_simple_batch(base_offset: i64, timestamp_ms: i64, values: &[&[u8]]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_round_trip_with_keys_and_tombstones() {
+        let b = encode_batch(
+            7,
+            42,
+            &[
+                (Some(b"k1".as_slice()), Some(b"v1".as_slice())),
+                (Some(b"k2"), None),
+                (None, Some(b"")),
+            ],
+        );
+        assert!(validate_batches(&b).is_ok());
+        let got = records(&b).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].offset, 7);
+        assert_eq!(got[0].key.as_deref(), Some(b"k1".as_slice()));
+        assert_eq!(got[1].value, None);
+        assert_eq!(got[2].key, None);
+        assert_eq!(got[2].value.as_deref(), Some(b"".as_slice()));
+        assert_eq!(got[2].timestamp, 42);
+    }
 
     #[test]
     fn record_timestamps_of_an_uncompressed_batch() {

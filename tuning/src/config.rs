@@ -58,6 +58,12 @@
 //! | `log.flush.interval.messages` | integer | `9223372036854775807` | 1..=9223372036854775807 | Default of `flush.messages`: sync a partition once this many records are unsynced (matters with write caching). |
 //! | `log.flush.interval.ms` | integer, ms | `9223372036854775807` | 0..=9223372036854775807 | Default of `flush.ms`: sync a partition's unsynced records at least this often (matters with write caching). |
 //! | `log.flush.offset.checkpoint.interval.ms` | integer, ms | `60000` | 1..=2147483647 | How often changed partition checkpoints (recovery point, log start offset, high watermark) are written. |
+//! | `offsets.topic.num.partitions` | integer | `50` | 1..=10000 | Partitions of the internal `__consumer_offsets` topic (created on first use; fixed afterwards). A group is coordinated by the shard owning partition `abs(javaHash(group)) % N`. |
+//! | `group.initial.rebalance.delay.ms` | integer, ms | `3000` | 0..=2147483647 | How long the first rebalance of an empty group waits for more members to join. |
+//! | `group.min.session.timeout.ms` | integer, ms | `6000` | 1..=2147483647 | Smallest session timeout a member may ask for (INVALID_SESSION_TIMEOUT below). |
+//! | `group.max.session.timeout.ms` | integer, ms | `1800000` | 1..=2147483647 | Largest session timeout a member may ask for. |
+//! | `offsets.retention.minutes` | integer, minutes | `10080` (7 days) | 1..=2147483647 | Committed offsets of a group that has been empty this long are deleted. |
+//! | `offsets.retention.check.interval.ms` | integer, ms | `600000` | 1..=9223372036854775807 | How often expired offsets are looked for. |
 //! | `strom.log.dir.min.free.bytes` | integer, bytes | `1073741824` (1 GiB) | 0..=9223372036854775807 | Produce requests get KAFKA_STORAGE_ERROR while the data directory's file system has less free space than this; they succeed again by themselves once space is freed. |
 //!
 //! # Topic configuration
@@ -129,6 +135,12 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.flush.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",
     "strom.log.dir.min.free.bytes",
+    "offsets.topic.num.partitions",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
 ];
 
 /// The environment variable that sets a broker key: `STROM_` followed by the
@@ -290,6 +302,21 @@ pub struct BrokerConfig {
     /// `strom.log.dir.min.free.bytes`: produce is refused below this much
     /// free space. Default 1 GiB.
     pub log_dir_min_free_bytes: u64,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
+    /// Default 50.
+    pub offsets_topic_num_partitions: i32,
+    /// `group.initial.rebalance.delay.ms`: first-rebalance delay of an
+    /// empty group. Default 3000.
+    pub group_initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`. Default 6000.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`. Default 1800000.
+    pub group_max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`: offsets of groups empty this long are
+    /// deleted. Default 10080 (7 days).
+    pub offsets_retention_minutes: i64,
+    /// `offsets.retention.check.interval.ms`. Default 600000.
+    pub offsets_retention_check_interval_ms: i64,
     /// `strom.fetch.max.wait.ms.cap`: upper bound, in ms, on a Fetch
     /// request's `max_wait_ms`. Default 30000; range 0..=2147483647.
     pub fetch_max_wait_ms_cap: u32,
@@ -323,6 +350,12 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: i64::MAX,
             log_flush_offset_checkpoint_interval_ms: 60_000,
             log_dir_min_free_bytes: 1 << 30,
+            offsets_topic_num_partitions: 50,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
             fetch_max_wait_ms_cap: 30_000,
             log_message_timestamp_type: TimestampType::CreateTime,
         }
@@ -578,6 +611,34 @@ impl BrokerConfig {
         }
         if let Some(n) = layer.int("strom.log.dir.min.free.bytes", 0, i64::MAX) {
             c.log_dir_min_free_bytes = n as u64;
+        }
+        if let Some(n) = layer.int(
+            "offsets.topic.num.partitions",
+            1,
+            PARTITIONS_PER_TOPIC_MAX as i64,
+        ) {
+            c.offsets_topic_num_partitions = n as i32;
+        }
+        if let Some(n) = layer.int("group.initial.rebalance.delay.ms", 0, I32_MAX) {
+            c.group_initial_rebalance_delay_ms = n;
+        }
+        if let Some(n) = layer.int("group.min.session.timeout.ms", 1, I32_MAX) {
+            c.group_min_session_timeout_ms = n as i32;
+        }
+        if let Some(n) = layer.int("group.max.session.timeout.ms", 1, I32_MAX) {
+            c.group_max_session_timeout_ms = n as i32;
+        }
+        if let Some(n) = layer.int("offsets.retention.minutes", 1, I32_MAX) {
+            c.offsets_retention_minutes = n;
+        }
+        if let Some(n) = layer.int("offsets.retention.check.interval.ms", 1, i64::MAX) {
+            c.offsets_retention_check_interval_ms = n;
+        }
+        if c.group_min_session_timeout_ms > c.group_max_session_timeout_ms {
+            layer.problems.push(format!(
+                "group.min.session.timeout.ms ({}) is above group.max.session.timeout.ms ({})",
+                c.group_min_session_timeout_ms, c.group_max_session_timeout_ms
+            ));
         }
         if let Some(t) = layer.get("log.message.timestamp.type", |r| {
             parse_str(r).and_then(|s| s.parse::<TimestampType>())
@@ -1304,6 +1365,7 @@ mod tests {
                 "listeners" => "PLAINTEXT://127.0.0.1:1",
                 "advertised.listeners" => "PLAINTEXT://h:1",
                 "auto.create.topics.enable" | "strom.write.caching.default" => "true",
+                "group.max.session.timeout.ms" => "10000",
                 "log.message.timestamp.type" => "CreateTime",
                 _ => "100",
             };

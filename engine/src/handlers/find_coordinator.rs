@@ -3,15 +3,16 @@
 //! type 1) do not exist yet: COORDINATOR_NOT_AVAILABLE, so transactional clients
 //! fail clearly instead of being sent to a coordinator that cannot serve them.
 //!
-//! The group APIs themselves (JoinGroup, OffsetCommit, ...) are not served yet and
-//! not advertised; clients find that out from ApiVersions. Serving FindCoordinator
-//! also makes librdkafka enable LZ4, which it gates on FindCoordinator v0.
+//! The first group lookup creates `__consumer_offsets`; the group APIs are in
+//! `groups.rs`. (Serving FindCoordinator also makes librdkafka enable LZ4, which
+//! it gates on FindCoordinator v0.)
 
 use crate::errors::KafkaCode;
 use crate::shard::Shard;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
 use strom_net::response::str_bytes;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -43,12 +44,22 @@ fn answer(
     }
 }
 
-pub fn handle(
-    shard: &Shard,
+pub async fn handle(
+    shard: &Rc<Shard>,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
+    if request.key_type == KEY_TYPE_GROUP {
+        // Created on first use, like Kafka, so the coordinator is ready
+        // when the client comes to it.
+        if let Err(code) = crate::handlers::groups::ensure_offsets_topic(shard).await {
+            tracing::warn!(
+                "{}: cannot create the offsets topic ({code:?})",
+                crate::group::OFFSETS_TOPIC
+            );
+        }
+    }
     if version >= 4 {
         response.coordinators = request
             .coordinator_keys

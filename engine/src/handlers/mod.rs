@@ -7,6 +7,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -28,6 +29,7 @@ pub async fn dispatch(
     shard: &Rc<Shard>,
     info: RequestInfo,
     body: Bytes,
+    client_host: &str,
 ) -> Result<Reply, NetError> {
     let version = info.api_version;
     match decode_request(&info, body)? {
@@ -56,11 +58,39 @@ pub async fn dispatch(
         Request::ListOffsets(request) => {
             encoded(&info, &list_offsets::handle(shard, request, version).await)
         }
-        Request::FindCoordinator(request) => {
-            encoded(&info, &find_coordinator::handle(shard, request, version))
-        }
+        Request::FindCoordinator(request) => encoded(
+            &info,
+            &find_coordinator::handle(shard, request, version).await,
+        ),
         Request::DeleteRecords(request) => {
             encoded(&info, &delete_records::handle(shard, request).await)
+        }
+        Request::JoinGroup(request) => {
+            let client_id = info.client_id.clone().unwrap_or_default();
+            let response =
+                groups::join_group(shard, request, version, &client_id, client_host).await;
+            encoded(&info, &response)
+        }
+        Request::SyncGroup(request) => encoded(&info, &groups::sync_group(shard, request).await),
+        Request::Heartbeat(request) => encoded(&info, &groups::heartbeat(shard, request).await),
+        Request::LeaveGroup(request) => {
+            encoded(&info, &groups::leave_group(shard, request, version).await)
+        }
+        Request::OffsetCommit(request) => {
+            encoded(&info, &groups::offset_commit(shard, request).await)
+        }
+        Request::OffsetFetch(request) => {
+            encoded(&info, &groups::offset_fetch(shard, request, version).await)
+        }
+        Request::DescribeGroups(request) => {
+            encoded(&info, &groups::describe_groups(shard, request).await)
+        }
+        Request::ListGroups(request) => encoded(&info, &groups::list_groups(shard, request).await),
+        Request::DeleteGroups(request) => {
+            encoded(&info, &groups::delete_groups(shard, request).await)
+        }
+        Request::OffsetDelete(request) => {
+            encoded(&info, &groups::offset_delete(shard, request).await)
         }
     }
 }
