@@ -45,8 +45,15 @@ fn verify(broker: &Broker, topic: &str, partitions: &str, count: &str) -> Value 
     run_with_state(broker, topic, partitions, count, true)
 }
 
+/// The user topics (the consumers also create the internal `__consumer_offsets`).
 fn topics(broker: &Broker) -> Value {
-    python("admin.py", &["--bootstrap", &broker.bootstrap(), "topics"]).json()["topics"].clone()
+    let mut topics = python("admin.py", &["--bootstrap", &broker.bootstrap(), "topics"]).json()
+        ["topics"]
+        .clone();
+    if let Some(map) = topics.as_object_mut() {
+        map.retain(|name, _| !name.starts_with("__"));
+    }
+    topics
 }
 
 fn restart_keeps_everything(kill: bool) {

@@ -98,6 +98,7 @@ fn error_entry(name: Option<String>, id: Uuid, code: KafkaCode) -> MetadataRespo
 
 fn topic_entry(meta: &TopicMeta, node_id: i32) -> MetadataResponseTopic {
     let mut topic = error_entry(Some(meta.name.clone()), meta.id, KafkaCode::NONE);
+    topic.is_internal = meta.name == crate::group::OFFSETS_TOPIC;
     topic.partitions = (0..meta.partitions)
         .map(|p| {
             let mut partition = MetadataResponsePartition::default();
