@@ -6,6 +6,7 @@
 //! [`handlers`] holds one file per Kafka API; [`errors`] maps internal errors to
 //! Kafka error codes; [`metadata`] is the topic table.
 
+pub mod cli;
 pub mod connection;
 pub mod durability;
 pub mod errors;

@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run a broker (single node; Kafka protocol on 127.0.0.1:9092, data in ./strom-data by default).
     Serve(ServeArgs),
+    /// Consumer groups: list, describe (lag), reset offsets, delete (like kafka-consumer-groups).
+    Group(strom_engine::cli::group::GroupArgs),
 }
 
 #[derive(clap::Args)]
@@ -41,7 +43,10 @@ struct ServeArgs {
 
 fn main() {
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Group(args) => std::process::exit(strom_engine::cli::group::run(args)),
+    };
     init_logging();
     let mut config = match &args.config {
         Some(path) => BrokerConfig::from_file(path),
