@@ -93,12 +93,16 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// Filled for the leader: (member id, instance id, metadata).
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// KIP-814 (JoinGroup v9): a static leader that rejoined a stable group
+    /// gets the member list but must not compute a new assignment.
+    pub skip_assignment: bool,
 }
 
 impl JoinOutcome {
     fn error(error: KafkaCode, member_id: &str) -> JoinOutcome {
         JoinOutcome {
             error,
+            skip_assignment: false,
             generation: -1,
             protocol_type: None,
             protocol: None,
@@ -148,6 +152,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: an unknown member first gets MEMBER_ID_REQUIRED.
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: the client understands `skip_assignment`.
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug)]
@@ -408,6 +414,14 @@ impl Coordinator {
                 &req.member_id,
             ));
         }
+        if !req.member_id.is_empty() && !self.groups.contains_key(&req.group) {
+            // A member id for a group that does not exist: nothing to join
+            // (and no group is created for it).
+            return Reply::Now(JoinOutcome::error(
+                KafkaCode::UNKNOWN_MEMBER_ID,
+                &req.member_id,
+            ));
+        }
         let group = self
             .groups
             .entry(req.group.clone())
@@ -466,6 +480,7 @@ impl Coordinator {
         let state = group.state;
         let is_leader = group.leader.as_deref() == Some(req.member_id.as_str());
         let current = JoinOutcome {
+            skip_assignment: false,
             error: KafkaCode::NONE,
             generation: group.generation,
             protocol_type: group.protocol_type.clone(),
@@ -583,10 +598,43 @@ impl Coordinator {
                 .insert(instance.clone(), new_id.clone());
         }
         if group.state == GroupState::Stable && unchanged {
-            // Same generation, same assignment, nobody else disturbed. The
-            // old leader id is returned so that a returning leader does not
-            // run a pointless assignment (Kafka does the same).
+            // Same generation, same assignment, nobody else disturbed. A
+            // returning leader must not run a pointless assignment: with
+            // JoinGroup v9 (KIP-814) it is told it leads but should skip the
+            // assignment; older clients get the old leader id, so they act
+            // as followers (Kafka does both).
+            let was_leader = old_leader == old_id;
+            if was_leader && req.supports_skip_assignment {
+                group.members.insert(new_id.clone(), member);
+                let mut ordered: Vec<&Member> = group.members.values().collect();
+                ordered.sort_by_key(|m| m.joined_seq);
+                let members = ordered
+                    .iter()
+                    .map(|m| {
+                        let metadata = m
+                            .protocols
+                            .iter()
+                            .find(|(n, _)| Some(n) == group.protocol.as_ref())
+                            .map(|(_, md)| md.clone())
+                            .unwrap_or_default();
+                        (m.id.clone(), m.instance_id.clone(), metadata)
+                    })
+                    .collect();
+                let outcome = JoinOutcome {
+                    skip_assignment: true,
+                    error: KafkaCode::NONE,
+                    generation: group.generation,
+                    protocol_type: group.protocol_type.clone(),
+                    protocol: group.protocol.clone(),
+                    leader: new_id.clone(),
+                    member_id: new_id,
+                    members,
+                };
+                self.persist_group(&group_id, now_ms);
+                return Reply::Now(outcome);
+            }
             let outcome = JoinOutcome {
+                skip_assignment: false,
                 error: KafkaCode::NONE,
                 generation: group.generation,
                 protocol_type: group.protocol_type.clone(),
@@ -723,6 +771,7 @@ impl Coordinator {
                     Vec::new()
                 };
                 let _ = waiter.send(JoinOutcome {
+                    skip_assignment: false,
                     error: KafkaCode::NONE,
                     generation,
                     protocol_type: protocol_type.clone(),
@@ -1046,6 +1095,31 @@ impl Coordinator {
             .retain(|_, g| g.generation > 0 || !g.offsets.is_empty());
     }
 
+    /// Forgets the committed offsets of deleted topics (as Kafka does), so
+    /// a topic re-created with the same name starts without them; returns
+    /// the tombstones to write.
+    pub fn forget_topics(&mut self, deleted: &HashSet<String>) -> Vec<Persist> {
+        let mut out = Vec::new();
+        let partitions = self.limits.offsets_partitions;
+        for group in self.groups.values_mut() {
+            let gone: Vec<(String, i32)> = group
+                .offsets
+                .keys()
+                .filter(|(topic, _)| deleted.contains(topic))
+                .cloned()
+                .collect();
+            for (topic, p) in gone {
+                group.offsets.remove(&(topic.clone(), p));
+                out.push(Persist {
+                    partition: offsets_partition(&group.id, partitions),
+                    key: offset_key(&group.id, &topic, p),
+                    value: None,
+                });
+            }
+        }
+        out
+    }
+
     /// Removes a group (DeleteGroups) and returns the tombstones to write.
     pub fn delete(&mut self, group_id: &str) -> Result<Vec<Persist>, KafkaCode> {
         let partition = self.partition_of(group_id);
@@ -1294,6 +1368,7 @@ mod tests {
                 protocol_type: "consumer".into(),
                 protocols: vec![("range".into(), Bytes::from_static(b"m"))],
                 require_known_member_id: true,
+                supports_skip_assignment: false,
             },
             now,
             0,
@@ -1432,6 +1507,83 @@ mod tests {
             c.heartbeat("g", &follower.member_id, Some(follower_instance), 1, t),
             KafkaCode::FENCED_INSTANCE_ID
         );
+    }
+
+    #[test]
+    fn an_unknown_member_creates_no_group_and_deleted_topics_lose_their_offsets() {
+        let mut c = Coordinator::new(limits());
+        let t = Instant::now();
+        let outcome = now_or_later(join(&mut c, "made-up", None, t));
+        assert_eq!(outcome.error, KafkaCode::UNKNOWN_MEMBER_ID);
+        assert!(c.groups.is_empty(), "phantom group created");
+        let committed = Committed {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_ms: 0,
+        };
+        c.committed(
+            "g",
+            vec![
+                (("gone".to_string(), 0), committed.clone()),
+                (("kept".to_string(), 0), committed),
+            ],
+            0,
+        );
+        let deleted: HashSet<String> = ["gone".to_string()].into();
+        let tombstones = c.forget_topics(&deleted);
+        assert_eq!(tombstones.len(), 1);
+        assert!(tombstones[0].value.is_none());
+        assert_eq!(c.groups["g"].offsets.len(), 1);
+    }
+
+    #[test]
+    fn a_static_leader_rejoining_with_v9_is_told_to_skip_the_assignment() {
+        let mut c = Coordinator::new(limits());
+        let t = Instant::now();
+        let a = join(&mut c, "", Some("a"), t);
+        let b = join(&mut c, "", Some("b"), t);
+        c.tick(t, 0);
+        let (a, b) = (now_or_later(a), now_or_later(b));
+        let (leader, leader_instance) = if a.leader == a.member_id {
+            (a.member_id.clone(), "a")
+        } else {
+            (b.member_id.clone(), "b")
+        };
+        let _ = now_or_later(c.sync(
+            "g",
+            &leader,
+            Some(leader_instance),
+            1,
+            None,
+            None,
+            vec![],
+            t,
+            0,
+        ));
+        let back = now_or_later(c.join(
+            JoinRequest {
+                group: "g".into(),
+                member_id: String::new(),
+                instance_id: Some(leader_instance.into()),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                session_timeout_ms: 1000,
+                rebalance_timeout_ms: 1000,
+                protocol_type: "consumer".into(),
+                protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+                require_known_member_id: true,
+                supports_skip_assignment: true,
+            },
+            t,
+            0,
+        ));
+        assert_eq!(back.error, KafkaCode::NONE);
+        assert!(back.skip_assignment);
+        assert_eq!(back.leader, back.member_id, "told it leads");
+        assert_eq!(back.members.len(), 2);
+        assert_eq!(back.generation, 1, "no rebalance");
+        assert_eq!(c.groups["g"].state, GroupState::Stable);
     }
 
     #[test]

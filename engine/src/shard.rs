@@ -342,8 +342,30 @@ impl Shard {
                 }
             }
         }
+        drop(partitions);
+        // Committed offsets of deleted (or deleted and re-created) topics go
+        // with them, as in Kafka: a new topic of the same name starts clean.
+        let deleted: std::collections::HashSet<String> = self
+            .table
+            .borrow()
+            .topics
+            .values()
+            .filter(|old| {
+                table
+                    .topics
+                    .get(&old.name)
+                    .is_none_or(|new| new.id != old.id)
+            })
+            .map(|old| old.name.clone())
+            .collect();
         *self.topic_configs.borrow_mut() = configs;
         *self.table.borrow_mut() = table;
+        if !deleted.is_empty() {
+            let tombstones = self.coordinator.borrow_mut().forget_topics(&deleted);
+            if !tombstones.is_empty() {
+                self.persist_offsets(tombstones);
+            }
+        }
     }
 
     /// The effective config of a topic (broker defaults plus its overrides),

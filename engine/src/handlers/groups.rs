@@ -169,6 +169,7 @@ impl Shard {
                 GroupAnswer::Join(match reply {
                     Reply::Now(outcome) => outcome,
                     Reply::Later(rx) => rx.await.unwrap_or_else(|_| JoinOutcome {
+                        skip_assignment: false,
                         error: KafkaCode::COORDINATOR_NOT_AVAILABLE,
                         generation: -1,
                         protocol_type: None,
@@ -492,6 +493,11 @@ impl Shard {
         out
     }
 
+    /// Appends records without waiting for their sync.
+    pub(crate) fn persist_offsets(&self, records: Vec<Persist>) {
+        drop(self.persist(records));
+    }
+
     /// Appends the group metadata records the coordinator queued (not
     /// waited for: a lost one only costs a generation number after a crash).
     fn persist_pending(&self) {
@@ -627,6 +633,7 @@ pub async fn join_group(
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     };
     response.generation_id = -1;
     match call(shard, &group, GroupCall::Join(join)).await {
@@ -639,6 +646,7 @@ pub async fn join_group(
                 response.protocol_name = Some(StrBytes::default());
             }
             response.leader = str_bytes(&outcome.leader);
+            response.skip_assignment = outcome.skip_assignment;
             response.member_id = str_bytes(&outcome.member_id);
             response.members = outcome
                 .members
