@@ -246,12 +246,19 @@ impl Shard {
     async fn disk_space_timer(self: Rc<Self>) {
         let dir = self.broker.data_dir().to_path_buf();
         let min_free = self.broker.log_dir_min_free_bytes;
+        let mut checks = 0u64;
         loop {
             match nix::sys::statvfs::statvfs(&dir) {
                 Ok(stat) => {
                     let free = stat.blocks_available().saturating_mul(stat.fragment_size());
                     let low = free < min_free;
                     let was = self.disk_full.replace(low);
+                    checks += 1;
+                    // Retrying partitions the full disk kept closed costs
+                    // file system calls: every 5 s at most.
+                    if !low && checks % 10 == 0 {
+                        self.reopen_missing_partitions();
+                    }
                     if low && !was {
                         warn!(shard = self.id, dir = %dir.display(), free, min_free, "free space below strom.log.dir.min.free.bytes: refusing produce requests (KAFKA_STORAGE_ERROR) until space is freed");
                     } else if !low && was {

@@ -135,6 +135,8 @@ pub struct Shard {
     /// Produce is refused while set: the data directory's file system is
     /// below `strom.log.dir.min.free.bytes`, or a write hit ENOSPC.
     pub(crate) disk_full: Cell<bool>,
+    /// Some owned partition could not be opened for lack of space.
+    missing_partitions: Cell<bool>,
     /// The consumer groups this shard coordinates.
     pub(crate) coordinator: RefCell<crate::group::Coordinator>,
 }
@@ -165,6 +167,7 @@ impl Shard {
             sync_queue_rx: RefCell::new(Some(sync_queue_rx)),
             checkpoint_lock: Semaphore::new(1),
             disk_full: Cell::new(false),
+            missing_partitions: Cell::new(false),
             coordinator: RefCell::new(crate::group::Coordinator::new(
                 crate::handlers::groups::limits(&broker),
             )),
@@ -311,6 +314,12 @@ impl Shard {
                 }
                 let dir = partition_dir(&data_dir, &topic.name, p);
                 if let Err(err) = claim_partition_dir(&dir, topic.id) {
+                    if strom_storage::log::is_no_space(&err) {
+                        // Not opened; retried once space is back (see
+                        // `reopen_missing_partitions`).
+                        self.skip_for_lack_of_space(&dir, &err);
+                        continue;
+                    }
                     error!(
                         shard = self.id,
                         "cannot prepare partition directory {}: {err}",
@@ -330,6 +339,7 @@ impl Shard {
                         }
                         partitions.insert(tp, Partition::new(log, topic.id, config.clone()));
                     }
+                    Err(err) if err.is_no_space() => self.skip_for_lack_of_space(&dir, &err),
                     Err(err) => {
                         // Fail-stop: serving a topic with a partition missing would lose data silently.
                         error!(
@@ -365,6 +375,29 @@ impl Shard {
             if !tombstones.is_empty() {
                 self.persist_offsets(tombstones);
             }
+        }
+    }
+
+    /// A partition that cannot be created or opened for lack of disk space
+    /// stays closed (requests for it get UNKNOWN_TOPIC_OR_PARTITION, which
+    /// clients retry) instead of stopping the broker; it is opened once
+    /// space is back.
+    fn skip_for_lack_of_space(&self, dir: &std::path::Path, err: &dyn std::fmt::Display) {
+        self.missing_partitions.set(true);
+        if !self.disk_full.replace(true) {
+            warn!(shard = self.id, dir = %dir.display(), "disk full: partition not opened yet ({err}); refusing produce requests until space is freed");
+        }
+    }
+
+    /// Opens the partitions a full disk kept closed (called by the disk
+    /// space check while space is available).
+    pub(crate) fn reopen_missing_partitions(&self) {
+        if self.missing_partitions.replace(false) {
+            info!(
+                shard = self.id,
+                "opening partitions the full disk kept closed"
+            );
+            self.apply_table(self.table());
         }
     }
 
@@ -689,7 +722,12 @@ impl Shard {
         }
         if next.topics.len() != current.topics.len() {
             next.revision = current.revision + 1;
-            self.commit_table(next).await;
+            if !self.commit_table(next).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.error.is_ok()) {
+                    outcome.error = KafkaCode::KAFKA_STORAGE_ERROR;
+                    outcome.message = Some(crate::shard::DISK_FULL_MESSAGE.to_string());
+                }
+            }
         }
         outcomes
     }
@@ -732,19 +770,36 @@ impl Shard {
         }
         if next.topics.len() != current.topics.len() {
             next.revision = current.revision + 1;
-            self.commit_table(next).await;
+            if !self.commit_table(next).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.error.is_ok()) {
+                    outcome.error = KafkaCode::KAFKA_STORAGE_ERROR;
+                    outcome.message = Some(crate::shard::DISK_FULL_MESSAGE.to_string());
+                }
+            }
         }
         outcomes
     }
 
     /// Persists a new table (fail-stop if that fails: the metadata must not diverge
-    /// from what clients were told), then installs it on every shard.
-    async fn commit_table(self: &Rc<Self>, table: TopicTable) {
+    /// from what clients were told), then installs it on every shard. Out of
+    /// disk space, the old table stays in force and false is returned: the
+    /// caller answers KAFKA_STORAGE_ERROR (nothing was told to clients yet).
+    async fn commit_table(self: &Rc<Self>, table: TopicTable) -> bool {
         if let Err(err) = table.save(self.broker.data_dir()) {
+            if let crate::metadata::MetadataError::Io { source, .. } = &err {
+                if strom_storage::log::is_no_space(source) {
+                    warn!("disk full: topic table not changed ({err})");
+                    let _ = std::fs::remove_file(
+                        self.broker.data_dir().join("meta").join("topics.json.tmp"),
+                    );
+                    return false;
+                }
+            }
             error!("writing the topic table failed, stopping the broker: {err}");
             std::process::exit(crate::EXIT_STORAGE_FAILURE);
         }
         self.broadcast_table(Arc::new(table)).await;
+        true
     }
 }
 
