@@ -256,7 +256,7 @@ impl Shard {
                     checks += 1;
                     // Retrying partitions the full disk kept closed costs
                     // file system calls: every 5 s at most.
-                    if !low && checks % 10 == 0 {
+                    if !low && checks.is_multiple_of(10) {
                         self.reopen_missing_partitions();
                     }
                     if low && !was {
