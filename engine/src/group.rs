@@ -276,6 +276,25 @@ impl Group {
             .collect()
     }
 
+    /// (member id, instance id, metadata of the chosen protocol) in join
+    /// order: what the leader gets to compute the assignment.
+    fn member_list(&self) -> Vec<(String, Option<String>, Bytes)> {
+        let mut ordered: Vec<&Member> = self.members.values().collect();
+        ordered.sort_by_key(|m| m.joined_seq);
+        ordered
+            .iter()
+            .map(|m| {
+                let metadata = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| Some(n) == self.protocol.as_ref())
+                    .map(|(_, md)| md.clone())
+                    .unwrap_or_default();
+                (m.id.clone(), m.instance_id.clone(), metadata)
+            })
+            .collect()
+    }
+
     fn select_protocol(&self) -> Option<String> {
         let mut candidates: Option<Vec<String>> = None;
         for member in self.members.values() {
@@ -606,20 +625,7 @@ impl Coordinator {
             let was_leader = old_leader == old_id;
             if was_leader && req.supports_skip_assignment {
                 group.members.insert(new_id.clone(), member);
-                let mut ordered: Vec<&Member> = group.members.values().collect();
-                ordered.sort_by_key(|m| m.joined_seq);
-                let members = ordered
-                    .iter()
-                    .map(|m| {
-                        let metadata = m
-                            .protocols
-                            .iter()
-                            .find(|(n, _)| Some(n) == group.protocol.as_ref())
-                            .map(|(_, md)| md.clone())
-                            .unwrap_or_default();
-                        (m.id.clone(), m.instance_id.clone(), metadata)
-                    })
-                    .collect();
+                let members = group.member_list();
                 let outcome = JoinOutcome {
                     skip_assignment: true,
                     error: KafkaCode::NONE,
@@ -743,20 +749,7 @@ impl Coordinator {
         }
         group.state = GroupState::CompletingRebalance;
         let leader = group.leader().to_string();
-        let mut ordered: Vec<&Member> = group.members.values().collect();
-        ordered.sort_by_key(|m| m.joined_seq);
-        let member_list: Vec<(String, Option<String>, Bytes)> = ordered
-            .iter()
-            .map(|m| {
-                let metadata = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| Some(n) == group.protocol.as_ref())
-                    .map(|(_, md)| md.clone())
-                    .unwrap_or_default();
-                (m.id.clone(), m.instance_id.clone(), metadata)
-            })
-            .collect();
+        let member_list = group.member_list();
         let (generation, protocol_type, protocol) = (
             group.generation,
             group.protocol_type.clone(),

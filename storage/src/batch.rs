@@ -314,31 +314,12 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
 /// value and headers, skipped via `length`. Returns None for a compressed batch
 /// or one whose records do not parse.
 pub fn record_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
-    let header = parse_header(batch).ok()?;
-    if header.compression() != 0 || batch.len() < header.total_bytes() {
-        return None;
-    }
-    let records = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
-    let mut out = Vec::with_capacity(header.records_count.clamp(0, 4096) as usize);
-    let mut pos = 0;
-    while pos < records.len() {
-        let length = usize::try_from(get_varint(records, &mut pos)?).ok()?;
-        let end = pos.checked_add(length)?;
-        if end > records.len() {
-            return None;
-        }
-        let mut field = pos + 1; // attributes
-        let timestamp_delta = get_varint(records, &mut field)?;
-        let offset_delta = get_varint(records, &mut field)?;
-        let timestamp = if header.is_log_append_time() {
-            header.max_timestamp
-        } else {
-            header.base_timestamp.saturating_add(timestamp_delta)
-        };
-        out.push((header.base_offset.saturating_add(offset_delta), timestamp));
-        pos = end;
-    }
-    Some(out)
+    Some(
+        records(batch)?
+            .into_iter()
+            .map(|r| (r.offset, r.timestamp))
+            .collect(),
+    )
 }
 
 /// Builds a valid, uncompressed v2 batch holding one record per value (no
