@@ -227,11 +227,18 @@ pub fn run(args: GroupArgs) -> i32 {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+/// Writes to stdout. A closed pipe (`| head`) ends the command quietly, like
+/// SIGPIPE would; any other failure (a full disk behind `> file`) is reported
+/// and the command fails, so a truncated listing is never taken for a whole one.
 fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("strom group: cannot write the output: {err}");
+        std::process::exit(EXIT_ERROR);
+    }
 }
 
 fn emit_json<T: Serialize>(value: &T) {
