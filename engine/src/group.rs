@@ -1368,6 +1368,14 @@ mod tests {
         )
     }
 
+    /// Static members "a" and "b" joined and through the first rebalance.
+    fn two_static_members(c: &mut Coordinator, t: Instant) -> (JoinOutcome, JoinOutcome) {
+        let a = join(c, "", Some("a"), t);
+        let b = join(c, "", Some("b"), t);
+        c.tick(t, 0);
+        (now_or_later(a), now_or_later(b))
+    }
+
     fn now_or_later<T>(r: Reply<T>) -> T {
         match r {
             Reply::Now(t) => t,
@@ -1450,20 +1458,30 @@ mod tests {
     fn a_static_member_rejoining_a_stable_group_keeps_its_assignment() {
         let mut c = Coordinator::new(limits());
         let t = Instant::now();
-        let a = join(&mut c, "", Some("a"), t);
-        let b = join(&mut c, "", Some("b"), t);
-        c.tick(t, 0);
-        let (a, b) = (now_or_later(a), now_or_later(b));
+        let (a, b) = two_static_members(&mut c, t);
         let leader = a.leader.clone();
         let assignments = vec![
             (a.member_id.clone(), Bytes::from_static(b"A")),
             (b.member_id.clone(), Bytes::from_static(b"B")),
         ];
-        let leader_sync = c.sync("g", &leader, Some("a"), 1, None, None, assignments, t, 0);
-        let follower = if leader == a.member_id { &b } else { &a };
-        let follower_instance = if leader == a.member_id { "b" } else { "a" };
-        let _ = now_or_later(leader_sync);
-        let _ = now_or_later(c.sync(
+        let (leader_instance, follower, follower_instance) = if leader == a.member_id {
+            ("a", &b, "b")
+        } else {
+            ("b", &a, "a")
+        };
+        let leader_sync = c.sync(
+            "g",
+            &leader,
+            Some(leader_instance),
+            1,
+            None,
+            None,
+            assignments,
+            t,
+            0,
+        );
+        assert_eq!(now_or_later(leader_sync).error, KafkaCode::NONE);
+        let follower_sync = now_or_later(c.sync(
             "g",
             &follower.member_id,
             Some(follower_instance),
@@ -1474,6 +1492,7 @@ mod tests {
             t,
             0,
         ));
+        assert_eq!(follower_sync.error, KafkaCode::NONE);
         // The follower restarts: new member id, same generation, no rebalance.
         let back = now_or_later(join(&mut c, "", Some(follower_instance), t));
         assert_eq!(back.error, KafkaCode::NONE);
@@ -1534,16 +1553,13 @@ mod tests {
     fn a_static_leader_rejoining_with_v9_is_told_to_skip_the_assignment() {
         let mut c = Coordinator::new(limits());
         let t = Instant::now();
-        let a = join(&mut c, "", Some("a"), t);
-        let b = join(&mut c, "", Some("b"), t);
-        c.tick(t, 0);
-        let (a, b) = (now_or_later(a), now_or_later(b));
+        let (a, b) = two_static_members(&mut c, t);
         let (leader, leader_instance) = if a.leader == a.member_id {
             (a.member_id.clone(), "a")
         } else {
             (b.member_id.clone(), "b")
         };
-        let _ = now_or_later(c.sync(
+        let leader_sync = now_or_later(c.sync(
             "g",
             &leader,
             Some(leader_instance),
@@ -1554,6 +1570,7 @@ mod tests {
             t,
             0,
         ));
+        assert_eq!(leader_sync.error, KafkaCode::NONE);
         let back = now_or_later(c.join(
             JoinRequest {
                 group: "g".into(),
