@@ -515,8 +515,21 @@ impl Segment {
         let mut position = floor;
         if let Some(entry) = self.offset_index.floor_position(limit) {
             let at = u64::from(entry.position);
-            if at > position && self.index_entry_matches(entry.offset, at) {
-                position = at;
+            if at > position {
+                // The entry's batch header is needed anyway: check the entry
+                // against it with the same read.
+                match self.read_header(at) {
+                    Ok(header) if header.base_offset == entry.offset => {
+                        let end = at + header.total_bytes() as u64;
+                        if end > limit {
+                            return Ok(at);
+                        }
+                        position = end;
+                    }
+                    _ => {
+                        warn!(file = %self.index_path.display(), offset = entry.offset, position = at, "index entry does not match the log; scanning the segment");
+                    }
+                }
             }
         }
         while position < self.size {

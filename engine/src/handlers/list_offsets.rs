@@ -3,17 +3,15 @@
 //! shard.
 
 use crate::errors::KafkaCode;
-use crate::messages::{OffsetAnswer, OffsetQuery, ShardMsg, TopicPartition};
+use crate::handlers::{call_owners, Routed};
+use crate::messages::{OffsetQuery, ShardMsg, TopicPartition};
 use crate::shard::Shard;
-use futures::future::join_all;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use tracing::warn;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -23,7 +21,7 @@ pub async fn handle(
     let table = shard.table();
     let mut response = ListOffsetsResponse::default();
     // (topic index, partition index) of each query, per owner shard.
-    let mut per_shard: BTreeMap<usize, Vec<(OffsetQuery, usize, usize)>> = BTreeMap::new();
+    let mut per_shard: Routed<OffsetQuery> = Routed::new();
     for (ti, topic) in request.topics.into_iter().enumerate() {
         let meta = table.topics.get(topic.name.0.as_str()).cloned();
         let name: Arc<str> = Arc::from(topic.name.0.as_str());
@@ -59,31 +57,17 @@ pub async fn handle(
         }
         response.topics.push(entry);
     }
-    let calls = per_shard.into_iter().map(|(owner, list)| {
-        let shard = shard.clone();
-        async move {
-            let queries: Vec<OffsetQuery> = list.iter().map(|(q, _, _)| q.clone()).collect();
-            let answers = shard
-                .call(owner, |reply| ShardMsg::ListOffsets(queries, reply))
-                .await;
-            (list, answers)
-        }
-    });
-    for (list, answers) in join_all(calls).await {
-        let answers: Vec<OffsetAnswer> = answers.unwrap_or_else(|err| {
-            warn!("ListOffsets failed: {err}");
-            Vec::new()
-        });
-        for (i, (_, ti, pi)) in list.into_iter().enumerate() {
-            let p = &mut response.topics[ti].partitions[pi];
-            match answers.get(i) {
-                Some(answer) => {
-                    p.error_code = answer.error.0;
-                    p.timestamp = answer.timestamp;
-                    p.offset = answer.offset;
-                }
-                None => p.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+    for (ti, pi, answer) in
+        call_owners(shard, per_shard, "ListOffsets", ShardMsg::ListOffsets).await
+    {
+        let p = &mut response.topics[ti].partitions[pi];
+        match answer {
+            Some(answer) => {
+                p.error_code = answer.error.0;
+                p.timestamp = answer.timestamp;
+                p.offset = answer.offset;
             }
+            None => p.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
         }
     }
     response

@@ -95,6 +95,43 @@ pub async fn dispatch(
     }
 }
 
+/// Items of a request, each with the (topic index, partition index) of its
+/// place in the response, grouped by the shard that owns the partition.
+pub type Routed<I> = std::collections::BTreeMap<usize, Vec<(I, usize, usize)>>;
+
+/// Sends every owner shard its items in one message (all shards at once) and
+/// returns each answer with its (topic index, partition index); `None` where a
+/// shard did not answer (it is stopping), logged under `api`.
+pub async fn call_owners<I, A>(
+    shard: &Rc<Shard>,
+    routed: Routed<I>,
+    api: &str,
+    message: fn(Vec<I>, futures::channel::oneshot::Sender<Vec<A>>) -> crate::messages::ShardMsg,
+) -> Vec<(usize, usize, Option<A>)> {
+    let calls = routed.into_iter().map(|(owner, list)| {
+        let shard = shard.clone();
+        async move {
+            let (items, places): (Vec<I>, Vec<(usize, usize)>) =
+                list.into_iter().map(|(item, t, p)| (item, (t, p))).unzip();
+            let answers = shard.call(owner, |reply| message(items, reply)).await;
+            (places, answers)
+        }
+    });
+    let mut out = Vec::new();
+    for (places, answers) in futures::future::join_all(calls).await {
+        let mut answers = answers
+            .unwrap_or_else(|err| {
+                tracing::warn!("{api} failed: {err}");
+                Vec::new()
+            })
+            .into_iter();
+        for (t, p) in places {
+            out.push((t, p, answers.next()));
+        }
+    }
+    out
+}
+
 /// Encodes a response for the request it answers.
 fn encoded<R: Encodable>(info: &RequestInfo, response: &R) -> Result<Reply, NetError> {
     let bytes = encode_response(
