@@ -493,9 +493,17 @@ impl Shard {
         out
     }
 
-    /// Appends records without waiting for their sync.
+    /// Appends records without waiting for their sync (tombstones, group
+    /// metadata). A storage fault already stopped the broker inside the
+    /// append; an append refused (disk full) is logged, never ignored: the
+    /// in-memory change stands, and only a restart before it is written
+    /// again would bring the old record back.
     pub(crate) fn persist_offsets(&self, records: Vec<Persist>) {
-        drop(self.persist(records));
+        for wait in self.persist(records) {
+            if let oneshot_rx::Receiver::Failed(code) = wait {
+                warn!(shard = self.id, "{OFFSETS_TOPIC} record not written ({code:?}); it is lost if the broker restarts before the next write");
+            }
+        }
     }
 
     /// Appends the group metadata records the coordinator queued (not
@@ -503,7 +511,7 @@ impl Shard {
     fn persist_pending(&self) {
         let records = std::mem::take(&mut self.coordinator.borrow_mut().to_persist);
         if !records.is_empty() {
-            drop(self.persist(records));
+            self.persist_offsets(records);
         }
     }
 
@@ -563,7 +571,7 @@ impl Shard {
                     .borrow_mut()
                     .expire_offsets(now_ms(), retention_ms);
                 if !tombstones.is_empty() {
-                    drop(self.persist(tombstones));
+                    self.persist_offsets(tombstones);
                 }
             }
             self.persist_pending();
