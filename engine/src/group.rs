@@ -213,6 +213,13 @@ impl Group {
         }
     }
 
+    /// A sign of life from a member (checked to exist): its session restarts.
+    fn heard_from(&mut self, member_id: &str, now: Instant) {
+        if let Some(member) = self.members.get_mut(member_id) {
+            member.last_heard = now;
+        }
+    }
+
     pub fn has_members(&self) -> bool {
         !self.members.is_empty()
     }
@@ -873,22 +880,14 @@ impl Coordinator {
         match group.state {
             GroupState::Empty | GroupState::Dead => KafkaCode::UNKNOWN_MEMBER_ID,
             GroupState::PreparingRebalance => {
-                group
-                    .members
-                    .get_mut(member_id)
-                    .expect("checked")
-                    .last_heard = now;
+                group.heard_from(member_id, now);
                 KafkaCode::REBALANCE_IN_PROGRESS
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
                 if generation != group.generation {
                     return KafkaCode::ILLEGAL_GENERATION;
                 }
-                group
-                    .members
-                    .get_mut(member_id)
-                    .expect("checked")
-                    .last_heard = now;
+                group.heard_from(member_id, now);
                 KafkaCode::NONE
             }
         }
@@ -1018,11 +1017,7 @@ impl Coordinator {
         if group.state == GroupState::CompletingRebalance {
             return KafkaCode::REBALANCE_IN_PROGRESS;
         }
-        group
-            .members
-            .get_mut(member_id)
-            .expect("checked")
-            .last_heard = Instant::now();
+        group.heard_from(member_id, Instant::now());
         KafkaCode::NONE
     }
 
