@@ -45,6 +45,9 @@ impl KafkaCode {
     pub const FETCH_SESSION_ID_NOT_FOUND: KafkaCode = KafkaCode(70);
     pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
     pub const UNKNOWN_SERVER_ERROR: KafkaCode = KafkaCode(-1);
+    pub const NOT_ENOUGH_REPLICAS: KafkaCode = KafkaCode(19);
+    pub const INVALID_RECORD: KafkaCode = KafkaCode(87);
+    pub const UNSUPPORTED_ENDPOINT_TYPE: KafkaCode = KafkaCode(120);
 
     pub fn is_ok(self) -> bool {
         self == KafkaCode::NONE

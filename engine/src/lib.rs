@@ -4,8 +4,10 @@
 //! [`shard::Shard`] that owns its partitions and serves the connections it accepts
 //! ([`connection`]), routing partition work to other shards with [`messages`].
 //! [`handlers`] holds one file per Kafka API; [`errors`] maps internal errors to
-//! Kafka error codes; [`metadata`] is the topic table.
+//! Kafka error codes; [`metadata`] is the topic table; [`admin`] changes it
+//! (configs, partition counts).
 
+pub mod admin;
 pub mod cli;
 pub mod connection;
 pub mod durability;
@@ -14,6 +16,7 @@ pub mod group;
 pub mod handlers;
 pub mod messages;
 pub mod metadata;
+pub mod recompress;
 pub mod server;
 pub mod shard;
 mod uring;

@@ -116,6 +116,75 @@ pub struct DeleteOutcome {
     pub message: Option<String>,
 }
 
+/// A config resource of DescribeConfigs / AlterConfigs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigResource {
+    Topic(String),
+    /// A broker by node id, or `""` for the cluster-wide default.
+    Broker(String),
+}
+
+/// One change of an (Incremental)AlterConfigs request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set(String, Option<String>),
+    Delete(String),
+    /// Add list items (comma-separated) not already present.
+    Append(String, Option<String>),
+    /// Remove list items.
+    Subtract(String, Option<String>),
+}
+
+impl ConfigOp {
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigOp::Set(k, _)
+            | ConfigOp::Delete(k)
+            | ConfigOp::Append(k, _)
+            | ConfigOp::Subtract(k, _) => k,
+        }
+    }
+}
+
+/// The changes to one resource. `replace` (legacy AlterConfigs): the ops
+/// are the resource's whole new set of overrides.
+#[derive(Debug, Clone)]
+pub struct ConfigAlteration {
+    pub resource: ConfigResource,
+    pub replace: bool,
+    pub ops: Vec<ConfigOp>,
+}
+
+/// Grow a topic to `count` partitions (CreatePartitions); `assignments`:
+/// the broker ids of each new partition, when the client gives them.
+#[derive(Debug, Clone)]
+pub struct PartitionGrowth {
+    pub topic: String,
+    pub count: i32,
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// The answer for one resource of an admin request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminOutcome {
+    pub error: KafkaCode,
+    pub message: Option<String>,
+}
+
+impl AdminOutcome {
+    pub const OK: AdminOutcome = AdminOutcome {
+        error: KafkaCode::NONE,
+        message: None,
+    };
+
+    pub fn failed(error: KafkaCode, message: impl Into<String>) -> AdminOutcome {
+        AdminOutcome {
+            error,
+            message: Some(message.into()),
+        }
+    }
+}
+
 /// Every message a shard can receive.
 pub enum ShardMsg {
     /// Append; with `true` (acks=all) reply only once the records are
@@ -152,4 +221,19 @@ pub enum ShardMsg {
     CreateTopics(Vec<CreateSpec>, bool, oneshot::Sender<Vec<CreateOutcome>>),
     /// To shard 0 only.
     DeleteTopics(Vec<DeleteSpec>, oneshot::Sender<Vec<DeleteOutcome>>),
+    /// To shard 0 only: topic overrides and dynamic broker configs; `true`:
+    /// validate only.
+    AlterConfigs(
+        Vec<ConfigAlteration>,
+        bool,
+        oneshot::Sender<Vec<AdminOutcome>>,
+    ),
+    /// To shard 0 only; `true`: validate only.
+    CreatePartitions(
+        Vec<PartitionGrowth>,
+        bool,
+        oneshot::Sender<Vec<AdminOutcome>>,
+    ),
+    /// Bytes on disk of every partition the shard owns (DescribeLogDirs).
+    LogSizes(oneshot::Sender<Vec<(TopicPartition, u64)>>),
 }

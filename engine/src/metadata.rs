@@ -10,8 +10,14 @@
 //! rename, fsync of the directory):
 //! ```json
 //! {"revision": 3, "cluster_id": "…", "topics": [
-//!   {"name": "orders", "id": "uuid", "partitions": 8, "configs": {"segment.bytes": "1048576"}}]}
+//!   {"name": "orders", "id": "uuid", "partitions": 8, "configs": {"segment.bytes": "1048576"}}],
+//!  "broker_defaults": {"log.retention.ms": "3600000"},
+//!  "node_configs": {"1": {"message.max.bytes": "2000000"}}}
 //! ```
+//! Topic `configs` are the topic's overrides; `broker_defaults` and
+//! `node_configs` are the broker configs changed at run time (AlterConfigs on
+//! resource BROKER), layered over the static configuration (see
+//! `strom_tuning::catalog`).
 //! A later version replaces this file with the replicated metadata log of the
 //! controller quorum.
 
@@ -41,6 +47,13 @@ pub struct TopicTable {
     pub cluster_id: String,
     #[serde(with = "topics_as_list")]
     pub topics: BTreeMap<String, Arc<TopicMeta>>,
+    /// Broker configs set at run time for every broker (resource BROKER
+    /// with the empty name), by Kafka key name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_defaults: BTreeMap<String, String>,
+    /// Broker configs set at run time for one broker, by node id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
 }
 
 mod topics_as_list {
@@ -103,9 +116,8 @@ impl TopicTable {
             }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let table = TopicTable {
-                    revision: 0,
                     cluster_id: cluster_id_from(Uuid::new_v4()),
-                    topics: BTreeMap::new(),
+                    ..TopicTable::default()
                 };
                 table.save(data_dir)?;
                 Ok(table)

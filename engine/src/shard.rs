@@ -13,7 +13,7 @@ use futures::future::{select, select_all};
 use glommio::channels::channel_mesh::Senders;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +21,7 @@ use strom_net::versions::ApiSupport;
 use strom_net::FileSlice;
 use strom_storage::log::{LogConfig, PartitionLog};
 use strom_storage::StorageError;
+use strom_tuning::catalog::BrokerLayers;
 use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
 use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{error, info, warn};
@@ -114,7 +115,11 @@ pub enum ShardError {
 pub struct Shard {
     pub id: usize,
     pub count: usize,
+    /// The static configuration (file, environment, flags).
     pub broker: Arc<BrokerConfig>,
+    /// `broker` with the dynamic broker configs of the table applied: what
+    /// topic defaults come from. Rebuilt with the table.
+    effective: RefCell<Arc<BrokerConfig>>,
     pub api_support: ApiSupport,
     table: RefCell<Arc<TopicTable>>,
     pub(crate) partitions: RefCell<HashMap<TopicPartition, Partition>>,
@@ -153,9 +158,8 @@ impl Shard {
             count: senders.nr_consumers(),
             api_support: ApiSupport::kafka_4_0(),
             table: RefCell::new(Arc::new(TopicTable {
-                revision: 0,
                 cluster_id: table.cluster_id.clone(),
-                topics: BTreeMap::new(),
+                ..TopicTable::default()
             })),
             partitions: RefCell::new(HashMap::new()),
             topic_configs: RefCell::new(HashMap::new()),
@@ -171,6 +175,7 @@ impl Shard {
             coordinator: RefCell::new(crate::group::Coordinator::new(
                 crate::handlers::groups::limits(&broker),
             )),
+            effective: RefCell::new(broker.clone()),
             broker,
         })
     }
@@ -261,6 +266,48 @@ impl Shard {
                 let outcome = self.delete_topics_here(specs).await;
                 let _ = reply.send(outcome);
             }
+            ShardMsg::AlterConfigs(alterations, validate_only, reply) => {
+                let broker = self.broker.clone();
+                let outcome = self
+                    .alter_table(validate_only, |table| {
+                        alterations
+                            .iter()
+                            .map(|a| crate::admin::alter_configs(&broker, table, a))
+                            .collect()
+                    })
+                    .await;
+                let _ = reply.send(outcome);
+            }
+            ShardMsg::CreatePartitions(growths, validate_only, reply) => {
+                let broker = self.effective_broker();
+                let outcome = self
+                    .alter_table(validate_only, |table| {
+                        let mut seen = std::collections::HashSet::new();
+                        let duplicates: std::collections::HashSet<&str> = growths
+                            .iter()
+                            .filter(|g| !seen.insert(g.topic.as_str()))
+                            .map(|g| g.topic.as_str())
+                            .collect();
+                        growths
+                            .iter()
+                            .map(|g| {
+                                let duplicate = duplicates.contains(g.topic.as_str());
+                                crate::admin::grow_partitions(&broker, table, g, duplicate)
+                            })
+                            .collect()
+                    })
+                    .await;
+                let _ = reply.send(outcome);
+            }
+            ShardMsg::LogSizes(reply) => {
+                let sizes = self
+                    .partitions
+                    .borrow()
+                    .iter()
+                    .map(|(tp, p)| (tp.clone(), p.log.size_bytes()))
+                    .collect();
+                let _ = reply.send(sizes);
+            }
         }
     }
 
@@ -293,6 +340,13 @@ impl Shard {
                 }
             }
         }
+        let effective = Arc::new(layers_of(&self.broker, &table).effective().unwrap_or_else(
+            |err| {
+                warn!("stored dynamic broker configs are invalid, using the static ones: {err}");
+                (*self.broker).clone()
+            },
+        ));
+        *self.effective.borrow_mut() = effective;
         let mut configs = HashMap::with_capacity(table.topics.len());
         for topic in table.topics.values() {
             let config = Arc::new(self.build_topic_config(topic));
@@ -408,10 +462,21 @@ impl Shard {
     }
 
     fn build_topic_config(&self, topic: &TopicMeta) -> TopicConfig {
-        TopicConfig::from_overrides(&self.broker, &topic.configs).unwrap_or_else(|err| {
+        let broker = self.effective_broker();
+        TopicConfig::from_overrides(&broker, &topic.configs).unwrap_or_else(|err| {
             warn!(topic = %topic.name, "stored topic config is invalid, using defaults: {err}");
-            TopicConfig::defaults_from(&self.broker)
+            TopicConfig::defaults_from(&broker)
         })
+    }
+
+    /// The broker configuration in force (static plus dynamic broker configs).
+    pub fn effective_broker(&self) -> Arc<BrokerConfig> {
+        self.effective.borrow().clone()
+    }
+
+    /// The static configuration with the dynamic layers of the current table.
+    pub fn config_layers(&self) -> BrokerLayers {
+        layers_of(&self.broker, &self.table())
     }
 
     /// Appends each item to its partition. With `wait_synced` (acks=all),
@@ -708,8 +773,12 @@ impl Shard {
         let mut names_seen = std::collections::HashSet::new();
         for spec in specs {
             let duplicate = !names_seen.insert(spec.name.clone());
-            let outcome =
-                crate::handlers::create_topics::plan_topic(&self.broker, &next, spec, duplicate);
+            let outcome = crate::handlers::create_topics::plan_topic(
+                &self.effective_broker(),
+                &next,
+                spec,
+                duplicate,
+            );
             match outcome {
                 Ok((meta, outcome)) => {
                     if !validate_only {
@@ -780,6 +849,38 @@ impl Shard {
         outcomes
     }
 
+    /// Applies `change` to a copy of the table (one outcome per resource);
+    /// unless `validate_only`, persists and installs the copy if it differs.
+    /// Out of disk space, every successful outcome becomes
+    /// KAFKA_STORAGE_ERROR and the old table stays.
+    async fn alter_table(
+        self: &Rc<Self>,
+        validate_only: bool,
+        change: impl FnOnce(&mut TopicTable) -> Vec<AdminOutcome>,
+    ) -> Vec<AdminOutcome> {
+        let Ok(_permit) = self.admin_lock.acquire_permit(1).await else {
+            return Vec::new();
+        };
+        let current = self.table();
+        let mut next = (*current).clone();
+        let mut outcomes = change(&mut next);
+        let changed = next.topics != current.topics
+            || next.broker_defaults != current.broker_defaults
+            || next.node_configs != current.node_configs;
+        if changed && !validate_only {
+            next.revision = current.revision + 1;
+            if !self.commit_table(next).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.error.is_ok()) {
+                    *outcome = AdminOutcome::failed(
+                        KafkaCode::KAFKA_STORAGE_ERROR,
+                        crate::shard::DISK_FULL_MESSAGE,
+                    );
+                }
+            }
+        }
+        outcomes
+    }
+
     /// Persists a new table (fail-stop if that fails: the metadata must not diverge
     /// from what clients were told), then installs it on every shard. Out of
     /// disk space, the old table stays in force and false is returned: the
@@ -800,6 +901,19 @@ impl Shard {
         }
         self.broadcast_table(Arc::new(table)).await;
         true
+    }
+}
+
+/// The static configuration with the dynamic broker configs of a table.
+pub fn layers_of(broker: &BrokerConfig, table: &TopicTable) -> BrokerLayers {
+    BrokerLayers {
+        static_config: broker.clone(),
+        cluster_default: table.broker_defaults.clone(),
+        node: table
+            .node_configs
+            .get(&broker.node_id)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 

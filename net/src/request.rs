@@ -32,6 +32,13 @@ pub enum Request {
     ListGroups(ListGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    DescribeConfigs(DescribeConfigsRequest),
+    AlterConfigs(AlterConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DescribeCluster(DescribeClusterRequest),
+    DescribeLogDirs(DescribeLogDirsRequest),
+    DescribeTopicPartitions(DescribeTopicPartitionsRequest),
 }
 
 /// Decodes the body of a classified request (bounds-checked first, see
@@ -58,6 +65,17 @@ pub fn decode_request(info: &RequestInfo, body: Bytes) -> Result<Request, NetErr
         ApiKey::ListGroups => Request::ListGroups(decode_body(body, key, version)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(decode_body(body, key, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(decode_body(body, key, version)?),
+        ApiKey::DescribeConfigs => Request::DescribeConfigs(decode_body(body, key, version)?),
+        ApiKey::AlterConfigs => Request::AlterConfigs(decode_body(body, key, version)?),
+        ApiKey::IncrementalAlterConfigs => {
+            Request::IncrementalAlterConfigs(decode_body(body, key, version)?)
+        }
+        ApiKey::CreatePartitions => Request::CreatePartitions(decode_body(body, key, version)?),
+        ApiKey::DescribeCluster => Request::DescribeCluster(decode_body(body, key, version)?),
+        ApiKey::DescribeLogDirs => Request::DescribeLogDirs(decode_body(body, key, version)?),
+        ApiKey::DescribeTopicPartitions => {
+            Request::DescribeTopicPartitions(decode_body(body, key, version)?)
+        }
         other => {
             return Err(NetError::UnknownApiKey {
                 api_key: other as i16,

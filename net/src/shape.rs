@@ -186,6 +186,13 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::ListGroups => 3,
         ApiKey::DeleteGroups => 2,
         ApiKey::OffsetDelete => i16::MAX,
+        ApiKey::DescribeConfigs => 4,
+        ApiKey::AlterConfigs => 2,
+        ApiKey::IncrementalAlterConfigs => 1,
+        ApiKey::CreatePartitions => 2,
+        ApiKey::DescribeCluster => 0,
+        ApiKey::DescribeLogDirs => 2,
+        ApiKey::DescribeTopicPartitions => 0,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -473,6 +480,76 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
                 c.tagged("topic tags")
             })?;
             c.skip(4, "timeout_ms")?;
+        }
+        ApiKey::DescribeConfigs => {
+            c.array("resources", 3, |c| {
+                c.skip(1, "resource_type")?;
+                c.string("resource_name")?;
+                c.array("configuration_keys", 1, |c| c.string("key"))?;
+                c.tagged("resource tags")
+            })?;
+            c.skip(1, "include_synonyms")?;
+            if v >= 3 {
+                c.skip(1, "include_documentation")?;
+            }
+        }
+        ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs => {
+            let incremental = api_key == ApiKey::IncrementalAlterConfigs;
+            c.array("resources", 3, |c| {
+                c.skip(1, "resource_type")?;
+                c.string("resource_name")?;
+                c.array("configs", 2, |c| {
+                    c.string("config name")?;
+                    if incremental {
+                        c.skip(1, "config_operation")?;
+                    }
+                    c.string("config value")?;
+                    c.tagged("config tags")
+                })?;
+                c.tagged("resource tags")
+            })?;
+            c.skip(1, "validate_only")?;
+        }
+        ApiKey::CreatePartitions => {
+            c.array("topics", 6, |c| {
+                c.string("name")?;
+                c.skip(4, "count")?;
+                c.array("assignments", 1, |c| {
+                    c.array("broker_ids", 4, |c| c.skip(4, "broker id"))?;
+                    c.tagged("assignment tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+            c.skip(4 + 1, "timeout_ms, validate_only")?;
+        }
+        ApiKey::DescribeCluster => {
+            c.skip(1, "include_cluster_authorized_operations")?;
+            if v >= 1 {
+                c.skip(1, "endpoint_type")?;
+            }
+            if v >= 2 {
+                c.skip(1, "include_fenced_brokers")?;
+            }
+        }
+        ApiKey::DescribeLogDirs => {
+            c.array("topics", 1, |c| {
+                c.string("topic")?;
+                c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::DescribeTopicPartitions => {
+            c.array("topics", 1, |c| {
+                c.string("name")?;
+                c.tagged("topic tags")
+            })?;
+            c.skip(4, "response_partition_limit")?;
+            let present = c.take(1, "cursor")?[0] as i8;
+            if present >= 0 {
+                c.string("cursor topic_name")?;
+                c.skip(4, "cursor partition_index")?;
+                c.tagged("cursor tags")?;
+            }
         }
         ApiKey::FindCoordinator => {
             if v <= 3 {

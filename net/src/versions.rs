@@ -67,6 +67,13 @@ impl ApiSupport {
                 entry(ApiKey::ListGroups, 0, 5),
                 entry(ApiKey::DeleteGroups, 0, 2),
                 entry(ApiKey::OffsetDelete, 0, 0),
+                entry(ApiKey::DescribeConfigs, 1, 4),
+                entry(ApiKey::AlterConfigs, 0, 2),
+                entry(ApiKey::IncrementalAlterConfigs, 0, 1),
+                entry(ApiKey::CreatePartitions, 0, 3),
+                entry(ApiKey::DescribeCluster, 0, 2),
+                entry(ApiKey::DescribeLogDirs, 1, 4),
+                entry(ApiKey::DescribeTopicPartitions, 0, 0),
             ],
         }
     }

@@ -64,6 +64,9 @@
 //! | `group.max.session.timeout.ms` | integer, ms | `1800000` | 1..=2147483647 | Largest session timeout a member may ask for. |
 //! | `offsets.retention.minutes` | integer, minutes | `10080` (7 days) | 1..=2147483647 | Committed offsets of a group that has been empty this long are deleted. |
 //! | `offsets.retention.check.interval.ms` | integer, ms | `600000` | 1..=9223372036854775807 | How often expired offsets are looked for. |
+//! | `log.cleanup.policy` | list | `delete` | `delete`, `compact`, `compact,delete` | Default `cleanup.policy` of topics. |
+//! | `min.insync.replicas` | integer | `1` | 1..=2147483647 | Default `min.insync.replicas` of topics: acks=all produce is refused (NOT_ENOUGH_REPLICAS) while fewer replicas are in sync. |
+//! | `compression.type` | string | `producer` | `producer`, `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd` | Default `compression.type` of topics. |
 //! | `strom.log.dir.min.free.bytes` | integer, bytes | `1073741824` (1 GiB) | 0..=9223372036854775807 | Produce requests get KAFKA_STORAGE_ERROR while the data directory's file system has less free space than this; they succeed again by themselves once space is freed. |
 //!
 //! # Topic configuration
@@ -92,7 +95,7 @@
 //! [`TopicConfig::extra`] without effect, so clients that send them work.
 //! Any other key is rejected.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -141,6 +144,9 @@ pub const BROKER_KEYS: &[&str] = &[
     "group.max.session.timeout.ms",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
+    "log.cleanup.policy",
+    "min.insync.replicas",
+    "compression.type",
 ];
 
 /// The environment variable that sets a broker key: `STROM_` followed by the
@@ -323,6 +329,15 @@ pub struct BrokerConfig {
     /// `log.message.timestamp.type`: `CreateTime` (default) or
     /// `LogAppendTime`.
     pub log_message_timestamp_type: TimestampType,
+    /// `log.cleanup.policy`: default `cleanup.policy` of topics (`delete`).
+    pub log_cleanup_policy: String,
+    /// `min.insync.replicas`: default of the topic key. Default 1.
+    pub min_insync_replicas: i32,
+    /// `compression.type`: default of the topic key (`producer`).
+    pub compression_type: String,
+    /// Keys given explicitly (file, environment, overrides), for
+    /// DescribeConfigs' STATIC_BROKER_CONFIG source.
+    pub explicit: BTreeSet<String>,
 }
 
 impl Default for BrokerConfig {
@@ -358,6 +373,10 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             fetch_max_wait_ms_cap: 30_000,
             log_message_timestamp_type: TimestampType::CreateTime,
+            log_cleanup_policy: "delete".to_string(),
+            min_insync_replicas: 1,
+            compression_type: "producer".to_string(),
+            explicit: BTreeSet::new(),
         }
     }
 }
@@ -483,6 +502,74 @@ impl BrokerConfig {
         }
     }
 
+    /// The current value of a broker key as Kafka would show it
+    /// (DescribeConfigs), or `None` for a key that is not set and has no
+    /// default (`strom.smp` without a value, `log.retention.minutes`).
+    pub fn value_of(&self, key: &str) -> Option<String> {
+        let text = |v: &dyn fmt::Display| Some(v.to_string());
+        match key {
+            "log.dirs" | "log.dir" => Some(
+                self.log_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            "listeners" => Some(format!("PLAINTEXT://{}", self.listen)),
+            "advertised.listeners" => {
+                let (host, port) = self.advertised();
+                if host.contains(':') {
+                    Some(format!("PLAINTEXT://[{host}]:{port}"))
+                } else {
+                    Some(format!("PLAINTEXT://{host}:{port}"))
+                }
+            }
+            "node.id" | "broker.id" => text(&self.node_id),
+            "strom.smp" => self.smp.map(|n| n.to_string()),
+            "num.partitions" => text(&self.num_partitions),
+            "default.replication.factor" => text(&self.default_replication_factor),
+            "auto.create.topics.enable" => text(&self.auto_create_topics_enable),
+            "log.segment.bytes" => text(&self.log_segment_bytes),
+            "log.roll.ms" => text(&self.log_roll_ms),
+            "log.roll.hours" => text(&(self.log_roll_ms / MS_PER_HOUR)),
+            "log.index.interval.bytes" => text(&self.log_index_interval_bytes),
+            "message.max.bytes" => text(&self.message_max_bytes),
+            "socket.request.max.bytes" => text(&self.socket_request_max_bytes),
+            "log.retention.ms" => text(&self.log_retention_ms),
+            "log.retention.minutes" => None,
+            "log.retention.hours" => {
+                if self.log_retention_ms < 0 {
+                    text(&-1)
+                } else {
+                    text(&(self.log_retention_ms / MS_PER_HOUR))
+                }
+            }
+            "log.retention.bytes" => text(&self.log_retention_bytes),
+            "log.message.timestamp.type" => text(&self.log_message_timestamp_type),
+            "strom.fetch.max.wait.ms.cap" => text(&self.fetch_max_wait_ms_cap),
+            "log.retention.check.interval.ms" => text(&self.log_retention_check_interval_ms),
+            "strom.write.caching.default" => text(&self.write_caching_default),
+            "log.flush.interval.messages" => text(&self.log_flush_interval_messages),
+            "log.flush.interval.ms" => text(&self.log_flush_interval_ms),
+            "log.flush.offset.checkpoint.interval.ms" => {
+                text(&self.log_flush_offset_checkpoint_interval_ms)
+            }
+            "strom.log.dir.min.free.bytes" => text(&self.log_dir_min_free_bytes),
+            "offsets.topic.num.partitions" => text(&self.offsets_topic_num_partitions),
+            "group.initial.rebalance.delay.ms" => text(&self.group_initial_rebalance_delay_ms),
+            "group.min.session.timeout.ms" => text(&self.group_min_session_timeout_ms),
+            "group.max.session.timeout.ms" => text(&self.group_max_session_timeout_ms),
+            "offsets.retention.minutes" => text(&self.offsets_retention_minutes),
+            "offsets.retention.check.interval.ms" => {
+                text(&self.offsets_retention_check_interval_ms)
+            }
+            "log.cleanup.policy" => text(&self.log_cleanup_policy),
+            "min.insync.replicas" => text(&self.min_insync_replicas),
+            "compression.type" => text(&self.compression_type),
+            _ => None,
+        }
+    }
+
     /// The data directory: the first of `log.dirs`.
     pub fn data_dir(&self) -> &Path {
         self.log_dirs
@@ -506,8 +593,10 @@ impl BrokerConfig {
 
     /// A copy of `self` with one layer of settings applied, or every problem.
     fn with_layer(&self, items: Vec<Item>) -> Result<BrokerConfig, Vec<String>> {
-        let mut layer = Layer::new(items);
         let mut c = self.clone();
+        c.explicit
+            .extend(items.iter().map(|item| item.key.to_string()));
+        let mut layer = Layer::new(items);
 
         let dirs = layer.get("log.dirs", parse_dirs);
         let dir = layer.get("log.dir", parse_dirs);
@@ -644,6 +733,19 @@ impl BrokerConfig {
             parse_str(r).and_then(|s| s.parse::<TimestampType>())
         }) {
             c.log_message_timestamp_type = t;
+        }
+        if let Some(p) = layer.get("log.cleanup.policy", |r| {
+            check_topic_value(Kind::CleanupPolicy, &parse_str(r)?)
+        }) {
+            c.log_cleanup_policy = p;
+        }
+        if let Some(n) = layer.int("min.insync.replicas", 1, I32_MAX) {
+            c.min_insync_replicas = n as i32;
+        }
+        if let Some(t) = layer.get("compression.type", |r| {
+            check_topic_value(Kind::OneOf(COMPRESSION_TYPES), &parse_str(r)?)
+        }) {
+            c.compression_type = t;
         }
 
         if layer.problems.is_empty() {
@@ -955,6 +1057,10 @@ enum Kind {
     CleanupPolicy,
 }
 
+/// Values of `compression.type` (topic and broker).
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
 /// Topic keys Strom implements, with their checks.
 const TOPIC_KEYS: &[(&str, Kind)] = &[
     ("segment.bytes", Kind::Int(14, I32_MAX)),
@@ -971,12 +1077,13 @@ const TOPIC_KEYS: &[(&str, Kind)] = &[
     ("write.caching", Kind::Bool),
     ("flush.messages", Kind::Int(1, i64::MAX)),
     ("flush.ms", Kind::Int(0, i64::MAX)),
+    ("min.insync.replicas", Kind::Int(1, I32_MAX)),
+    ("compression.type", Kind::OneOf(COMPRESSION_TYPES)),
 ];
 
 /// Topic keys Kafka knows that Strom accepts (with the same basic checks as
 /// Kafka) and stores in [`TopicConfig::extra`] without acting on them yet.
 pub const TOPIC_EXTRA_KEYS: &[&str] = &[
-    "compression.type",
     "compression.gzip.level",
     "compression.lz4.level",
     "compression.zstd.level",
@@ -994,7 +1101,6 @@ pub const TOPIC_EXTRA_KEYS: &[&str] = &[
     "message.timestamp.difference.max.ms",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
-    "min.insync.replicas",
     "preallocate",
     "remote.log.copy.disable",
     "remote.log.delete.on.disable",
@@ -1004,11 +1110,13 @@ pub const TOPIC_EXTRA_KEYS: &[&str] = &[
     "unclean.leader.election.enable",
 ];
 
+/// Whether `key` is a topic-level key Strom accepts.
+pub fn is_known_topic_key(key: &str) -> bool {
+    TOPIC_KEYS.iter().any(|(k, _)| *k == key) || extra_kind(key).is_some()
+}
+
 fn extra_kind(key: &str) -> Option<Kind> {
     Some(match key {
-        "compression.type" => {
-            Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])
-        }
         "compression.gzip.level" => Kind::Int(-1, 9),
         "compression.lz4.level" => Kind::Int(1, 17),
         "compression.zstd.level" => Kind::Int(-131_072, 22),
@@ -1021,7 +1129,6 @@ fn extra_kind(key: &str) -> Option<Kind> {
         | "segment.jitter.ms" => Kind::Int(0, i64::MAX),
         "max.compaction.lag.ms" => Kind::Int(1, i64::MAX),
         "local.retention.bytes" | "local.retention.ms" => Kind::Int(-2, i64::MAX),
-        "min.insync.replicas" => Kind::Int(1, I32_MAX),
         "segment.index.bytes" => Kind::Int(4, I32_MAX),
         "message.downconversion.enable"
         | "preallocate"
@@ -1120,6 +1227,13 @@ pub struct TopicConfig {
     /// `index.interval.bytes`: bytes of log between offset-index entries.
     /// Default `log.index.interval.bytes`; range 0..=2147483647.
     pub index_interval_bytes: u32,
+    /// `min.insync.replicas`: acks=all produce is refused with
+    /// NOT_ENOUGH_REPLICAS while fewer replicas are in sync (a single node
+    /// has one). Default `min.insync.replicas` of the broker.
+    pub min_insync_replicas: i32,
+    /// `compression.type`: `producer` keeps batches as produced; a codec
+    /// name (or `uncompressed`) makes the broker re-compress batches.
+    pub compression_type: String,
     /// Accepted keys from [`TOPIC_EXTRA_KEYS`] that have no effect yet, with
     /// their normalized values.
     pub extra: BTreeMap<String, String>,
@@ -1135,7 +1249,9 @@ impl TopicConfig {
             max_message_bytes: broker.message_max_bytes,
             retention_ms: broker.log_retention_ms,
             retention_bytes: broker.log_retention_bytes,
-            cleanup_policy: "delete".to_string(),
+            cleanup_policy: broker.log_cleanup_policy.clone(),
+            min_insync_replicas: broker.min_insync_replicas,
+            compression_type: broker.compression_type.clone(),
             message_timestamp_type: broker.log_message_timestamp_type,
             index_interval_bytes: broker.log_index_interval_bytes,
             write_caching: broker.write_caching_default,
@@ -1231,6 +1347,8 @@ impl TopicConfig {
             "write.caching" => self.write_caching = norm == "true",
             "flush.messages" => self.flush_messages = int(),
             "flush.ms" => self.flush_ms = int(),
+            "min.insync.replicas" => self.min_insync_replicas = int() as i32,
+            "compression.type" => self.compression_type = norm.to_string(),
             _ => {}
         }
     }
@@ -1264,6 +1382,8 @@ impl TopicConfig {
             ("write.caching", self.write_caching.to_string()),
             ("flush.messages", self.flush_messages.to_string()),
             ("flush.ms", self.flush_ms.to_string()),
+            ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            ("compression.type", self.compression_type.clone()),
         ];
         for (k, v) in fields {
             out.insert(k.to_string(), v);
@@ -1367,6 +1487,8 @@ mod tests {
                 "auto.create.topics.enable" | "strom.write.caching.default" => "true",
                 "group.max.session.timeout.ms" => "10000",
                 "log.message.timestamp.type" => "CreateTime",
+                "log.cleanup.policy" => "compact",
+                "compression.type" => "zstd",
                 _ => "100",
             };
             let result = c.apply_overrides([(key.to_string(), value.to_string())]);
@@ -1752,17 +1874,15 @@ mod tests {
         assert_eq!(t.cleanup_policy, "compact,delete");
         assert_eq!(t.message_timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(t.index_interval_bytes, 1024);
-        assert_eq!(
-            t.extra.get("min.insync.replicas").map(String::as_str),
-            Some("2")
-        );
+        assert_eq!(t.min_insync_replicas, 2);
+        assert_eq!(t.compression_type, "zstd");
         assert_eq!(
             t.extra
                 .get("unclean.leader.election.enable")
                 .map(String::as_str),
             Some("false")
         );
-        assert_eq!(t.extra.len(), 5);
+        assert_eq!(t.extra.len(), 3);
         assert_eq!(t.overrides().len(), 13);
         assert_eq!(t.overrides()["segment.bytes"], "1048576");
         assert_eq!(t.overrides()["cleanup.policy"], "compact,delete");

@@ -5,6 +5,7 @@
 //! See [`config`] for the table of supported keys and [`limits`] for the
 //! fixed caps.
 
+pub mod catalog;
 pub mod config;
 pub mod limits;
 

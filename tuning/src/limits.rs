@@ -58,6 +58,14 @@ pub const REQUEST_BODY_READ_TIMEOUT_MS: u64 = 30_000;
 /// Unit: connections. Value: 10 000.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 
+/// Largest uncompressed size of one record batch the broker decompresses
+/// to re-compress it for a topic's `compression.type`; a batch that
+/// inflates beyond it is refused (INVALID_RECORD) instead of exhausting
+/// memory.
+///
+/// Unit: bytes. Value: 67 108 864 (64 MiB).
+pub const RECOMPRESS_BATCH_BYTES_MAX: usize = 67_108_864;
+
 /// Check a topic name against Kafka's rules: non-empty, not `.` or `..`, at
 /// most [`TOPIC_NAME_LENGTH_MAX`] characters, and only ASCII letters, digits,
 /// `.`, `_` and `-`.

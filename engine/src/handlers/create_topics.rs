@@ -132,6 +132,27 @@ fn open_files_limit() -> u64 {
         .map_or(u64::MAX, |(soft, _)| soft)
 }
 
+/// Whether `extra` more partitions fit in the open-file limit; the error
+/// says why not and what to do.
+pub fn check_open_files(table: &TopicTable, extra: i64) -> Result<(), String> {
+    let partitions_after = table
+        .topics
+        .values()
+        .map(|t| i64::from(t.partitions))
+        .sum::<i64>()
+        + extra;
+    let files_needed = partitions_after as u64 * FILES_PER_PARTITION + FILES_RESERVED;
+    let files_limit = open_files_limit();
+    if files_needed > files_limit {
+        return Err(format!(
+            "{extra} more partitions would need about {files_needed} open files \
+             ({FILES_PER_PARTITION} per partition), over this broker's open-file limit of \
+             {files_limit}; raise the limit (ulimit -n) and restart the broker"
+        ));
+    }
+    Ok(())
+}
+
 /// Validates one topic against the current table (runs on shard 0). Returns the
 /// topic to add and its success outcome, or a failure outcome.
 pub fn plan_topic(
@@ -154,6 +175,13 @@ pub fn plan_topic(
     if table.topics.contains_key(&name) {
         let message = format!("Topic '{name}' already exists.");
         return Err(failed(name, KafkaCode::TOPIC_ALREADY_EXISTS, message));
+    }
+    if let Some(existing) = crate::admin::colliding_topic(table, &name) {
+        let message = format!(
+            "Topic '{name}' collides with existing topic: {existing} ('.' and '_' are \
+             interchangeable in metric names, so Kafka refuses such pairs)"
+        );
+        return Err(failed(name, KafkaCode::INVALID_TOPIC_EXCEPTION, message));
     }
     let mut num_partitions = spec.num_partitions;
     let mut replication_factor = spec.replication_factor;
@@ -190,24 +218,8 @@ pub fn plan_topic(
             format!("Number of partitions must be in 1..={PARTITIONS_PER_TOPIC_MAX}, got {num_partitions}."),
         ));
     }
-    let partitions_after = table
-        .topics
-        .values()
-        .map(|t| i64::from(t.partitions))
-        .sum::<i64>()
-        + i64::from(num_partitions);
-    let files_needed = partitions_after as u64 * FILES_PER_PARTITION + FILES_RESERVED;
-    let files_limit = open_files_limit();
-    if files_needed > files_limit {
-        return Err(failed(
-            name,
-            KafkaCode::INVALID_PARTITIONS,
-            format!(
-                "{num_partitions} more partitions would need about {files_needed} open files \
-                 ({FILES_PER_PARTITION} per partition), over this broker's open-file limit of \
-                 {files_limit}; raise the limit (ulimit -n) and restart the broker"
-            ),
-        ));
+    if let Err(message) = check_open_files(table, i64::from(num_partitions)) {
+        return Err(failed(name, KafkaCode::INVALID_PARTITIONS, message));
     }
     if replication_factor == -1 {
         replication_factor = broker.default_replication_factor;

@@ -2,9 +2,14 @@
 //! shard → execute → encode. `dispatch` is the only entry point.
 
 pub mod api_versions;
+pub mod configs;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_log_dirs;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
@@ -91,6 +96,28 @@ pub async fn dispatch(
         }
         Request::OffsetDelete(request) => {
             encoded(&info, &groups::offset_delete(shard, request).await)
+        }
+        Request::DescribeConfigs(request) => {
+            encoded(&info, &configs::describe_configs(shard, request, version))
+        }
+        Request::AlterConfigs(request) => {
+            encoded(&info, &configs::alter_configs(shard, request).await)
+        }
+        Request::IncrementalAlterConfigs(request) => encoded(
+            &info,
+            &configs::incremental_alter_configs(shard, request).await,
+        ),
+        Request::CreatePartitions(request) => {
+            encoded(&info, &create_partitions::handle(shard, request).await)
+        }
+        Request::DescribeCluster(request) => {
+            encoded(&info, &describe_cluster::handle(shard, request))
+        }
+        Request::DescribeLogDirs(request) => {
+            encoded(&info, &describe_log_dirs::handle(shard, request).await)
+        }
+        Request::DescribeTopicPartitions(request) => {
+            encoded(&info, &describe_topic_partitions::handle(shard, request))
         }
     }
 }

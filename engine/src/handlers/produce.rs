@@ -8,10 +8,16 @@
 //! it is answered after the append like acks=1 (Kafka's default flush policy).
 //! While the data directory is short of space, partitions fail with
 //! KAFKA_STORAGE_ERROR (retriable: clients retry until space is back).
+//!
+//! Topic configs applied here: `max.message.bytes` (MESSAGE_TOO_LARGE, checked
+//! after re-compression as Kafka does), `compression.type` (batches in another
+//! codec are re-compressed, see `recompress`), `min.insync.replicas` (acks=all
+//! gets NOT_ENOUGH_REPLICAS while it exceeds the replicas in sync: one).
 
 use crate::errors::{batch_error_code, KafkaCode};
 use crate::handlers::create_topics::auto_create;
 use crate::messages::{AppendItem, AppendOutcome, ShardMsg, TopicPartition};
+use crate::recompress;
 use crate::shard::Shard;
 use bytes::BytesMut;
 use futures::future::join_all;
@@ -24,6 +30,9 @@ use strom_net::response::str_bytes;
 use strom_storage::batch::validate_batches;
 use strom_tuning::validate_topic_name;
 use tracing::warn;
+
+/// Replicas in sync for every partition of this single-node broker.
+const IN_SYNC_REPLICAS: i32 = 1;
 
 /// Where each partition's answer comes from.
 enum Slot {
@@ -81,6 +90,18 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
                 ));
                 continue;
             };
+            if acks == -1 && config.min_insync_replicas > IN_SYNC_REPLICAS {
+                let message = format!(
+                    "The size of the current ISR ({IN_SYNC_REPLICAS}) is insufficient to satisfy \
+                     the min.isr requirement of {} for partition {name}-{index}",
+                    config.min_insync_replicas
+                );
+                partitions.push((
+                    index,
+                    Slot::Done(KafkaCode::NOT_ENOUGH_REPLICAS, Some(message)),
+                ));
+                continue;
+            }
             let headers = match validate_batches(&records) {
                 Ok(headers) => headers,
                 Err(err) => {
@@ -91,6 +112,30 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
                     ));
                     continue;
                 }
+            };
+            // One copy per batch (offsets are assigned in place by the
+            // owner), re-compressed first when the topic asks for a codec.
+            let (records, headers) = match recompress::target_codec(&config.compression_type) {
+                None => (BytesMut::from(&records[..]), headers),
+                Some(codec) => match recompress::recompress_all(&records, &headers, codec) {
+                    Ok(None) => (BytesMut::from(&records[..]), headers),
+                    Ok(Some(rewritten)) => match validate_batches(&rewritten) {
+                        Ok(headers) => (rewritten, headers),
+                        Err(err) => {
+                            warn!(topic = %name, partition = index, "re-compressed batch is invalid: {err}");
+                            partitions.push((
+                                index,
+                                Slot::Done(KafkaCode::UNKNOWN_SERVER_ERROR, Some(err.to_string())),
+                            ));
+                            continue;
+                        }
+                    },
+                    Err(message) => {
+                        partitions
+                            .push((index, Slot::Done(KafkaCode::INVALID_RECORD, Some(message))));
+                        continue;
+                    }
+                },
             };
             if let Some(big) = headers
                 .iter()
@@ -115,8 +160,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
             let items = per_shard.entry(owner).or_default();
             items.push(AppendItem {
                 tp,
-                // One copy per batch: offsets are assigned in place by the owner.
-                records: BytesMut::from(&records[..]),
+                records,
                 headers,
             });
             partitions.push((
