@@ -89,11 +89,14 @@
 //! | `write.caching` | boolean | `strom.write.caching.default` | `true` / `false` (Redpanda's key) |
 //! | `flush.messages` | integer | `log.flush.interval.messages` | 1..=9223372036854775807 |
 //! | `flush.ms` | integer, ms | `log.flush.interval.ms` | 0..=9223372036854775807 |
+//! | `min.insync.replicas` | integer | `min.insync.replicas` | 1..=2147483647 |
+//! | `compression.type` | string | `compression.type` | `producer`, `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd` |
 //!
-//! Other topic keys Kafka knows (`min.insync.replicas`, `compression.type`,
-//! `flush.ms`, ...; see [`TOPIC_EXTRA_KEYS`]) are validated and kept in
+//! Other topic keys Kafka knows (`preallocate`, `segment.jitter.ms`, ...;
+//! see [`TOPIC_EXTRA_KEYS`]) are validated and kept in
 //! [`TopicConfig::extra`] without effect, so clients that send them work.
-//! Any other key is rejected.
+//! Any other key is rejected. What DescribeConfigs shows, and which broker
+//! keys may change at run time, is in [`crate::catalog`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
