@@ -411,7 +411,7 @@ mod tests {
         assert_eq!(out, AdminOutcome::OK);
         assert_eq!(
             table.topics["t"].configs["cleanup.policy"],
-            "compact,delete"
+            "delete,compact"
         );
         let out = alter_configs(
             &broker,

@@ -64,6 +64,9 @@
 //! | `group.max.session.timeout.ms` | integer, ms | `1800000` | 1..=2147483647 | Largest session timeout a member may ask for. |
 //! | `offsets.retention.minutes` | integer, minutes | `10080` (7 days) | 1..=2147483647 | Committed offsets of a group that has been empty this long are deleted. |
 //! | `offsets.retention.check.interval.ms` | integer, ms | `600000` | 1..=9223372036854775807 | How often expired offsets are looked for. |
+//! | `admin.listeners` | `http://host:port` | the Kafka listener's host, port 9644 (0 if the Kafka port is 0) | host an IP address, `localhost` or empty; the `http://` prefix may be omitted | Address of the admin HTTP API (`/metrics`, `/v1/health`, `/v1/ready`, `/v1/status`); the `--admin-listen` flag sets this key. |
+//! | `strom.log.level` | string | `info` | tracing filter directives, e.g. `info,strom_engine::group=debug` | Log level, per module if wanted. The `STROM_LOG` environment variable wins when set. |
+//! | `strom.log.format` | string | `text` | `text`, `json` | Log line format (the `--log-format` flag sets this key). |
 //! | `log.cleanup.policy` | list | `delete` | `delete`, `compact`, `compact,delete` | Default `cleanup.policy` of topics. |
 //! | `min.insync.replicas` | integer | `1` | 1..=2147483647 | Default `min.insync.replicas` of topics: acks=all produce is refused (NOT_ENOUGH_REPLICAS) while fewer replicas are in sync. |
 //! | `compression.type` | string | `producer` | `producer`, `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd` | Default `compression.type` of topics. |
@@ -107,6 +110,8 @@ use std::str::FromStr;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 
 const I32_MAX: i64 = i32::MAX as i64;
+/// Default port of the admin HTTP API (Redpanda's).
+pub const ADMIN_PORT_DEFAULT: u16 = 9644;
 const MS_PER_HOUR: i64 = 3_600_000;
 const MS_PER_MINUTE: i64 = 60_000;
 
@@ -150,6 +155,9 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.cleanup.policy",
     "min.insync.replicas",
     "compression.type",
+    "admin.listeners",
+    "strom.log.level",
+    "strom.log.format",
 ];
 
 /// The environment variable that sets a broker key: `STROM_` followed by the
@@ -338,6 +346,18 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `compression.type`: default of the topic key (`producer`).
     pub compression_type: String,
+    /// `admin.listeners` (flag `--admin-listen`): the admin HTTP API
+    /// (`/metrics`, `/v1/...`). `None` = the Kafka listener's host, port
+    /// 9644 (port 0 when the Kafka listener asks for port 0); see
+    /// [`Self::admin_listen`].
+    pub admin_listen: Option<SocketAddr>,
+    /// `strom.log.level`: tracing filter directives, e.g.
+    /// `info,strom_engine::group=debug` (levels per module). Default `info`.
+    /// The `STROM_LOG` environment variable, when set, wins.
+    pub log_level: String,
+    /// `strom.log.format` (flag `--log-format`): `text` (default; colours
+    /// on a terminal) or `json` (one object per line).
+    pub log_format: LogFormat,
     /// Keys given explicitly (file, environment, overrides), for
     /// DescribeConfigs' STATIC_BROKER_CONFIG source.
     pub explicit: BTreeSet<String>,
@@ -379,6 +399,9 @@ impl Default for BrokerConfig {
             log_cleanup_policy: "delete".to_string(),
             min_insync_replicas: 1,
             compression_type: "producer".to_string(),
+            admin_listen: None,
+            log_level: "info".to_string(),
+            log_format: LogFormat::Text,
             explicit: BTreeSet::new(),
         }
     }
@@ -569,8 +592,25 @@ impl BrokerConfig {
             "log.cleanup.policy" => text(&self.log_cleanup_policy),
             "min.insync.replicas" => text(&self.min_insync_replicas),
             "compression.type" => text(&self.compression_type),
+            "admin.listeners" => Some(format!("http://{}", self.admin_listen())),
+            "strom.log.level" => text(&self.log_level),
+            "strom.log.format" => text(&self.log_format.as_str()),
             _ => None,
         }
+    }
+
+    /// Where the admin HTTP API listens: `admin.listeners`, or the Kafka
+    /// listener's host with port 9644 (0 when the Kafka port is 0, so
+    /// brokers started on free ports do not collide on 9644).
+    pub fn admin_listen(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or_else(|| {
+            let port = if self.listen.port() == 0 {
+                0
+            } else {
+                ADMIN_PORT_DEFAULT
+            };
+            SocketAddr::new(self.listen.ip(), port)
+        })
     }
 
     /// The data directory: the first of `log.dirs`.
@@ -741,6 +781,34 @@ impl BrokerConfig {
             check_topic_value(Kind::CleanupPolicy, &parse_str(r)?)
         }) {
             c.log_cleanup_policy = p;
+        }
+        if let Some(addr) = layer.get("admin.listeners", |r| {
+            let text = parse_str(r)?;
+            let address = text
+                .strip_prefix("http://")
+                .or_else(|| text.strip_prefix("HTTP://"))
+                .unwrap_or(&text);
+            parse_listen(address).map_err(|e| e.replace("PLAINTEXT://", "http://"))
+        }) {
+            c.admin_listen = Some(addr);
+        }
+        if let Some(level) = layer.get("strom.log.level", |r| {
+            let text = parse_str(r)?;
+            if text.is_empty() {
+                return Err("expected filter directives like 'info' or 'info,strom_engine::group=debug', got ''".into());
+            }
+            Ok(text)
+        }) {
+            c.log_level = level;
+        }
+        if let Some(format) = layer.get("strom.log.format", |r| {
+            match parse_str(r)?.to_ascii_lowercase().as_str() {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("expected 'text' or 'json', got {r}")),
+            }
+        }) {
+            c.log_format = format;
         }
         if let Some(n) = layer.int("min.insync.replicas", 1, I32_MAX) {
             c.min_insync_replicas = n as i32;
@@ -1044,6 +1112,24 @@ fn parse_advertised(text: &str) -> Result<(String, u16), String> {
     Ok((host, port))
 }
 
+/// Format of the broker's log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// How a topic-level value is checked.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -1174,21 +1260,20 @@ fn check_topic_value(kind: Kind, value: &str) -> Result<String, String> {
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .collect();
-            let compact = parts.contains(&"compact");
-            let delete = parts.contains(&"delete");
-            if parts.iter().any(|p| *p != "compact" && *p != "delete") {
+            if parts.is_empty() || parts.iter().any(|p| *p != "compact" && *p != "delete") {
                 return Err(format!(
-                    "expected 'delete', 'compact' or 'compact,delete', got {raw}"
+                    "expected 'delete', 'compact' or both comma-separated, got {raw}"
                 ));
             }
-            match (compact, delete) {
-                (true, true) => Ok("compact,delete".to_string()),
-                (true, false) => Ok("compact".to_string()),
-                (false, true) => Ok("delete".to_string()),
-                (false, false) => Err(format!(
-                    "expected 'delete', 'compact' or 'compact,delete', got {raw}"
-                )),
+            // Kept in the order given (as Kafka stores it), repeats dropped,
+            // so the value described is the value set.
+            let mut list: Vec<&str> = Vec::with_capacity(2);
+            for part in parts {
+                if !list.contains(&part) {
+                    list.push(part);
+                }
             }
+            Ok(list.join(","))
         }
     }
 }
@@ -1213,8 +1298,8 @@ pub struct TopicConfig {
     /// Default `log.retention.bytes`. Applies when `cleanup.policy`
     /// contains `delete`.
     pub retention_bytes: i64,
-    /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete`
-    /// (normalized to that order). Compaction is not implemented yet; a
+    /// `cleanup.policy`: `delete` (default), `compact`, or both (kept in the
+    /// order given). Compaction is not implemented yet; a
     /// `compact`-only topic keeps everything.
     pub cleanup_policy: String,
     /// `write.caching`: false = acknowledge acks=all and show records to
@@ -1492,6 +1577,9 @@ mod tests {
                 "log.message.timestamp.type" => "CreateTime",
                 "log.cleanup.policy" => "compact",
                 "compression.type" => "zstd",
+                "admin.listeners" => "http://127.0.0.1:9645",
+                "strom.log.level" => "debug",
+                "strom.log.format" => "json",
                 _ => "100",
             };
             let result = c.apply_overrides([(key.to_string(), value.to_string())]);
@@ -1874,7 +1962,7 @@ mod tests {
         assert_eq!(t.max_message_bytes, 2_000_000);
         assert_eq!(t.retention_ms, -1);
         assert_eq!(t.retention_bytes, 1_000_000_000);
-        assert_eq!(t.cleanup_policy, "compact,delete");
+        assert_eq!(t.cleanup_policy, "delete,compact");
         assert_eq!(t.message_timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(t.index_interval_bytes, 1024);
         assert_eq!(t.min_insync_replicas, 2);
@@ -1888,7 +1976,7 @@ mod tests {
         assert_eq!(t.extra.len(), 3);
         assert_eq!(t.overrides().len(), 13);
         assert_eq!(t.overrides()["segment.bytes"], "1048576");
-        assert_eq!(t.overrides()["cleanup.policy"], "compact,delete");
+        assert_eq!(t.overrides()["cleanup.policy"], "delete,compact");
         assert_eq!(t.describe()["segment.ms"], "60000");
         assert_eq!(t.describe()["compression.type"], "zstd");
 
@@ -1922,7 +2010,7 @@ mod tests {
         ));
         assert!(has("segment.ms: expected an integer >= 1, got '0'"));
         assert!(has(
-            "cleanup.policy: expected 'delete', 'compact' or 'compact,delete', got 'delete,shred'"
+            "cleanup.policy: expected 'delete', 'compact' or both comma-separated, got 'delete,shred'"
         ));
         assert!(has(
             "message.timestamp.type: expected one of 'CreateTime', 'LogAppendTime', got 'Now'"

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use strom_net::response::str_bytes;
-use strom_storage::batch::validate_batches;
+use strom_storage::batch::{validate_batches, BatchHeader};
 use strom_tuning::validate_topic_name;
 use tracing::warn;
 
@@ -113,6 +113,15 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
                     continue;
                 }
             };
+            // The batch as produced must fit (Kafka checks it before
+            // re-compressing, and the re-compressed one again below).
+            if let Some(message) = too_large(&headers, config.max_message_bytes) {
+                partitions.push((
+                    index,
+                    Slot::Done(KafkaCode::MESSAGE_TOO_LARGE, Some(message)),
+                ));
+                continue;
+            }
             // One copy per batch (offsets are assigned in place by the
             // owner), re-compressed first when the topic asks for a codec.
             let (records, headers) = match recompress::target_codec(&config.compression_type) {
@@ -137,15 +146,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
                     }
                 },
             };
-            if let Some(big) = headers
-                .iter()
-                .find(|h| h.total_bytes() as u64 > u64::from(config.max_message_bytes))
-            {
-                let message = format!(
-                    "batch of {} bytes exceeds max.message.bytes {}",
-                    big.total_bytes(),
-                    config.max_message_bytes
-                );
+            if let Some(message) = too_large(&headers, config.max_message_bytes) {
                 partitions.push((
                     index,
                     Slot::Done(KafkaCode::MESSAGE_TOO_LARGE, Some(message)),
@@ -230,6 +231,19 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
         response.responses.push(topic);
     }
     Some(response)
+}
+
+/// The error message when a batch is above `max.message.bytes`.
+fn too_large(headers: &[BatchHeader], max_message_bytes: u32) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| h.total_bytes() as u64 > u64::from(max_message_bytes))
+        .map(|big| {
+            format!(
+                "batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
+                big.total_bytes()
+            )
+        })
 }
 
 fn all_failed(request: ProduceRequest, code: KafkaCode) -> ProduceResponse {
