@@ -7,12 +7,14 @@
 //! truncated body) closes the connection; other connections are not affected.
 
 use crate::handlers::dispatch;
+use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 use futures::future::{select, Either};
 use futures::io::BufReader;
 use glommio::net::TcpStream;
+use kafka_protocol::messages::ApiKey;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use strom_net::frame::{read_frame_body, read_frame_size};
 use strom_net::header::{classify, Classified};
 use strom_net::response::api_versions_too_new;
@@ -32,6 +34,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         debug!(shard = shard.id, %peer, "TCP_NODELAY not set: {err}");
     }
     shard.connections.set(shard.connections.get() + 1);
+    ShardMetrics::add(&shard.metrics.connections_accepted, 1);
     let result = serve_requests(&shard, stream).await;
     shard.connections.set(shard.connections.get() - 1);
     match result {
@@ -50,6 +53,7 @@ async fn serve_requests(shard: &Rc<Shard>, stream: TcpStream) -> Result<(), NetE
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
         let size = read_frame_size(&mut reader, limit).await?;
+        let started = Instant::now();
         // Held until the response is written: bounds the shard's request memory.
         let _memory = shard.reserve_request_memory(size).await;
         let body = Box::pin(read_frame_body(&mut reader, size));
@@ -65,20 +69,29 @@ async fn serve_requests(shard: &Rc<Shard>, stream: TcpStream) -> Result<(), NetE
                 )))
             }
         };
-        let items = match classify(frame.freeze(), &shard.api_support)? {
+        ShardMetrics::add(&shard.metrics.request_bytes, 4 + size as u64);
+        let (api_key, items) = match classify(frame.freeze(), &shard.api_support)? {
             Classified::Request(info, body) => {
+                let api_key = info.api_key as i16;
                 match dispatch(shard, info, body, &client_host).await? {
-                    Some(items) => items,
-                    None => continue,
+                    Some(items) => (api_key, items),
+                    None => {
+                        shard.metrics.request_done(api_key, started.elapsed());
+                        continue;
+                    }
                 }
             }
-            Classified::ApiVersionsTooNew(prefix) => {
+            Classified::ApiVersionsTooNew(prefix) => (
+                ApiKey::ApiVersions as i16,
                 vec![SendItem::Bytes(api_versions_too_new(
                     prefix,
                     &shard.api_support,
-                )?)]
-            }
+                )?)],
+            ),
         };
+        let response_bytes: u64 = items.iter().map(SendItem::len).sum();
         write_items(reader.get_mut(), items).await?;
+        ShardMetrics::add(&shard.metrics.response_bytes, response_bytes);
+        shard.metrics.request_done(api_key, started.elapsed());
     }
 }

@@ -42,7 +42,7 @@ fn fail_stop(shard: usize, what: &str, err: &dyn std::fmt::Display) -> ! {
         "{what} failed, stopping the broker (exit status {}): {err}",
         crate::EXIT_STORAGE_FAILURE
     );
-    std::process::exit(crate::EXIT_STORAGE_FAILURE)
+    crate::logging::exit(crate::EXIT_STORAGE_FAILURE)
 }
 
 impl Shard {
@@ -54,6 +54,7 @@ impl Shard {
         glommio::spawn_local(self.clone().retention_timer()).detach();
         glommio::spawn_local(self.clone().disk_space_timer()).detach();
         glommio::spawn_local(self.clone().group_timer()).detach();
+        glommio::spawn_local(crate::metrics::watch_stalls(self.clone())).detach();
     }
 
     /// Queues a partition for the next group-commit round.
@@ -75,11 +76,14 @@ impl Shard {
                 continue;
             }
             let syncs = plans.iter().flat_map(|(tp, plan)| {
-                plan.files
-                    .iter()
-                    .map(move |file| async move { (tp, uring::fdatasync(file).await) })
+                plan.files.iter().map(move |file| async move {
+                    let started = std::time::Instant::now();
+                    let result = uring::fdatasync(file).await;
+                    (tp, result, started.elapsed())
+                })
             });
-            for (tp, result) in join_all(syncs).await {
+            for (tp, result, elapsed) in join_all(syncs).await {
+                self.metrics.fsync_done(elapsed);
                 if let Err(err) = result {
                     let what = format!("fdatasync of {}-{}", tp.topic, tp.partition);
                     fail_stop(self.id, &what, &err);

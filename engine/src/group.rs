@@ -220,6 +220,10 @@ impl Group {
         }
     }
 
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
     pub fn has_members(&self) -> bool {
         !self.members.is_empty()
     }

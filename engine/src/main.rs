@@ -3,8 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use strom_engine::{server, EXIT_CONFIG, EXIT_START_FAILURE};
-use strom_tuning::config::BrokerConfig;
+use strom_engine::{logging, server, EXIT_CONFIG, EXIT_START_FAILURE};
+use strom_tuning::config::{BrokerConfig, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +23,16 @@ enum Command {
     Serve(ServeArgs),
     /// Consumer groups: list, describe (lag), reset offsets, delete (like kafka-consumer-groups).
     Group(strom_engine::cli::group::GroupArgs),
+    /// Host tuning: check (report) or apply the settings a broker host needs.
+    Tune(strom_engine::cli::tune::TuneArgs),
+    /// Topics: create, list, describe, alter configs, add partitions, delete (like rpk topic).
+    Topic(strom_engine::cli::topic::TopicArgs),
+    /// Produce records from stdin, one per line (like rpk topic produce, kcat -P).
+    Produce(strom_engine::cli::produce::ProduceArgs),
+    /// Print a topic's records, alone or in a consumer group (like rpk topic consume, kcat -C).
+    Consume(strom_engine::cli::consume::ConsumeArgs),
+    /// The cluster: brokers, controller, id; broker configs (like rpk cluster).
+    Cluster(strom_engine::cli::cluster::ClusterArgs),
 }
 
 #[derive(clap::Args)]
@@ -39,6 +49,13 @@ struct ServeArgs {
     /// Number of shards, one pinned thread each (default: every usable core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
     smp: Option<u16>,
+    /// Admin HTTP API address (/metrics, /v1/health, /v1/ready, /v1/status; overrides
+    /// admin.listeners). Default: the Kafka listener's host, port 9644.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen)]
+    admin_listen: Option<SocketAddr>,
+    /// Log line format (overrides strom.log.format).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 fn main() {
@@ -46,8 +63,12 @@ fn main() {
     let args = match cli.command {
         Command::Serve(args) => args,
         Command::Group(args) => std::process::exit(strom_engine::cli::group::run(args)),
+        Command::Tune(args) => std::process::exit(strom_engine::cli::tune::run(args)),
+        Command::Topic(args) => std::process::exit(strom_engine::cli::topic::run(args)),
+        Command::Produce(args) => std::process::exit(strom_engine::cli::produce::run(args)),
+        Command::Consume(args) => std::process::exit(strom_engine::cli::consume::run(args)),
+        Command::Cluster(args) => std::process::exit(strom_engine::cli::cluster::run(args)),
     };
-    init_logging();
     let mut config = match &args.config {
         Some(path) => BrokerConfig::from_file(path),
         None => Ok(BrokerConfig::default()),
@@ -69,10 +90,26 @@ fn main() {
     if let Some(smp) = args.smp {
         config.smp = Some(usize::from(smp));
     }
+    if let Some(admin) = args.admin_listen {
+        config.admin_listen = Some(admin);
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = if format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
+    }
+    if let Err(err) = logging::init(config.log_format, &config.log_level) {
+        eprintln!("strom: invalid log filter: {err}");
+        std::process::exit(EXIT_CONFIG);
+    }
     if let Err(err) = server::run(config) {
+        logging::flush();
         eprintln!("strom: {err}");
         std::process::exit(EXIT_START_FAILURE);
     }
+    logging::flush();
 }
 
 /// `HOST:PORT` where HOST is an address or a name (`localhost:9092`).
@@ -84,13 +121,4 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     addrs
         .next()
         .ok_or_else(|| format!("'{text}' resolves to no address"))
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

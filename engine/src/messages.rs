@@ -234,6 +234,8 @@ pub enum ShardMsg {
         bool,
         oneshot::Sender<Vec<AdminOutcome>>,
     ),
+    /// The shard's counters, partitions and groups (a `/metrics` scrape).
+    Metrics(oneshot::Sender<crate::metrics::ShardSnapshot>),
     /// Bytes on disk of every partition the shard owns (DescribeLogDirs).
     LogSizes(oneshot::Sender<Vec<(TopicPartition, u64)>>),
 }

@@ -164,7 +164,7 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Appends `plain` compressed with `codec` (Kafka's framing for each).
-fn compress(codec: u8, plain: &[u8], out: &mut BytesMut) -> Result<(), String> {
+pub fn compress(codec: u8, plain: &[u8], out: &mut BytesMut) -> Result<(), String> {
     let fill = |buf: &mut BytesMut| -> anyhow::Result<()> {
         buf.put_slice(plain);
         Ok(())

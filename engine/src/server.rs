@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use strom_tuning::config::BrokerConfig;
+pub use strom_tuning::host::OPEN_FILES_RECOMMENDED_MIN;
+use strom_tuning::host::{self, Check, HostFacts, Raise, Rlimit, Verdict, Wanted};
 use strom_tuning::limits::{CONNECTIONS_PER_SHARD_MAX, CROSS_SHARD_CHANNEL_DEPTH};
+use strom_tuning::tune::Root;
 use tracing::{error, info, warn};
 
 /// Why the broker could not start or run.
@@ -35,20 +38,26 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "cannot listen on {addr} for the admin API: {source}; choose another address with \
+         --admin-listen HOST:PORT (or admin.listeners in the config file)"
+    )]
+    AdminListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("shard start-up failed: {0}")]
     Shard(String),
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    /// A host setting Strom cannot run with; the message names the fix.
+    #[error("{0}")]
+    Host(String),
 }
 
 /// Cores this process may run on (its affinity mask), in order.
 pub fn usable_cpus() -> Vec<usize> {
-    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
-        Ok(set) => (0..nix::sched::CpuSet::count())
-            .filter(|cpu| set.is_set(*cpu).unwrap_or(false))
-            .collect(),
-        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
-    }
+    host::usable_cpus()
 }
 
 /// Runs the broker until SIGINT or SIGTERM.
@@ -60,20 +69,15 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         source,
     })?;
     let _lock = lock_data_dir(&data_dir)?;
+    check_host(&config)?;
     let table = Arc::new(TopicTable::load_or_create(&data_dir)?);
 
-    raise_open_file_limit();
-    check_io_uring()?;
     let cpus = usable_cpus();
+    // More shards than cores: round-robin (check_host warned).
     let smp = config.smp.unwrap_or(cpus.len()).max(1);
-    if smp > cpus.len() {
-        warn!(
-            smp,
-            usable_cores = cpus.len(),
-            "more shards than usable cores: shards will share cores"
-        );
-    }
 
+    // Before the Kafka port is resolved: its default follows a Kafka port 0.
+    let admin_wanted = config.admin_listen();
     // With port 0, reserve a port first so every shard's listener shares it.
     let reservation = if config.listen.port() == 0 {
         let socket = reserve_port(config.listen).map_err(|source| ServeError::Listen {
@@ -99,6 +103,26 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     };
     let listen = config.listen;
 
+    // The admin API: same checks as the Kafka listener (a free port for 0,
+    // refuse an address somebody else listens on).
+    let admin_listen_error = |source| ServeError::AdminListen {
+        addr: admin_wanted,
+        source,
+    };
+    let admin_reservation = if admin_wanted.port() == 0 {
+        let socket = reserve_port(admin_wanted).map_err(admin_listen_error)?;
+        if let Ok(Some(addr)) = socket.local_addr().map(|a| a.as_socket()) {
+            config.admin_listen = Some(addr);
+        }
+        Some(socket)
+    } else {
+        drop(std::net::TcpListener::bind(admin_wanted).map_err(admin_listen_error)?);
+        config.admin_listen = Some(admin_wanted);
+        None
+    };
+    let admin = config.admin_listen();
+    let admin_state = crate::http::AdminState::new();
+
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, shutdown.clone()).map_err(ServeError::Signal)?;
@@ -115,10 +139,19 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         let table = table.clone();
         let ready = ready_tx.clone();
         let shutdown = shutdown.clone();
+        let admin_state = admin_state.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("strom-shard-{index}"))
             .spawn(move || async move {
-                if let Err(err) = shard_main(mesh, config, table, listen, &ready, shutdown).await {
+                // Every line logged on this thread carries the shard id.
+                let _span = tracing::info_span!("shard", id = index).entered();
+                let listeners = Listeners {
+                    kafka: listen,
+                    admin,
+                    admin_state,
+                };
+                if let Err(err) = shard_main(mesh, config, table, listeners, &ready, shutdown).await
+                {
                     let _ = ready.send(Err(err));
                 }
             })
@@ -139,8 +172,10 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         }
     }
     drop(reservation);
+    drop(admin_reservation);
+    admin_state.ready.store(true, Ordering::SeqCst);
     println!(
-        "strom listening for Kafka clients on {listen} (node {}, {smp} shards, data in {data_dir_text})",
+        "strom listening for Kafka clients on {listen} (node {}, {smp} shards, data in {data_dir_text}, admin API on http://{admin})",
         config.node_id
     );
     use std::io::Write;
@@ -148,6 +183,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     if let Err(err) = std::io::stdout().flush() {
         warn!("could not print the listening line: {err}");
     }
+    crate::notify::ready();
 
     for handle in handles {
         if let Err(err) = handle.join() {
@@ -158,11 +194,18 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Where a shard listens (the admin API only on shard 0).
+struct Listeners {
+    kafka: SocketAddr,
+    admin: SocketAddr,
+    admin_state: Arc<crate::http::AdminState>,
+}
+
 async fn shard_main(
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
     config: Arc<BrokerConfig>,
     table: Arc<TopicTable>,
-    listen: SocketAddr,
+    listeners: Listeners,
     ready: &mpsc::Sender<Result<(), String>>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), String> {
@@ -184,16 +227,32 @@ async fn shard_main(
         .detach();
     }
 
+    let listen = listeners.kafka;
     let listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let accept_shard = shard.clone();
     let acceptor = glommio::spawn_local(accept_loop(accept_shard, listener));
+    let admin = if shard.id == 0 {
+        let addr = listeners.admin;
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen on {addr} for the admin API: {e}"))?;
+        Some(glommio::spawn_local(crate::http::serve(
+            shard.clone(),
+            listener,
+            listeners.admin_state,
+        )))
+    } else {
+        None
+    };
     let _ = ready.send(Ok(()));
 
     while !shutdown.load(Ordering::SeqCst) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     drop(acceptor.cancel());
+    if let Some(admin) = admin {
+        drop(admin.cancel());
+    }
     info!(shard = shard.id, "shutting down: closing partitions");
     // No checkpoint write may be in flight while close writes the final one.
     let _checkpoints = shard.checkpoint_lock.acquire_permit(1).await;
@@ -223,65 +282,56 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     }
 }
 
-/// Creates (and drops) one glommio executor on the main thread, so that a host
-/// where io_uring cannot be set up fails with the reason instead of a shard thread
-/// dying silently while the others wait for it.
-fn check_io_uring() -> Result<(), ServeError> {
-    match LocalExecutorBuilder::new(Placement::Unbound).make() {
-        Ok(executor) => {
-            drop(executor);
-            Ok(())
+/// Start-up checks of the host (`strom_tuning::host`): raises the soft
+/// locked-memory and open-file limits to the hard ones, logs one warning per
+/// slow-but-working setting, and fails with one message naming the fix when
+/// Strom cannot run here. io_uring is proven by creating an executor.
+fn check_host(config: &BrokerConfig) -> Result<(), ServeError> {
+    for which in [Rlimit::LockedMemory, Rlimit::OpenFiles] {
+        match host::raise_soft_limit(which) {
+            Raise::AtHard => {}
+            Raise::Raised { from, to } => {
+                info!(limit = which.name(), %from, %to, "raised the soft limit to the hard limit")
+            }
+            Raise::Failed { error } => {
+                warn!(limit = which.name(), "cannot raise the soft limit: {error}")
+            }
         }
-        Err(err) => {
-            let memlock =
-                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
-                    .map_or_else(
-                        |_| "unknown".to_string(),
-                        |(soft, _)| format!("{soft} bytes"),
-                    );
-            Err(ServeError::Shard(format!(
-                "cannot start an io_uring executor: {err}. Strom needs io_uring \
-                 (check sysctl kernel.io_uring_disabled and seccomp/container policy) and \
-                 locked memory for its ring buffers (RLIMIT_MEMLOCK is {memlock}; 8 MiB or more \
-                 works: ulimit -l 8192)"
-            )))
+    }
+    let facts = HostFacts::gather(&Root::real(), &config.log_dirs);
+    let wanted = Wanted {
+        smp: config.smp,
+        log_dir_min_free_bytes: config.log_dir_min_free_bytes,
+    };
+    let mut checks = host::check(&facts, &wanted);
+    if !checks.iter().any(Check::is_fatal) {
+        if let Err(error) = probe_io_uring() {
+            checks.push(host::io_uring_failure(&facts, &error));
         }
+    }
+    let mut fatal = Vec::new();
+    for check in checks {
+        match check.verdict {
+            Verdict::Ok => {}
+            Verdict::Warning(message) => warn!(check = check.name, "{message}"),
+            Verdict::Fatal(message) => fatal.push(message),
+        }
+    }
+    if fatal.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::Host(fatal.join("; also: ")))
     }
 }
 
-/// Below this many open files the broker warns: every partition keeps its active
-/// segment's three files open, and one file per older segment (Kafka recommends
-/// 100,000).
-pub const OPEN_FILES_RECOMMENDED_MIN: u64 = 65_536;
-
-/// Raises the soft open-file limit to the hard limit: a default soft limit of 1024
-/// would stop the broker at a few hundred partitions.
-fn raise_open_file_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok(limits) => limits,
-        Err(err) => {
-            warn!("cannot read the open-file limit: {err}");
-            return;
-        }
-    };
-    let mut effective = soft;
-    if soft < hard {
-        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => {
-                info!(from = soft, to = hard, "raised the open-file limit");
-                effective = hard;
-            }
-            Err(err) => warn!(soft, hard, "cannot raise the open-file limit: {err}"),
-        }
-    }
-    if effective < OPEN_FILES_RECOMMENDED_MIN {
-        warn!(
-            limit = effective,
-            recommended = OPEN_FILES_RECOMMENDED_MIN,
-            "low open-file limit: each partition keeps 3 files open, plus 1 per older segment; raise it (ulimit -n, systemd LimitNOFILE)"
-        );
-    }
+/// Creates (and drops) one glommio executor on the main thread, so that a host
+/// where io_uring cannot be set up fails with the reason instead of a shard thread
+/// dying silently while the others wait for it.
+fn probe_io_uring() -> Result<(), String> {
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .make()
+        .map(drop)
+        .map_err(|err| err.to_string())
 }
 
 fn reserve_port(addr: SocketAddr) -> std::io::Result<socket2::Socket> {

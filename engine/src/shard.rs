@@ -49,6 +49,8 @@ pub struct Partition {
     pub(crate) sync_queued: bool,
     /// Wall clock of the last completed sync (for `flush.ms`).
     pub(crate) last_sync_ms: i64,
+    /// Bytes and records in and out, for `/metrics`.
+    pub(crate) counters: crate::metrics::PartitionCounters,
 }
 
 impl Partition {
@@ -61,6 +63,7 @@ impl Partition {
             ack_waiters: Vec::new(),
             sync_queued: false,
             last_sync_ms: now_ms(),
+            counters: crate::metrics::PartitionCounters::default(),
         }
     }
 
@@ -144,6 +147,8 @@ pub struct Shard {
     missing_partitions: Cell<bool>,
     /// The consumer groups this shard coordinates.
     pub(crate) coordinator: RefCell<crate::group::Coordinator>,
+    /// This shard's counters (merged by a `/metrics` scrape).
+    pub metrics: crate::metrics::ShardMetrics,
 }
 
 impl Shard {
@@ -176,6 +181,7 @@ impl Shard {
                 crate::handlers::groups::limits(&broker),
             )),
             effective: RefCell::new(broker.clone()),
+            metrics: crate::metrics::ShardMetrics::default(),
             broker,
         })
     }
@@ -211,8 +217,11 @@ impl Shard {
         if shard == self.id {
             // Boxed: handling may itself call other shards (and this one).
             Box::pin(self.clone().handle(msg)).await;
-        } else if self.senders.send_to(shard, msg).await.is_err() {
-            return Err(ShardError::ShardGone { shard });
+        } else {
+            crate::metrics::ShardMetrics::add(&self.metrics.cross_shard_messages, 1);
+            if self.senders.send_to(shard, msg).await.is_err() {
+                return Err(ShardError::ShardGone { shard });
+            }
         }
         rx.await.map_err(|_| ShardError::ShardGone { shard })
     }
@@ -299,6 +308,9 @@ impl Shard {
                     .await;
                 let _ = reply.send(outcome);
             }
+            ShardMsg::Metrics(reply) => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
             ShardMsg::LogSizes(reply) => {
                 let sizes = self
                     .partitions
@@ -336,7 +348,7 @@ impl Shard {
                     // Fail-stop: the table no longer lists this partition, and a
                     // half-removed directory must not be served or reused silently.
                     error!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition data failed, stopping the broker: {err}");
-                    std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                    crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
                 }
             }
         }
@@ -379,7 +391,7 @@ impl Shard {
                         "cannot prepare partition directory {}: {err}",
                         dir.display()
                     );
-                    std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                    crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
                 }
                 match PartitionLog::open(&dir, log_config(&config), now_ms()) {
                     Ok((log, report)) => {
@@ -401,7 +413,7 @@ impl Shard {
                             "cannot open partition {}: {err}",
                             dir.display()
                         );
-                        std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                        crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
                     }
                 }
             }
@@ -453,6 +465,45 @@ impl Shard {
             );
             self.apply_table(self.table());
         }
+    }
+
+    /// This shard's counters, partitions and groups for a `/metrics` scrape.
+    fn metrics_snapshot(&self) -> crate::metrics::ShardSnapshot {
+        let mut snapshot = self
+            .metrics
+            .snapshot(self.id, self.connections.get() as u64);
+        snapshot.partitions = self
+            .partitions
+            .borrow()
+            .iter()
+            .map(|(tp, p)| crate::metrics::PartitionSnapshot {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+                counters: p.counters,
+                log_start_offset: p.log.log_start_offset(),
+                log_end_offset: p.log.log_end_offset(),
+                high_watermark: p.log.high_watermark(),
+                segments: p.log.segment_count() as u64,
+                size_bytes: p.log.size_bytes(),
+            })
+            .collect();
+        snapshot.groups = self
+            .coordinator
+            .borrow()
+            .groups
+            .values()
+            .map(|g| crate::metrics::GroupSnapshot {
+                group: g.id.clone(),
+                state: g.state.name(),
+                members: g.member_count() as u64,
+                offsets: g
+                    .offsets
+                    .iter()
+                    .map(|((topic, partition), c)| (topic.clone(), *partition, c.offset))
+                    .collect(),
+            })
+            .collect();
+        snapshot
     }
 
     /// The effective config of a topic (broker defaults plus its overrides),
@@ -522,6 +573,9 @@ impl Shard {
                     .append(&mut item.records, &item.headers, append_time, now)
                 {
                     Ok(info) => {
+                        partition.counters.bytes_in += item.records.len() as u64;
+                        partition.counters.records_in +=
+                            (info.last_offset + 1 - info.base_offset).max(0) as u64;
                         let caching = partition.config.write_caching;
                         if caching {
                             partition.wake_fetches();
@@ -564,7 +618,7 @@ impl Shard {
                     Err(err) => {
                         // A failed write leaves the log in an unknown state: fail-stop.
                         error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "append failed, stopping the broker: {err}");
-                        std::process::exit(crate::EXIT_STORAGE_FAILURE);
+                        crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
                     }
                 }
             })
@@ -577,11 +631,11 @@ impl Shard {
     }
 
     fn read_local(&self, items: &[ReadItem]) -> Vec<ReadOutcome> {
-        let partitions = self.partitions.borrow();
+        let mut partitions = self.partitions.borrow_mut();
         items
             .iter()
             .map(|item| {
-                let Some(partition) = partitions.get(&item.tp) else {
+                let Some(partition) = partitions.get_mut(&item.tp) else {
                     return ReadOutcome {
                         error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
                         high_watermark: -1,
@@ -591,7 +645,14 @@ impl Shard {
                 };
                 let log = &partition.log;
                 match log.read(item.offset, item.max_bytes) {
-                    Ok(region) => ReadOutcome {
+                    Ok(region) => {
+                        if let Some(r) = &region {
+                            partition.counters.bytes_out += r.len;
+                            partition.counters.records_out +=
+                                (r.next_offset - item.offset).max(0) as u64;
+                        }
+                        let log = &partition.log;
+                        ReadOutcome {
                         error: KafkaCode::NONE,
                         high_watermark: log.high_watermark(),
                         log_start_offset: log.log_start_offset(),
@@ -600,7 +661,8 @@ impl Shard {
                             position: r.position,
                             len: r.len,
                         }),
-                    },
+                    }
+                    }
                     Err(err) => {
                         let code = storage_error_code(&err);
                         if code != KafkaCode::OFFSET_OUT_OF_RANGE {
@@ -753,7 +815,7 @@ impl Shard {
                 "storage failure during shutdown, exiting with status {}",
                 crate::EXIT_STORAGE_FAILURE
             );
-            std::process::exit(crate::EXIT_STORAGE_FAILURE);
+            crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
         }
     }
 }
@@ -897,7 +959,7 @@ impl Shard {
                 }
             }
             error!("writing the topic table failed, stopping the broker: {err}");
-            std::process::exit(crate::EXIT_STORAGE_FAILURE);
+            crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
         }
         self.broadcast_table(Arc::new(table)).await;
         true

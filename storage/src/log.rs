@@ -136,6 +136,9 @@ pub struct FileRegion {
     pub file: Arc<File>,
     pub position: u64,
     pub len: u64,
+    /// Offset after the last record of the region (for metrics: records
+    /// a consumer at the fetch offset receives = this − fetch offset).
+    pub next_offset: i64,
 }
 
 /// What [`PartitionLog::open`] found and did.
@@ -508,11 +511,19 @@ impl Segment {
     /// The last batch boundary at or below `limit`, but not below `floor`
     /// (itself a boundary). Starts from the offset index, so it reads at most
     /// about one index interval of headers.
-    fn boundary_at_or_below(&self, floor: u64, limit: u64) -> Result<u64, StorageError> {
+    /// Also returns the offset after the last batch below that boundary
+    /// (`floor_next` is the one after the batch ending at `floor`).
+    fn boundary_at_or_below(
+        &self,
+        floor: u64,
+        floor_next: i64,
+        limit: u64,
+    ) -> Result<(u64, i64), StorageError> {
         if limit >= self.size {
-            return Ok(self.size);
+            return Ok((self.size, self.next_offset));
         }
         let mut position = floor;
+        let mut next = floor_next;
         if let Some(entry) = self.offset_index.floor_position(limit) {
             let at = u64::from(entry.position);
             if at > position {
@@ -522,9 +533,11 @@ impl Segment {
                     Ok(header) if header.base_offset == entry.offset => {
                         let end = at + header.total_bytes() as u64;
                         if end > limit {
-                            return Ok(at);
+                            // The batch before `at` ends where this one starts.
+                            return Ok((at, header.base_offset));
                         }
                         position = end;
+                        next = header.last_offset() + 1;
                     }
                     _ => {
                         warn!(file = %self.index_path.display(), offset = entry.offset, position = at, "index entry does not match the log; scanning the segment");
@@ -533,13 +546,15 @@ impl Segment {
             }
         }
         while position < self.size {
-            let end = position + self.read_header(position)?.total_bytes() as u64;
+            let header = self.read_header(position)?;
+            let end = position + header.total_bytes() as u64;
             if end > limit {
                 break;
             }
             position = end;
+            next = header.last_offset() + 1;
         }
-        Ok(position)
+        Ok((position, next))
     }
 
     /// Loads the index files. Returns false (after a warning) when they are
@@ -1210,15 +1225,17 @@ impl PartitionLog {
             if seg.base_offset == visible.segment_base {
                 limit = limit.min(visible.position);
             }
-            let end = if first_end >= limit {
-                first_end
+            let first_next = header.last_offset() + 1;
+            let (end, next_offset) = if first_end >= limit {
+                (first_end, first_next)
             } else {
-                seg.boundary_at_or_below(first_end, limit)?
+                seg.boundary_at_or_below(first_end, first_next, limit)?
             };
             return Ok(Some(FileRegion {
                 file: Arc::clone(&seg.log),
                 position,
                 len: end - position,
+                next_offset,
             }));
         }
         Ok(None)

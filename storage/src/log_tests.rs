@@ -52,6 +52,7 @@ fn fetch_all(log: &PartitionLog, from: i64, max_bytes: u64) -> Vec<BatchHeader> 
         let headers = validate_batches(&region_bytes(&region)).unwrap();
         assert!(headers[0].base_offset <= offset && offset <= headers[0].last_offset());
         offset = headers.last().unwrap().last_offset() + 1;
+        assert_eq!(region.next_offset, offset, "next offset of the region");
         out.extend(headers);
     }
     assert_eq!(offset, log.log_end_offset());

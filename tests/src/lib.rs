@@ -38,6 +38,11 @@ pub struct BrokerOpts {
     /// Start under these (soft, hard) open-file limits (via util-linux `prlimit`,
     /// which execs the broker in place); `None` for hard keeps the current one.
     pub open_files_limits: Option<(u64, Option<u64>)>,
+    /// Start under these (soft, hard) locked-memory limits in bytes (via
+    /// `prlimit --memlock`); `None` for hard keeps the current one.
+    pub memlock_limits: Option<(u64, Option<u64>)>,
+    /// Extra environment variables of the broker process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for BrokerOpts {
@@ -47,6 +52,8 @@ impl Default for BrokerOpts {
             config: None,
             data_dir: None,
             open_files_limits: None,
+            memlock_limits: None,
+            env: Vec::new(),
         }
     }
 }
@@ -71,6 +78,16 @@ impl BrokerOpts {
         self.open_files_limits = Some((soft, hard));
         self
     }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn memlock_limits(mut self, soft_bytes: u64, hard_bytes: Option<u64>) -> Self {
+        self.memlock_limits = Some((soft_bytes, hard_bytes));
+        self
+    }
 }
 
 /// A running `strom serve` process.
@@ -78,6 +95,7 @@ pub struct Broker {
     opts: BrokerOpts,
     child: Option<Child>,
     port: u16,
+    admin_port: Option<u16>,
     data_dir: PathBuf,
     work: tempfile::TempDir,
     stderr_path: PathBuf,
@@ -128,6 +146,7 @@ impl Broker {
             opts,
             child: None,
             port: 0,
+            admin_port: None,
             data_dir,
             work,
             stderr_path,
@@ -146,17 +165,23 @@ impl Broker {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
         let bin = strom_bin();
-        let mut cmd = match self.opts.open_files_limits {
-            Some((soft, hard)) => {
-                let hard = hard.map_or(String::new(), |h| h.to_string());
-                let mut wrapper = Command::new("prlimit");
-                wrapper
-                    .arg(format!("--nofile={soft}:{hard}"))
-                    .arg("--")
-                    .arg(&bin);
-                wrapper
-            }
-            None => Command::new(&bin),
+        let limits: Vec<String> = [
+            ("nofile", self.opts.open_files_limits),
+            ("memlock", self.opts.memlock_limits),
+        ]
+        .iter()
+        .filter_map(|(name, limits)| {
+            let (soft, hard) = (*limits)?;
+            let hard = hard.map_or(String::new(), |h| h.to_string());
+            Some(format!("--{name}={soft}:{hard}"))
+        })
+        .collect();
+        let mut cmd = if limits.is_empty() {
+            Command::new(&bin)
+        } else {
+            let mut wrapper = Command::new("prlimit");
+            wrapper.args(&limits).arg("--").arg(&bin);
+            wrapper
         };
         cmd.arg("serve")
             .arg("--data-dir")
@@ -170,6 +195,7 @@ impl Broker {
             std::fs::write(&path, config).expect("write config");
             cmd.arg("--config").arg(path);
         }
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         // Append the stderr of every start to one file.
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -205,6 +231,7 @@ impl Broker {
             match rx.recv_timeout(left.max(Duration::from_millis(1))) {
                 Ok(line) => {
                     if let Some(port) = parse_listening_line(&line) {
+                        self.admin_port = parse_admin_port(&line);
                         break port;
                     }
                 }
@@ -231,6 +258,14 @@ impl Broker {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `http://127.0.0.1:PORT` of the admin API (`/metrics`, `/v1/...`).
+    pub fn admin_url(&self) -> String {
+        let port = self
+            .admin_port
+            .expect("the listening line named no admin API address");
+        format!("http://127.0.0.1:{port}")
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -342,6 +377,13 @@ impl Drop for Broker {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The port of `admin API on http://HOST:PORT` in the listening line.
+pub fn parse_admin_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("admin API on http://")?;
+    let addr = rest.trim_end_matches(')').split_whitespace().next()?;
+    addr.trim_end_matches(')').rsplit(':').next()?.parse().ok()
 }
 
 /// Parses `strom listening for Kafka clients on 127.0.0.1:PORT (...)`.
@@ -701,5 +743,11 @@ mod unit {
             Some(41234)
         );
         assert_eq!(parse_listening_line("something else"), None);
+        assert_eq!(
+            parse_admin_port(
+                "strom listening for Kafka clients on 127.0.0.1:1 (node 1, 2 shards, data in /x, admin API on http://127.0.0.1:45678)"
+            ),
+            Some(45678)
+        );
     }
 }

@@ -3,11 +3,14 @@
 //! configs, and named limits.
 //!
 //! See [`config`] for the table of supported keys and [`limits`] for the
-//! fixed caps.
+//! fixed caps. [`host`] holds the start-up checks of the host (io_uring,
+//! limits, log dir file systems, cores) and [`tune`] the `strom tune` tuners.
 
 pub mod catalog;
 pub mod config;
+pub mod host;
 pub mod limits;
+pub mod tune;
 
 pub use config::{BrokerConfig, ConfigError, TimestampType, TopicConfig};
 pub use limits::validate_topic_name;

@@ -228,6 +228,40 @@ impl Client {
         Ok((version, response))
     }
 
+    /// Sends a request that gets no answer (Produce with acks=0): writes it at
+    /// the negotiated version and returns that version.
+    pub fn send_without_answer<R: Request>(
+        &mut self,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<i16, CliError> {
+        let api_key = ApiKey::try_from(R::KEY)
+            .map_err(|()| self.protocol(format!("unknown API key {}", R::KEY)))?;
+        let version = self.version(api_key, R::VERSIONS)?;
+        let request = build(version);
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let frame = encode_request(api_key, version, correlation_id, CLIENT_ID, &request)
+            .map_err(|e| CliError::Message(format!("cannot encode the request: {e}")))?;
+        self.stream
+            .write_all(&frame)
+            .map_err(|e| self.io_error(&api_name(api_key), "sending", e))?;
+        Ok(version)
+    }
+
+    /// Changes how long a read may wait for an answer (a JoinGroup answer comes
+    /// only when the rebalance completes, up to the rebalance timeout).
+    pub fn set_answer_timeout(&mut self, timeout: Duration) -> Result<(), CliError> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|source| CliError::Io {
+                addr: self.addr.clone(),
+                what: "setting the read timeout".to_string(),
+                source,
+            })?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
     /// Writes one request, reads its answer; returns the body after the header.
     fn exchange<R: Encodable>(
         &mut self,

@@ -56,8 +56,13 @@ pub struct GroupArgs {
 /// Options of every `strom group` command.
 #[derive(clap::Args, Debug)]
 pub struct CommonArgs {
-    /// Brokers to bootstrap from [default: $STROM_BOOTSTRAP, else 127.0.0.1:9092].
-    #[arg(long, global = true, value_name = "HOST:PORT[,HOST:PORT...]")]
+    /// Brokers to bootstrap from [default: $STROM_BROKERS, else $STROM_BOOTSTRAP, else 127.0.0.1:9092].
+    #[arg(
+        long,
+        visible_alias = "brokers",
+        global = true,
+        value_name = "HOST:PORT[,HOST:PORT...]"
+    )]
     pub bootstrap: Option<String>,
     /// Output: aligned columns, or one JSON object on one line.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
@@ -207,7 +212,7 @@ fn is_active(state: &str) -> bool {
 
 /// Runs `strom group ...`; returns the exit status.
 pub fn run(args: GroupArgs) -> i32 {
-    let env = std::env::var(client::BOOTSTRAP_ENV).ok();
+    let env = super::tools::brokers_from_env();
     let bootstrap = client::bootstrap_from(args.common.bootstrap.as_deref(), env.as_deref());
     let mut session = Session::new(&bootstrap, Duration::from_secs(args.common.timeout));
     let format = args.common.format;

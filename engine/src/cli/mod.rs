@@ -4,12 +4,26 @@
 //! [`client`] is a small blocking Kafka client (one `std::net::TcpStream` per
 //! broker, ApiVersions negotiated at connect, one request in flight); [`group`]
 //! is `strom group`; [`reset`] holds the pure parts of `reset-offsets` (topic
-//! specs, datetimes, the new offset of each mode). Nothing here runs in the
-//! broker: it is plain blocking code, no glommio.
+//! specs, datetimes, the new offset of each mode). [`tune`] is `strom tune`,
+//! which talks to no broker: it reports and changes host settings through
+//! `strom_tuning::tune`. [`topic`], [`produce`], [`consume`] and [`cluster`]
+//! are `strom topic|produce|consume|cluster` (like rpk and kcat), sharing
+//! [`tools`] (flags, output, Metadata and config requests); [`records`] builds
+//! and reads record batches, [`member`] is a classic consumer-group member
+//! (range assignor) for `consume --group`. Nothing here runs in the broker: it
+//! is plain blocking code, no glommio.
 
 pub mod client;
+pub mod cluster;
+pub mod consume;
 pub mod group;
+pub mod member;
+pub mod produce;
+pub mod records;
 pub mod reset;
+pub mod tools;
+pub mod topic;
+pub mod tune;
 
 use kafka_protocol::error::ResponseError;
 use std::fmt;

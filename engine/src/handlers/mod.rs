@@ -17,6 +17,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
+use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 use bytes::Bytes;
 use kafka_protocol::protocol::Encodable;
@@ -48,12 +49,21 @@ pub async fn dispatch(
         Request::DeleteTopics(request) => {
             encoded(&info, &delete_topics::handle(shard, request, version).await)
         }
-        Request::Produce(request) => match produce::handle(shard, request).await {
-            Some(response) => encoded(&info, &response),
-            None => Ok(None),
-        },
+        Request::Produce(request) => {
+            let response = {
+                let _in_flight = ShardMetrics::in_flight(&shard.metrics.produce_in_flight);
+                produce::handle(shard, request).await
+            };
+            match response {
+                Some(response) => encoded(&info, &response),
+                None => Ok(None),
+            }
+        }
         Request::Fetch(request) => {
-            let data = fetch::handle(shard, request, version).await;
+            let data = {
+                let _in_flight = ShardMetrics::in_flight(&shard.metrics.fetch_in_flight);
+                fetch::handle(shard, request, version).await
+            };
             Ok(Some(strom_net::fetch_response::encode_fetch_response(
                 version,
                 info.correlation_id,
