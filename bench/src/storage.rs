@@ -132,12 +132,9 @@ fn latencies(
     let (mut raw_us, mut strom_us) = (histogram(), histogram());
     let mut at = 0u64;
     for _ in 0..bench.sync_samples {
-        let t = Instant::now();
-        file.write_all_at(batch, at)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| format!("raw disk: {e}"))?;
+        let _ =
+            raw_us.record(write_and_sync(&file, batch, at).map_err(|e| format!("raw disk: {e}"))?);
         at += batch.len() as u64;
-        let _ = raw_us.record(t.elapsed().as_micros().max(1) as u64);
         let t = Instant::now();
         buf.copy_from_slice(batch);
         log.append(&mut buf, &headers, None, now_ms())
@@ -150,6 +147,55 @@ fn latencies(
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     std::fs::remove_dir_all(&log_dir).map_err(|e| e.to_string())?;
     Ok((raw_us, strom_us))
+}
+
+/// One `pwrite` of `batch` at `at` followed by `fdatasync`; returns the µs
+/// both took (at least 1).
+fn write_and_sync(file: &std::fs::File, batch: &[u8], at: u64) -> std::io::Result<u64> {
+    let t = Instant::now();
+    file.write_all_at(batch, at)?;
+    file.sync_data()?;
+    Ok(t.elapsed().as_micros().max(1) as u64)
+}
+
+/// The raw file system alone (`strom-bench baseline disk`): sequential
+/// `pwrite` throughput (twice, mean) and `pwrite` + `fdatasync` latency, the
+/// same measurements `run` makes next to the partition log.
+pub fn raw_disk(dir: &Path, bench: &StorageBench) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let batch = sample_batch(bench.batch_bytes);
+    let first = raw(dir, &batch, bench).map_err(|e| format!("raw disk: {e}"))?;
+    let second = raw(dir, &batch, bench).map_err(|e| format!("raw disk: {e}"))?;
+    let path = dir.join("raw-sync.bin");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut latency_us = histogram();
+    let mut at = 0u64;
+    for _ in 0..bench.sync_samples {
+        let us = write_and_sync(&file, &batch, at).map_err(|e| format!("raw disk: {e}"))?;
+        let _ = latency_us.record(us);
+        at += batch.len() as u64;
+    }
+    drop(file);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    let figures = Figures {
+        mb_per_s: (first.mb_per_s + second.mb_per_s) / 2.0,
+        mb_per_s_synced: (first.mb_per_s_synced + second.mb_per_s_synced) / 2.0,
+        latency_us,
+    };
+    Ok(format!(
+        "{{\"baseline\": \"disk\", \"workload\": \"{} MB in {} B pwrites twice, then {} pwrites each followed by fdatasync, in {}\", \"raw\": {}}}",
+        bench.total_bytes / 1_000_000,
+        batch.len(),
+        bench.sync_samples,
+        dir.display(),
+        json(&figures)
+    ))
 }
 
 fn json(f: &Figures) -> String {
