@@ -2,7 +2,6 @@
 //! leads each partition) and ListOffsets (where consumers start), on one
 //! connection to the bootstrap broker and one per leader.
 
-use crate::client::Connection;
 use crate::error::BenchError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -15,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+use strom_net::client::Connection;
 
 /// How long to wait for every partition of a new topic to have a leader.
 const LEADERS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,7 +54,7 @@ pub async fn create_topic(
     partitions: u32,
     config: &BTreeMap<String, String>,
 ) -> Result<TopicLayout, BenchError> {
-    let mut conn = Connection::connect(bootstrap).await?;
+    let mut conn = crate::connect::connect(bootstrap).await?;
     let mut request = CreateTopicsRequest::default();
     let mut creatable = CreatableTopic::default();
     creatable.name = TopicName(str_bytes(topic));
@@ -93,7 +93,7 @@ pub async fn create_topic(
         let mine: Vec<i32> = (0..partitions as i32)
             .filter(|p| leaders[*p as usize] == broker_index)
             .collect();
-        let mut leader_conn = Connection::connect(broker).await?;
+        let mut leader_conn = crate::connect::connect(broker).await?;
         for (p, offset) in list_offsets(&mut leader_conn, topic, &mine, LATEST).await? {
             start_offsets[p as usize] = offset;
         }
@@ -158,7 +158,7 @@ fn leaders_of(
     if t.error_code != 0 && !NOT_READY_CODES.contains(&t.error_code) {
         return Err(format!(
             "topic error {}",
-            crate::error::error_name(t.error_code)
+            strom_net::client::error_name(t.error_code)
         ));
     }
     let mut brokers: Vec<String> = Vec::new();
@@ -249,7 +249,7 @@ pub async fn list_offsets(
 
 /// Deletes the run's topic (best effort: the caller reports a failure).
 pub async fn delete_topic(bootstrap: &str, topic: &str) -> Result<(), BenchError> {
-    let mut conn = Connection::connect(bootstrap).await?;
+    let mut conn = crate::connect::connect(bootstrap).await?;
     let mut request = DeleteTopicsRequest::default();
     request.topic_names = vec![TopicName(str_bytes(topic))];
     request.timeout_ms = 30_000;

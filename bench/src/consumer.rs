@@ -7,8 +7,7 @@
 
 use crate::admin::TopicLayout;
 use crate::batch::walk_batches;
-use crate::client::Connection;
-use crate::error::{error_name, BenchError};
+use crate::error::BenchError;
 use crate::shared::{Shared, NOT_STARTED};
 use crate::stats::Latency;
 use crate::workload::ConsumerSpec;
@@ -18,6 +17,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use strom_net::client::error_name;
 
 /// What one consumer task is to do. Plain data, built on the main thread.
 #[derive(Clone)]
@@ -103,7 +103,7 @@ async fn fetch_loop(
     result: &mut ConsumerResult,
 ) -> Result<(), BenchError> {
     let broker = &plan.topic.brokers[leader];
-    let mut conn = Connection::connect(broker).await?;
+    let mut conn = crate::connect::connect(broker).await?;
     let version = conn.versions.pick(broker, ApiKey::Fetch)?;
     let mut offsets: Vec<i64> = partitions
         .iter()

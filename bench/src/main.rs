@@ -14,8 +14,8 @@
 
 mod admin;
 mod batch;
-mod client;
 mod compare;
+mod connect;
 mod consumer;
 mod error;
 mod host;

@@ -10,7 +10,6 @@
 
 use crate::admin::TopicLayout;
 use crate::batch::{partition_for_key, BatchBuilder, VALUE_STAMP_BYTES};
-use crate::client::{Connection, FrameReader, FrameWriter};
 use crate::error::BenchError;
 use crate::schedule::Schedule;
 use crate::shared::Shared;
@@ -29,6 +28,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use strom_net::client::{FrameReader, FrameWriter};
 
 /// A request is sent once this many bytes of batches are ready (or earlier:
 /// linger, end of run).
@@ -265,7 +265,7 @@ async fn connect(
     shared: &Arc<Shared>,
     stats: &Rc<RefCell<ProducerResult>>,
 ) -> Result<Link, BenchError> {
-    let conn = Connection::connect(broker).await?;
+    let conn = crate::connect::connect(broker).await?;
     let version = conn.versions.pick(broker, ApiKey::Produce)?;
     let in_flight = Rc::new(Semaphore::new(u64::from(spec.max_in_flight)));
     let (pending, receiver) = local_channel::new_bounded(spec.max_in_flight as usize + 1);
@@ -480,7 +480,7 @@ async fn read_responses(
                         let what = match other {
                             Some((_, code, message)) => format!(
                                 "{} ({code}){}",
-                                crate::error::error_name(*code),
+                                strom_net::client::error_name(*code),
                                 message
                                     .as_deref()
                                     .map(|m| format!(": {m}"))

@@ -5,6 +5,7 @@
 //! connection. Codecs are pure functions over bytes; only [`send`] and [`frame`]
 //! touch a socket.
 
+pub mod client;
 pub mod error;
 pub mod fetch_response;
 pub mod frame;

@@ -1,12 +1,12 @@
 //! A Kafka client connection on a glommio executor: requests are encoded with
-//! `strom_net::request::encode_request`, responses decoded with
+//! [`crate::request::encode_request`], responses decoded with
 //! `kafka-protocol`. A connection lives on the executor that opened it.
 //!
-//! [`Connection::split`] gives a writer and a reader that can run in two tasks,
-//! so a producer can keep several requests in flight (Kafka answers the
-//! requests of one connection in order).
+//! Used by `strom-bench` (producers and consumers) and by the broker itself
+//! (followers fetching from leaders). The [`FrameWriter`] and [`FrameReader`]
+//! halves can run in two tasks, so a producer can keep several requests in
+//! flight (Kafka answers the requests of one connection in order).
 
-use crate::error::BenchError;
 use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
@@ -15,28 +15,77 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The `client_id` of every request.
-pub const CLIENT_ID: &str = "strom-bench";
 /// Larger responses are refused as garbage rather than allocated.
 pub const RESPONSE_BYTES_MAX: usize = 256 << 20;
-/// Connecting and each read and write give up after this long.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Read buffer of a connection.
 const READ_BUFFER_BYTES: usize = 256 << 10;
 
-/// The highest version of each API this generator sends. Fetch stays below
-/// v13 (topic ids) and Produce below v13 (topic ids) so topics go by name.
-pub fn our_max_version(api_key: ApiKey) -> i16 {
-    match api_key {
-        ApiKey::Produce => 11,
-        ApiKey::Fetch => 12,
-        ApiKey::ListOffsets => 7,
-        ApiKey::Metadata => 12,
-        ApiKey::CreateTopics => 7,
-        ApiKey::DeleteTopics => 5,
-        ApiKey::ApiVersions => 3,
-        _ => 0,
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{addr}: {what}: {source}")]
+    Io {
+        addr: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr}: {api}: {reason}")]
+    Protocol {
+        addr: String,
+        api: String,
+        reason: String,
+    },
+    #[error("{addr}: {api} answered {name} ({code}){context}")]
+    Kafka {
+        addr: String,
+        api: String,
+        code: i16,
+        name: String,
+        context: String,
+    },
+}
+
+/// Kafka's name of an error code (`TOPIC_ALREADY_EXISTS`-style Debug name).
+pub fn error_name(code: i16) -> String {
+    kafka_protocol::error::ResponseError::try_from_code(code)
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| format!("error {code}"))
+}
+
+impl ClientError {
+    pub fn protocol(addr: &str, api: ApiKey, reason: impl Into<String>) -> ClientError {
+        ClientError::Protocol {
+            addr: addr.to_string(),
+            api: format!("{api:?}"),
+            reason: reason.into(),
+        }
     }
+
+    /// `context` is appended as is (start it with ": " when not empty).
+    pub fn kafka(addr: &str, api: ApiKey, code: i16, context: &str) -> ClientError {
+        ClientError::Kafka {
+            addr: addr.to_string(),
+            api: format!("{api:?}"),
+            code,
+            name: error_name(code),
+            context: context.to_string(),
+        }
+    }
+}
+
+/// Who is connecting: the `client_id` of every request, the highest version
+/// of each API it sends, how long connecting and each read or write may
+/// take, and optionally the local address to connect from.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    pub client_id: &'static str,
+    pub max_version: fn(ApiKey) -> i16,
+    pub io_timeout: Duration,
+    /// Connect from this local address (port 0): a broker connects from
+    /// its own listener's address, so traffic between brokers on
+    /// 127.0.0.x addresses can be told apart (and cut, in fault tests).
+    pub bind: Option<std::net::IpAddr>,
 }
 
 /// One API's version range, as the broker advertised it.
@@ -47,22 +96,23 @@ pub struct VersionRange {
 }
 
 /// The versions to use with one broker.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Versions {
     ranges: HashMap<i16, VersionRange>,
+    max_version: fn(ApiKey) -> i16,
 }
 
 impl Versions {
     /// The highest version both sides speak.
-    pub fn pick(&self, addr: &str, api_key: ApiKey) -> Result<i16, BenchError> {
-        let ours = our_max_version(api_key);
+    pub fn pick(&self, addr: &str, api_key: ApiKey) -> Result<i16, ClientError> {
+        let ours = (self.max_version)(api_key);
         let theirs = self
             .ranges
             .get(&(api_key as i16))
-            .ok_or_else(|| BenchError::protocol(addr, api_key, "the broker does not serve it"))?;
+            .ok_or_else(|| ClientError::protocol(addr, api_key, "the broker does not serve it"))?;
         let version = ours.min(theirs.max);
         if version < theirs.min {
-            return Err(BenchError::protocol(
+            return Err(ClientError::protocol(
                 addr,
                 api_key,
                 format!(
@@ -78,6 +128,7 @@ impl Versions {
 /// Writes request frames.
 pub struct FrameWriter {
     addr: String,
+    client_id: &'static str,
     half: WriteHalf<TcpStream>,
     next_correlation_id: i32,
 }
@@ -97,34 +148,56 @@ pub struct Connection {
 
 impl Connection {
     /// Connects and negotiates versions with ApiVersions.
-    pub async fn connect(addr: &str) -> Result<Connection, BenchError> {
+    pub async fn connect(addr: &str, options: ClientOptions) -> Result<Connection, ClientError> {
         let io = |what: &'static str| {
             let addr = addr.to_string();
-            move |source| BenchError::Io { addr, what, source }
+            move |source| ClientError::Io { addr, what, source }
         };
         let target = std::net::ToSocketAddrs::to_socket_addrs(addr)
             .map_err(io("resolving"))?
             .next()
-            .ok_or_else(|| BenchError::Io {
+            .ok_or_else(|| ClientError::Io {
                 addr: addr.to_string(),
                 what: "resolving",
                 source: std::io::Error::other("no address"),
             })?;
-        let stream = TcpStream::connect_timeout(target, IO_TIMEOUT)
-            .await
-            .map_err(|e| BenchError::Io {
-                addr: addr.to_string(),
-                what: "connecting",
-                source: e.into(),
-            })?;
+        let connected = match options.bind {
+            None => TcpStream::connect_timeout(target, options.io_timeout)
+                .await
+                .map_err(std::io::Error::from),
+            Some(ip) => {
+                // glommio cannot bind before connecting: connect a bound
+                // socket on the blocking pool (a connect takes no longer
+                // than a round trip, or the timeout).
+                let timeout = options.io_timeout;
+                glommio::executor()
+                    .spawn_blocking(move || {
+                        let domain = socket2::Domain::for_address(target);
+                        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+                        socket.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+                        socket.connect_timeout(&target.into(), timeout)?;
+                        Ok::<_, std::io::Error>(socket)
+                    })
+                    .await
+                    .map(TcpStream::from)
+            }
+        };
+        let stream = connected.map_err(|source| ClientError::Io {
+            addr: addr.to_string(),
+            what: "connecting",
+            source,
+        })?;
         let setup = |r: glommio::Result<(), ()>| r.map_err(std::io::Error::from);
         setup(stream.set_nodelay(true)).map_err(io("setting TCP_NODELAY"))?;
-        setup(stream.set_read_timeout(Some(IO_TIMEOUT))).map_err(io("setting a read timeout"))?;
-        setup(stream.set_write_timeout(Some(IO_TIMEOUT))).map_err(io("setting a write timeout"))?;
+        setup(stream.set_read_timeout(Some(options.io_timeout)))
+            .map_err(io("setting a read timeout"))?;
+        setup(stream.set_write_timeout(Some(options.io_timeout)))
+            .map_err(io("setting a write timeout"))?;
         let (read_half, write_half) = stream.split();
         let mut conn = Connection {
             writer: FrameWriter {
                 addr: addr.to_string(),
+                client_id: options.client_id,
                 half: write_half,
                 next_correlation_id: 1,
             },
@@ -132,17 +205,20 @@ impl Connection {
                 addr: addr.to_string(),
                 half: BufReader::with_capacity(READ_BUFFER_BYTES, read_half),
             },
-            versions: Versions::default(),
+            versions: Versions {
+                ranges: HashMap::new(),
+                max_version: options.max_version,
+            },
         };
         conn.negotiate().await?;
         Ok(conn)
     }
 
-    async fn negotiate(&mut self) -> Result<(), BenchError> {
+    async fn negotiate(&mut self) -> Result<(), ClientError> {
         let mut request = ApiVersionsRequest::default();
-        request.client_software_name = StrBytes::from_static_str(CLIENT_ID);
+        request.client_software_name = StrBytes::from_static_str(self.writer.client_id);
         request.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-        let version = our_max_version(ApiKey::ApiVersions);
+        let version = (self.versions.max_version)(ApiKey::ApiVersions).min(3);
         self.writer
             .send(ApiKey::ApiVersions, version, &request)
             .await?;
@@ -151,11 +227,11 @@ impl Connection {
             Ok(r) if r.error_code == 0 => r,
             // UNSUPPORTED_VERSION answers are v0 (KIP-511); v0 is enough for us.
             _ => ApiVersionsResponse::decode(&mut body.clone(), 0).map_err(|e| {
-                BenchError::protocol(&self.writer.addr, ApiKey::ApiVersions, e.to_string())
+                ClientError::protocol(&self.writer.addr, ApiKey::ApiVersions, e.to_string())
             })?,
         };
         if response.error_code != 0 {
-            return Err(BenchError::kafka(
+            return Err(ClientError::kafka(
                 &self.writer.addr,
                 ApiKey::ApiVersions,
                 response.error_code,
@@ -183,12 +259,12 @@ impl Connection {
         &mut self,
         api_key: ApiKey,
         request: &Req,
-    ) -> Result<Resp, BenchError> {
+    ) -> Result<Resp, ClientError> {
         let version = self.versions.pick(&self.writer.addr, api_key)?;
         self.writer.send(api_key, version, request).await?;
         let mut body = self.reader.read_body(api_key, version).await?;
         Resp::decode(&mut body, version)
-            .map_err(|e| BenchError::protocol(&self.writer.addr, api_key, e.to_string()))
+            .map_err(|e| ClientError::protocol(&self.writer.addr, api_key, e.to_string()))
     }
 
     pub fn addr(&self) -> &str {
@@ -203,26 +279,26 @@ impl FrameWriter {
         api_key: ApiKey,
         version: i16,
         request: &R,
-    ) -> Result<i32, BenchError> {
+    ) -> Result<i32, ClientError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = strom_net::request::encode_request(
+        let frame = crate::request::encode_request(
             api_key,
             version,
             correlation_id,
-            CLIENT_ID,
+            self.client_id,
             request,
         )
-        .map_err(|e| BenchError::protocol(&self.addr, api_key, e.to_string()))?;
+        .map_err(|e| ClientError::protocol(&self.addr, api_key, e.to_string()))?;
         self.write(&frame).await?;
         Ok(correlation_id)
     }
 
-    async fn write(&mut self, frame: &[u8]) -> Result<(), BenchError> {
+    async fn write(&mut self, frame: &[u8]) -> Result<(), ClientError> {
         self.half
             .write_all(frame)
             .await
-            .map_err(|source| BenchError::Io {
+            .map_err(|source| ClientError::Io {
                 addr: self.addr.clone(),
                 what: "writing a request",
                 source,
@@ -237,8 +313,8 @@ impl FrameReader {
 
     /// Reads one response frame of `api_key` v`version` and returns its body
     /// (after the response header).
-    pub async fn read_body(&mut self, api_key: ApiKey, version: i16) -> Result<Bytes, BenchError> {
-        let io = |source| BenchError::Io {
+    pub async fn read_body(&mut self, api_key: ApiKey, version: i16) -> Result<Bytes, ClientError> {
+        let io = |source| ClientError::Io {
             addr: self.addr.clone(),
             what: "reading a response",
             source,
@@ -250,20 +326,20 @@ impl FrameReader {
             .ok()
             .filter(|s| (4..=RESPONSE_BYTES_MAX).contains(s))
             .ok_or_else(|| {
-                BenchError::protocol(&self.addr, api_key, format!("response size {size}"))
+                ClientError::protocol(&self.addr, api_key, format!("response size {size}"))
             })?;
         let mut frame = BytesMut::zeroed(size);
         self.half
             .read_exact(&mut frame)
             .await
-            .map_err(|source| BenchError::Io {
+            .map_err(|source| ClientError::Io {
                 addr: self.addr.clone(),
                 what: "reading a response",
                 source,
             })?;
         let mut frame = frame.freeze();
         ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
-            .map_err(|e| BenchError::protocol(&self.addr, api_key, e.to_string()))?;
+            .map_err(|e| ClientError::protocol(&self.addr, api_key, e.to_string()))?;
         Ok(frame)
     }
 }
