@@ -100,6 +100,10 @@ fn main() {
             LogFormat::Text
         };
     }
+    if let Err(err) = config.check_cluster() {
+        eprintln!("strom: {err}");
+        std::process::exit(EXIT_CONFIG);
+    }
     if let Err(err) = logging::init(config.log_format, &config.log_level) {
         eprintln!("strom: invalid log filter: {err}");
         std::process::exit(EXIT_CONFIG);

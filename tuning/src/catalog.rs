@@ -173,6 +173,14 @@ const TOPIC_KEYS: &[TopicKey] = &[
         doc: "Age after which a segment is rolled even if not full.",
     },
     TopicKey {
+        name: "unclean.leader.election.enable",
+        config_type: ConfigType::Boolean,
+        synonyms: &["unclean.leader.election.enable"],
+        default: "false",
+        doc: "Elect a replica outside the ISR when no in-sync replica is alive: the partition \
+              comes back sooner, but acknowledged records can be lost.",
+    },
+    TopicKey {
         name: "write.caching",
         config_type: ConfigType::Boolean,
         synonyms: &["strom.write.caching.default"],
@@ -205,7 +213,6 @@ fn extra_default(key: &str) -> Option<(&'static str, ConfigType)> {
         "remote.storage.enable" => ("false", ConfigType::Boolean),
         "segment.index.bytes" => ("10485760", ConfigType::Int),
         "segment.jitter.ms" => ("0", ConfigType::Long),
-        "unclean.leader.election.enable" => ("false", ConfigType::Boolean),
         _ => return None,
     })
 }
@@ -458,10 +465,19 @@ impl BrokerLayers {
 
 fn broker_key_type(key: &str) -> ConfigType {
     match key {
-        "log.dirs" | "log.dir" | "listeners" | "advertised.listeners" | "log.cleanup.policy" => {
-            ConfigType::List
-        }
-        "auto.create.topics.enable" | "strom.write.caching.default" => ConfigType::Boolean,
+        "log.dirs"
+        | "log.dir"
+        | "listeners"
+        | "advertised.listeners"
+        | "log.cleanup.policy"
+        | "controller.quorum.voters"
+        | "process.roles"
+        | "controller.listener.names" => ConfigType::List,
+        "auto.create.topics.enable"
+        | "strom.write.caching.default"
+        | "unclean.leader.election.enable"
+        | "auto.leader.rebalance.enable"
+        | "controlled.shutdown.enable" => ConfigType::Boolean,
         "log.message.timestamp.type" | "compression.type" => ConfigType::String,
         k if k.ends_with(".ms") || k.ends_with(".bytes") || k.ends_with(".messages") => {
             ConfigType::Long

@@ -34,12 +34,29 @@
 //! | Key | Type | Default | Accepted values | Meaning |
 //! |-----|------|---------|-----------------|---------|
 //! | `log.dirs` (alias `log.dir`) | list of paths | `./strom-data` | non-empty list of non-empty paths | Directories holding the log data. Only the first is used for now. If both keys are given, `log.dirs` wins (as in Kafka). |
-//! | `listeners` | `PLAINTEXT://host:port` | `PLAINTEXT://127.0.0.1:9092` | exactly one `PLAINTEXT` listener; host an IP address, `localhost`, or empty (= `0.0.0.0`); port 0..=65535 (0 = any free port). The `PLAINTEXT://` prefix may be omitted. | Address the broker listens on (the `--listen` flag sets this key). |
-//! | `advertised.listeners` | `PLAINTEXT://host:port` | same as `listeners` | exactly one `PLAINTEXT` listener; host a name or IP address, not empty or `0.0.0.0`; port 1..=65535 | Address given to clients in Metadata responses. |
+//! | `listeners` | `PLAINTEXT://host:port[,CONTROLLER://host:port]` | `PLAINTEXT://127.0.0.1:9092` | exactly one `PLAINTEXT` listener and at most one `CONTROLLER` listener; host an IP address, `localhost`, or empty (= `0.0.0.0`); port 0..=65535 (0 = any free port). The `PLAINTEXT://` prefix may be omitted. | Addresses the broker listens on: Kafka clients and other brokers on `PLAINTEXT` (the `--listen` flag sets it), the controller quorum on `CONTROLLER` (needed with `controller.quorum.voters`). |
+//! | `advertised.listeners` | `PLAINTEXT://host:port` | same as `listeners` | one `PLAINTEXT` listener (a `CONTROLLER` entry is accepted and ignored); host a name or IP address, not empty or `0.0.0.0`; port 1..=65535 | Address given to clients and other brokers in Metadata responses. |
+//! | `controller.quorum.voters` | list of `id@host:port` | empty | 1..=9 voters, distinct ids; host an IP address or name | The controller quorum (KRaft's key). Empty: a single node, a quorum of itself. Otherwise this node's `node.id` must be one of the voters and its `CONTROLLER` listener port must be its entry's port: every node is broker and controller. |
+//! | `controller.listener.names` | string | `CONTROLLER` | `CONTROLLER` | Name of the controller listener in `listeners`. |
+//! | `process.roles` | list | `broker,controller` | `broker,controller` | Kafka's key; every Strom node is both (broker-only nodes are not supported yet). |
+//! | `controller.quorum.election.timeout.ms` | integer, ms | `1000` | 200..=60000 | How long a voter waits without hearing from the active controller before it calls an election (raft, ticks of 100 ms). |
+//! | `broker.heartbeat.interval.ms` | integer, ms | `500` | 50..=60000 | How often a broker heartbeats the active controller. Kafka's default is 2000; Strom's is lower so a dead broker is noticed sooner. |
+//! | `broker.session.timeout.ms` | integer, ms | `3000` | 100..=600000 | A broker whose last heartbeat is older is fenced: it leaves every ISR and the partitions it led get new leaders. Kafka's default is 9000. |
+//! | `offsets.topic.replication.factor` | integer | `3` | 1..=32767 | Replicas of each `__consumer_offsets` partition, capped at the number of live brokers when the topic is created. |
+//! | `replica.lag.time.max.ms` | integer, ms | `30000` | 1..=9223372036854775807 | A follower that has not caught up with the leader's log end for this long leaves the ISR. |
+//! | `replica.fetch.max.bytes` | integer, bytes | `1048576` | 1..=2147483647 | Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole). |
+//! | `replica.fetch.response.max.bytes` | integer, bytes | `10485760` | 1..=2147483647 | Bytes a follower asks for per fetch. |
+//! | `replica.fetch.wait.max.ms` | integer, ms | `500` | 0..=2147483647 | How long a follower's fetch waits at the leader for new records. |
+//! | `replica.fetch.backoff.ms` | integer, ms | `1000` | 0..=2147483647 | Pause of a follower after a failed fetch before it retries. |
+//! | `unclean.leader.election.enable` | boolean | `false` | `true` / `false` | Default of the topic key: elect a replica outside the ISR when no ISR member is alive (availability over durability: acknowledged records can be lost). |
+//! | `auto.leader.rebalance.enable` | boolean | `true` | `true` / `false` | Move leadership back to each partition's preferred replica (the first) when it is in sync, every `leader.imbalance.check.interval.seconds`. |
+//! | `leader.imbalance.check.interval.seconds` | integer, s | `300` | 1..=2147483647 | How often preferred leaders are restored. |
+//! | `controlled.shutdown.enable` | boolean | `true` | `true` / `false` | On SIGTERM/SIGINT a broker first asks the controller to move its leaderships away, then stops. |
+//! | `strom.controlled.shutdown.timeout.ms` | integer, ms | `30000` | 0..=2147483647 | Longest a controlled shutdown waits for the controller before the broker stops anyway. |
 //! | `node.id` (alias `broker.id`) | integer | `1` | 0..=2147483647 | This broker's id. If both keys are given they must agree. |
 //! | `strom.smp` | integer | every usable core | 1..=4096 | Number of shards (one thread pinned per core). The `--smp` flag sets this key. |
 //! | `num.partitions` | integer | `1` | 1..=10000 | Partitions of an automatically created topic, and of CreateTopics requests that leave the count to the broker. |
-//! | `default.replication.factor` | integer | `1` | only `1` for now | Replication factor of new topics. Replication comes later. |
+//! | `default.replication.factor` | integer | `1` | 1..=32767 | Replication factor of topics created without one (auto-created topics, CreateTopics with -1). |
 //! | `auto.create.topics.enable` | boolean | `true` | `true` / `false` | Create a topic on Metadata/Produce for a topic that does not exist. |
 //! | `log.segment.bytes` | integer, bytes | `1073741824` (1 GiB) | 14..=2147483647 | Size at which a log segment is closed and a new one started. |
 //! | `log.roll.ms` | integer, ms | `604800000` (7 days) | 1..=9223372036854775807 | Age after which a segment is rolled even if not full. |
@@ -94,6 +111,7 @@
 //! | `flush.ms` | integer, ms | `log.flush.interval.ms` | 0..=9223372036854775807 |
 //! | `min.insync.replicas` | integer | `min.insync.replicas` | 1..=2147483647 |
 //! | `compression.type` | string | `compression.type` | `producer`, `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd` |
+//! | `unclean.leader.election.enable` | boolean | `unclean.leader.election.enable` | `true` / `false` |
 //!
 //! Other topic keys Kafka knows (`preallocate`, `segment.jitter.ms`, ...;
 //! see [`TOPIC_EXTRA_KEYS`]) are validated and kept in
@@ -158,6 +176,23 @@ pub const BROKER_KEYS: &[&str] = &[
     "admin.listeners",
     "strom.log.level",
     "strom.log.format",
+    "controller.quorum.voters",
+    "controller.listener.names",
+    "process.roles",
+    "controller.quorum.election.timeout.ms",
+    "offsets.topic.replication.factor",
+    "replica.lag.time.max.ms",
+    "replica.fetch.max.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.wait.max.ms",
+    "replica.fetch.backoff.ms",
+    "broker.heartbeat.interval.ms",
+    "broker.session.timeout.ms",
+    "unclean.leader.election.enable",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "controlled.shutdown.enable",
+    "strom.controlled.shutdown.timeout.ms",
 ];
 
 /// The environment variable that sets a broker key: `STROM_` followed by the
@@ -358,10 +393,67 @@ pub struct BrokerConfig {
     /// `strom.log.format` (flag `--log-format`): `text` (default; colours
     /// on a terminal) or `json` (one object per line).
     pub log_format: LogFormat,
+    /// The `CONTROLLER` listener of `listeners`: where the controller
+    /// quorum's traffic arrives. `None`: no controller listener (a single
+    /// node, whose quorum is itself).
+    pub controller_listen: Option<SocketAddr>,
+    /// `controller.quorum.voters`. Empty (default): a single node.
+    pub quorum_voters: Vec<QuorumVoter>,
+    /// `process.roles` as given (checked by [`Self::check_cluster`]).
+    pub process_roles: Option<String>,
+    /// `controller.quorum.election.timeout.ms`. Default 1000.
+    pub controller_quorum_election_timeout_ms: u32,
+    /// `broker.heartbeat.interval.ms`. Default 500.
+    pub broker_heartbeat_interval_ms: u32,
+    /// `broker.session.timeout.ms`. Default 3000.
+    pub broker_session_timeout_ms: u32,
+    /// `offsets.topic.replication.factor`. Default 3.
+    pub offsets_topic_replication_factor: i16,
+    /// `replica.lag.time.max.ms`. Default 30000.
+    pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.max.bytes`. Default 1 MiB.
+    pub replica_fetch_max_bytes: u32,
+    /// `replica.fetch.response.max.bytes`. Default 10 MiB.
+    pub replica_fetch_response_max_bytes: u32,
+    /// `replica.fetch.wait.max.ms`. Default 500.
+    pub replica_fetch_wait_max_ms: u32,
+    /// `replica.fetch.backoff.ms`. Default 1000.
+    pub replica_fetch_backoff_ms: u32,
+    /// `unclean.leader.election.enable`: default of the topic key. Default false.
+    pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`. Default true.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`. Default 300.
+    pub leader_imbalance_check_interval_seconds: u32,
+    /// `controlled.shutdown.enable`. Default true.
+    pub controlled_shutdown_enable: bool,
+    /// `strom.controlled.shutdown.timeout.ms`. Default 30000.
+    pub controlled_shutdown_timeout_ms: u32,
     /// Keys given explicitly (file, environment, overrides), for
     /// DescribeConfigs' STATIC_BROKER_CONFIG source.
     pub explicit: BTreeSet<String>,
 }
+
+/// One entry of `controller.quorum.voters`: `id@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumVoter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for QuorumVoter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}@[{}]:{}", self.id, self.host, self.port)
+        } else {
+            write!(f, "{}@{}:{}", self.id, self.host, self.port)
+        }
+    }
+}
+
+/// Most voters in `controller.quorum.voters`.
+pub const QUORUM_VOTERS_MAX: usize = 9;
 
 impl Default for BrokerConfig {
     fn default() -> Self {
@@ -402,6 +494,23 @@ impl Default for BrokerConfig {
             admin_listen: None,
             log_level: "info".to_string(),
             log_format: LogFormat::Text,
+            controller_listen: None,
+            quorum_voters: Vec::new(),
+            process_roles: None,
+            controller_quorum_election_timeout_ms: 1000,
+            broker_heartbeat_interval_ms: 500,
+            broker_session_timeout_ms: 3000,
+            offsets_topic_replication_factor: 3,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_max_bytes: 1 << 20,
+            replica_fetch_response_max_bytes: 10 << 20,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_backoff_ms: 1000,
+            unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            controlled_shutdown_enable: true,
+            controlled_shutdown_timeout_ms: 30_000,
             explicit: BTreeSet::new(),
         }
     }
@@ -541,7 +650,43 @@ impl BrokerConfig {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
-            "listeners" => Some(format!("PLAINTEXT://{}", self.listen)),
+            "listeners" => Some(match self.controller_listen {
+                Some(controller) => {
+                    format!("PLAINTEXT://{},CONTROLLER://{controller}", self.listen)
+                }
+                None => format!("PLAINTEXT://{}", self.listen),
+            }),
+            "controller.quorum.voters" => Some(
+                self.quorum_voters
+                    .iter()
+                    .map(QuorumVoter::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            "controller.listener.names" => Some(CONTROLLER_LISTENER.to_string()),
+            "process.roles" => Some(
+                self.process_roles
+                    .clone()
+                    .unwrap_or_else(|| "broker,controller".to_string()),
+            ),
+            "controller.quorum.election.timeout.ms" => {
+                text(&self.controller_quorum_election_timeout_ms)
+            }
+            "broker.heartbeat.interval.ms" => text(&self.broker_heartbeat_interval_ms),
+            "broker.session.timeout.ms" => text(&self.broker_session_timeout_ms),
+            "offsets.topic.replication.factor" => text(&self.offsets_topic_replication_factor),
+            "replica.lag.time.max.ms" => text(&self.replica_lag_time_max_ms),
+            "replica.fetch.max.bytes" => text(&self.replica_fetch_max_bytes),
+            "replica.fetch.response.max.bytes" => text(&self.replica_fetch_response_max_bytes),
+            "replica.fetch.wait.max.ms" => text(&self.replica_fetch_wait_max_ms),
+            "replica.fetch.backoff.ms" => text(&self.replica_fetch_backoff_ms),
+            "unclean.leader.election.enable" => text(&self.unclean_leader_election_enable),
+            "auto.leader.rebalance.enable" => text(&self.auto_leader_rebalance_enable),
+            "leader.imbalance.check.interval.seconds" => {
+                text(&self.leader_imbalance_check_interval_seconds)
+            }
+            "controlled.shutdown.enable" => text(&self.controlled_shutdown_enable),
+            "strom.controlled.shutdown.timeout.ms" => text(&self.controlled_shutdown_timeout_ms),
             "advertised.listeners" => {
                 let (host, port) = self.advertised();
                 if host.contains(':') {
@@ -634,6 +779,57 @@ impl BrokerConfig {
         (host, self.advertised_port.unwrap_or(self.listen.port()))
     }
 
+    /// Checks that the cluster keys agree with each other, once every layer
+    /// (file, environment, flags) is applied: with `controller.quorum.voters`
+    /// this node must be a voter and have a `CONTROLLER` listener on its
+    /// voter port; without voters there must be no `CONTROLLER` listener.
+    pub fn check_cluster(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.quorum_voters.is_empty() {
+            if self.controller_listen.is_some() {
+                problems.push(
+                    "listeners has a CONTROLLER listener but controller.quorum.voters is empty; \
+                     give the voters (e.g. '1@127.0.0.1:9093') or drop the CONTROLLER listener"
+                        .to_string(),
+                );
+            }
+        } else {
+            match self.quorum_voters.iter().find(|v| v.id == self.node_id) {
+                None => problems.push(format!(
+                    "node.id {} is not one of controller.quorum.voters ({}); every node must be \
+                     a voter (broker-only nodes are not supported yet)",
+                    self.node_id,
+                    self.value_of("controller.quorum.voters")
+                        .unwrap_or_default()
+                )),
+                Some(me) => match self.controller_listen {
+                    None => problems.push(format!(
+                        "controller.quorum.voters is set but listeners has no CONTROLLER \
+                         listener; add one, e.g. 'PLAINTEXT://{},CONTROLLER://{}:{}'",
+                        self.listen, me.host, me.port
+                    )),
+                    Some(addr) if addr.port() != me.port => problems.push(format!(
+                        "the CONTROLLER listener {addr} does not use this node's voter port \
+                         {} ({me})",
+                        me.port
+                    )),
+                    Some(_) => {}
+                },
+            }
+        }
+        if self.broker_session_timeout_ms <= self.broker_heartbeat_interval_ms {
+            problems.push(format!(
+                "broker.session.timeout.ms ({}) must be larger than broker.heartbeat.interval.ms ({})",
+                self.broker_session_timeout_ms, self.broker_heartbeat_interval_ms
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
     /// A copy of `self` with one layer of settings applied, or every problem.
     fn with_layer(&self, items: Vec<Item>) -> Result<BrokerConfig, Vec<String>> {
         let mut c = self.clone();
@@ -647,9 +843,70 @@ impl BrokerConfig {
             c.log_dirs = d;
         }
 
-        if let Some(addr) = layer.get("listeners", |r| parse_str(r).and_then(|s| parse_listen(&s)))
-        {
-            c.listen = addr;
+        if let Some((kafka, controller)) = layer.get("listeners", |r| {
+            parse_str(r).and_then(|s| parse_listeners(&s))
+        }) {
+            c.listen = kafka;
+            c.controller_listen = controller;
+        }
+        if let Some(voters) = layer.get("controller.quorum.voters", parse_voters) {
+            c.quorum_voters = voters;
+        }
+        // Only checked: the name is fixed.
+        layer.get("controller.listener.names", |r| {
+            let name = parse_str(r)?;
+            if name.trim().eq_ignore_ascii_case(CONTROLLER_LISTENER) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "only the listener name CONTROLLER is supported, got '{name}'"
+                ))
+            }
+        });
+        if let Some(roles) = layer.get("process.roles", parse_roles) {
+            c.process_roles = Some(roles);
+        }
+        if let Some(ms) = layer.int("controller.quorum.election.timeout.ms", 200, 60_000) {
+            c.controller_quorum_election_timeout_ms = ms as u32;
+        }
+        if let Some(ms) = layer.int("broker.heartbeat.interval.ms", 50, 60_000) {
+            c.broker_heartbeat_interval_ms = ms as u32;
+        }
+        if let Some(ms) = layer.int("broker.session.timeout.ms", 100, 600_000) {
+            c.broker_session_timeout_ms = ms as u32;
+        }
+        if let Some(n) = layer.int("offsets.topic.replication.factor", 1, i64::from(i16::MAX)) {
+            c.offsets_topic_replication_factor = n as i16;
+        }
+        if let Some(ms) = layer.int("replica.lag.time.max.ms", 1, i64::MAX) {
+            c.replica_lag_time_max_ms = ms;
+        }
+        if let Some(n) = layer.int("replica.fetch.max.bytes", 1, I32_MAX) {
+            c.replica_fetch_max_bytes = n as u32;
+        }
+        if let Some(n) = layer.int("replica.fetch.response.max.bytes", 1, I32_MAX) {
+            c.replica_fetch_response_max_bytes = n as u32;
+        }
+        if let Some(ms) = layer.int("replica.fetch.wait.max.ms", 0, I32_MAX) {
+            c.replica_fetch_wait_max_ms = ms as u32;
+        }
+        if let Some(ms) = layer.int("replica.fetch.backoff.ms", 0, I32_MAX) {
+            c.replica_fetch_backoff_ms = ms as u32;
+        }
+        if let Some(b) = layer.get("unclean.leader.election.enable", parse_bool) {
+            c.unclean_leader_election_enable = b;
+        }
+        if let Some(b) = layer.get("auto.leader.rebalance.enable", parse_bool) {
+            c.auto_leader_rebalance_enable = b;
+        }
+        if let Some(s) = layer.int("leader.imbalance.check.interval.seconds", 1, I32_MAX) {
+            c.leader_imbalance_check_interval_seconds = s as u32;
+        }
+        if let Some(b) = layer.get("controlled.shutdown.enable", parse_bool) {
+            c.controlled_shutdown_enable = b;
+        }
+        if let Some(ms) = layer.int("strom.controlled.shutdown.timeout.ms", 0, I32_MAX) {
+            c.controlled_shutdown_timeout_ms = ms as u32;
         }
         if let Some((host, port)) = layer.get("advertised.listeners", |r| {
             parse_str(r).and_then(|s| parse_advertised(&s))
@@ -677,15 +934,8 @@ impl BrokerConfig {
         if let Some(n) = layer.int("num.partitions", 1, PARTITIONS_PER_TOPIC_MAX as i64) {
             c.num_partitions = n as i32;
         }
-        if let Some(rf) = layer.get("default.replication.factor", |r| {
-            match parse_int(r, 1, i64::from(i16::MAX))? {
-                1 => Ok(1i16),
-                n => Err(format!(
-                    "only 1 is supported for now (replication comes later), got {n}"
-                )),
-            }
-        }) {
-            c.default_replication_factor = rf;
+        if let Some(rf) = layer.int("default.replication.factor", 1, i64::from(i16::MAX)) {
+            c.default_replication_factor = rf as i16;
         }
         if let Some(b) = layer.get("auto.create.topics.enable", parse_bool) {
             c.auto_create_topics_enable = b;
@@ -1087,7 +1337,98 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// The listener name of the controller quorum (`controller.listener.names`).
+pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
+
+/// `listeners`: one `PLAINTEXT` listener (prefix optional) and at most one
+/// `CONTROLLER` listener, comma-separated, in any order.
+fn parse_listeners(text: &str) -> Result<(SocketAddr, Option<SocketAddr>), String> {
+    let mut kafka = None;
+    let mut controller = None;
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let is_controller = part
+            .split_once("://")
+            .is_some_and(|(name, _)| name.eq_ignore_ascii_case(CONTROLLER_LISTENER));
+        if is_controller {
+            if controller.is_some() {
+                return Err(format!("more than one CONTROLLER listener in '{text}'"));
+            }
+            let rest = &part[part.find("://").map_or(0, |i| i + 3)..];
+            controller = Some(parse_listen(&format!("PLAINTEXT://{rest}"))?);
+        } else {
+            if kafka.is_some() {
+                return Err(format!(
+                    "only one PLAINTEXT listener (and one CONTROLLER listener) is supported, got '{text}'"
+                ));
+            }
+            kafka = Some(parse_listen(part)?);
+        }
+    }
+    match kafka {
+        Some(kafka) => Ok((kafka, controller)),
+        None => Err(format!(
+            "expected a listener like 'PLAINTEXT://127.0.0.1:9092' in '{text}'"
+        )),
+    }
+}
+
+/// `controller.quorum.voters`: `id@host:port` entries, comma-separated.
+fn parse_voters(raw: &Raw) -> Result<Vec<QuorumVoter>, String> {
+    let mut voters: Vec<QuorumVoter> = Vec::new();
+    for entry in parse_list(raw)? {
+        let bad = || format!("expected voters like '1@127.0.0.1:9093', got '{entry}'");
+        let (id, address) = entry.split_once('@').ok_or_else(bad)?;
+        let id: i32 = id.trim().parse().map_err(|_| bad())?;
+        if id < 0 {
+            return Err(bad());
+        }
+        let (host, port) = split_listener(address.trim()).map_err(|_| bad())?;
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        if voters.iter().any(|v| v.id == id) {
+            return Err(format!("voter id {id} appears twice"));
+        }
+        voters.push(QuorumVoter { id, host, port });
+    }
+    if voters.len() > QUORUM_VOTERS_MAX {
+        return Err(format!(
+            "at most {QUORUM_VOTERS_MAX} voters are supported, got {}",
+            voters.len()
+        ));
+    }
+    Ok(voters)
+}
+
+/// `process.roles`: only `broker,controller` (any order).
+fn parse_roles(raw: &Raw) -> Result<String, String> {
+    let roles: BTreeSet<String> = parse_list(raw)?
+        .into_iter()
+        .map(|r| r.trim().to_ascii_lowercase())
+        .collect();
+    let both: BTreeSet<String> = ["broker".to_string(), "controller".to_string()].into();
+    if roles == both {
+        Ok("broker,controller".to_string())
+    } else {
+        Err(format!(
+            "only 'broker,controller' is supported (every node is both), got {raw}"
+        ))
+    }
+}
+
 fn parse_advertised(text: &str) -> Result<(String, u16), String> {
+    // A CONTROLLER entry (Kafka 4.0 lets controllers advertise one) is
+    // accepted and ignored: voters are found through controller.quorum.voters.
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|part| {
+            !part
+                .split_once("://")
+                .is_some_and(|(name, _)| name.eq_ignore_ascii_case(CONTROLLER_LISTENER))
+        })
+        .collect();
+    let text = &kept.join(",");
     let (host, port) = split_listener(text)?;
     if host.is_empty() {
         return Err(format!(
@@ -1168,6 +1509,7 @@ const TOPIC_KEYS: &[(&str, Kind)] = &[
     ("flush.ms", Kind::Int(0, i64::MAX)),
     ("min.insync.replicas", Kind::Int(1, I32_MAX)),
     ("compression.type", Kind::OneOf(COMPRESSION_TYPES)),
+    ("unclean.leader.election.enable", Kind::Bool),
 ];
 
 /// Topic keys Kafka knows that Strom accepts (with the same basic checks as
@@ -1196,7 +1538,6 @@ pub const TOPIC_EXTRA_KEYS: &[&str] = &[
     "remote.storage.enable",
     "segment.index.bytes",
     "segment.jitter.ms",
-    "unclean.leader.election.enable",
 ];
 
 /// Whether `key` is a topic-level key Strom accepts.
@@ -1322,6 +1663,9 @@ pub struct TopicConfig {
     /// `compression.type`: `producer` keeps batches as produced; a codec
     /// name (or `uncompressed`) makes the broker re-compress batches.
     pub compression_type: String,
+    /// `unclean.leader.election.enable`: elect a replica outside the ISR when
+    /// no ISR member is alive.
+    pub unclean_leader_election_enable: bool,
     /// Accepted keys from [`TOPIC_EXTRA_KEYS`] that have no effect yet, with
     /// their normalized values.
     pub extra: BTreeMap<String, String>,
@@ -1345,6 +1689,7 @@ impl TopicConfig {
             write_caching: broker.write_caching_default,
             flush_messages: broker.log_flush_interval_messages,
             flush_ms: broker.log_flush_interval_ms,
+            unclean_leader_election_enable: broker.unclean_leader_election_enable,
             extra: BTreeMap::new(),
             overrides: BTreeMap::new(),
         }
@@ -1437,6 +1782,9 @@ impl TopicConfig {
             "flush.ms" => self.flush_ms = int(),
             "min.insync.replicas" => self.min_insync_replicas = int() as i32,
             "compression.type" => self.compression_type = norm.to_string(),
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = norm == "true"
+            }
             _ => {}
         }
     }
@@ -1580,15 +1928,100 @@ mod tests {
                 "admin.listeners" => "http://127.0.0.1:9645",
                 "strom.log.level" => "debug",
                 "strom.log.format" => "json",
+                "controller.quorum.voters" => "1@127.0.0.1:9093,2@127.0.0.2:9093",
+                "controller.listener.names" => "CONTROLLER",
+                "process.roles" => "broker,controller",
+                "unclean.leader.election.enable"
+                | "auto.leader.rebalance.enable"
+                | "controlled.shutdown.enable" => "true",
+                "controller.quorum.election.timeout.ms" => "1000",
                 _ => "100",
             };
             let result = c.apply_overrides([(key.to_string(), value.to_string())]);
-            if *key == "default.replication.factor" {
-                assert!(result.is_err());
-            } else {
-                result.unwrap_or_else(|e| panic!("{key}: {e}"));
-            }
+            result.unwrap_or_else(|e| panic!("{key}: {e}"));
         }
+    }
+
+    #[test]
+    fn cluster_keys_parse_and_agree() {
+        let text = r#"
+            node.id = 2
+            listeners = "PLAINTEXT://127.0.0.12:9092,CONTROLLER://127.0.0.12:9093"
+            advertised.listeners = "PLAINTEXT://127.0.0.12:9092,CONTROLLER://127.0.0.12:9093"
+            controller.quorum.voters = "1@127.0.0.11:9093,2@127.0.0.12:9093,3@localhost:9093"
+            process.roles = "controller,broker"
+            default.replication.factor = 3
+        "#;
+        let c = BrokerConfig::from_toml_str(text).unwrap();
+        c.check_cluster().unwrap();
+        assert_eq!(c.listen, "127.0.0.12:9092".parse().unwrap());
+        assert_eq!(
+            c.controller_listen,
+            Some("127.0.0.12:9093".parse().unwrap())
+        );
+        assert_eq!(c.advertised(), ("127.0.0.12".to_string(), 9092));
+        assert_eq!(c.quorum_voters.len(), 3);
+        assert_eq!(c.quorum_voters[2].host, "localhost");
+        assert_eq!(c.default_replication_factor, 3);
+        assert_eq!(
+            c.value_of("controller.quorum.voters").unwrap(),
+            "1@127.0.0.11:9093,2@127.0.0.12:9093,3@localhost:9093"
+        );
+        assert_eq!(
+            c.value_of("listeners").unwrap(),
+            "PLAINTEXT://127.0.0.12:9092,CONTROLLER://127.0.0.12:9093"
+        );
+        // The single-node default needs no controller listener.
+        BrokerConfig::default().check_cluster().unwrap();
+    }
+
+    #[test]
+    fn cluster_keys_that_disagree_are_refused_by_name() {
+        let problems = |text: &str| {
+            let c = BrokerConfig::from_toml_str(text).unwrap();
+            invalid(c.check_cluster().unwrap_err())
+        };
+        let p = problems(
+            r#"node.id = 4
+               listeners = "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+               controller.quorum.voters = "1@127.0.0.1:9093""#,
+        );
+        assert!(
+            p[0].contains("node.id 4 is not one of controller.quorum.voters"),
+            "{p:?}"
+        );
+        let p = problems(r#"controller.quorum.voters = "1@127.0.0.1:9093""#);
+        assert!(p[0].contains("no CONTROLLER listener"), "{p:?}");
+        let p = problems(
+            r#"listeners = "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9094"
+               controller.quorum.voters = "1@127.0.0.1:9093""#,
+        );
+        assert!(
+            p[0].contains("does not use this node's voter port 9093"),
+            "{p:?}"
+        );
+        let p = problems(r#"listeners = "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093""#);
+        assert!(p[0].contains("controller.quorum.voters is empty"), "{p:?}");
+        let p = problems("broker.heartbeat.interval.ms = 3000");
+        assert!(
+            p[0].contains("must be larger than broker.heartbeat.interval.ms"),
+            "{p:?}"
+        );
+
+        let bad = |text: &str| invalid(BrokerConfig::from_toml_str(text).unwrap_err());
+        assert!(
+            bad(r#"controller.quorum.voters = "1@127.0.0.1:9093,1@127.0.0.2:9093""#)[0]
+                .contains("voter id 1 appears twice")
+        );
+        assert!(bad(r#"controller.quorum.voters = "one@127.0.0.1:9093""#)[0]
+            .contains("expected voters like '1@127.0.0.1:9093'"));
+        assert!(bad(r#"process.roles = "broker""#)[0].contains("only 'broker,controller'"));
+        assert!(bad(r#"controller.listener.names = "CTRL""#)[0]
+            .contains("only the listener name CONTROLLER"));
+        assert!(bad(
+            r#"listeners = "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:1,CONTROLLER://127.0.0.1:2""#
+        )[0]
+        .contains("more than one CONTROLLER listener"));
     }
 
     #[test]
@@ -1628,7 +2061,7 @@ mod tests {
             num.partitions = "many"
             auto.create.topics.enable = "yes"
             message.max.bytes = 1.5
-            default.replication.factor = 3
+            default.replication.factor = 0
             listeners = "SSL://127.0.0.1:9093"
             log.message.timestamp.type = "createtime"
             node.id = -1
@@ -1649,7 +2082,9 @@ mod tests {
         assert!(has(
             "message.max.bytes: expected an integer in 0..=2147483647, got the float 1.5"
         ));
-        assert!(has("default.replication.factor: only 1 is supported for now (replication comes later), got 3"));
+        assert!(has(
+            "default.replication.factor: expected an integer in 1..=32767, got 0"
+        ));
         assert!(has(
             "listeners: listener 'SSL://127.0.0.1:9093': only PLAINTEXT"
         ));
@@ -1967,13 +2402,8 @@ mod tests {
         assert_eq!(t.index_interval_bytes, 1024);
         assert_eq!(t.min_insync_replicas, 2);
         assert_eq!(t.compression_type, "zstd");
-        assert_eq!(
-            t.extra
-                .get("unclean.leader.election.enable")
-                .map(String::as_str),
-            Some("false")
-        );
-        assert_eq!(t.extra.len(), 3);
+        assert!(!t.unclean_leader_election_enable);
+        assert_eq!(t.extra.len(), 2);
         assert_eq!(t.overrides().len(), 13);
         assert_eq!(t.overrides()["segment.bytes"], "1048576");
         assert_eq!(t.overrides()["cleanup.policy"], "delete,compact");
