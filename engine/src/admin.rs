@@ -9,7 +9,7 @@
 
 use crate::errors::KafkaCode;
 use crate::messages::{AdminOutcome, ConfigAlteration, ConfigOp, ConfigResource, PartitionGrowth};
-use crate::metadata::{TopicMeta, TopicTable};
+use crate::metadata::TopicTable;
 use crate::shard::layers_of;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -248,10 +248,10 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Grows one topic (CreatePartitions) in `table` (effective broker config
-/// in `broker`). On error the table is unchanged.
+/// Grows one topic (CreatePartitions) in `table`: new partitions get the
+/// replication factor of partition 0, placed over the live brokers, unless
+/// the request assigns them. On error the table is unchanged.
 pub fn grow_partitions(
-    broker: &BrokerConfig,
     table: &mut TopicTable,
     growth: &PartitionGrowth,
     duplicate_in_request: bool,
@@ -303,9 +303,9 @@ pub fn grow_partitions(
             ),
         );
     }
-    if let Some(assignments) = &growth.assignments {
-        let added = (growth.count - current) as usize;
-        if assignments.len() != added {
+    let added = growth.count - current;
+    let lists = if let Some(assignments) = &growth.assignments {
+        if assignments.len() != added as usize {
             return AdminOutcome::failed(
                 KafkaCode::INVALID_REPLICA_ASSIGNMENT,
                 format!(
@@ -314,28 +314,39 @@ pub fn grow_partitions(
                 ),
             );
         }
-        if let Some(bad) = assignments
-            .iter()
-            .find(|a| a.as_slice() != [broker.node_id])
+        let known = |b: i32| table.brokers.contains_key(&b);
+        if let Err((code, message)) =
+            crate::cluster::placement::check_assignment(assignments, &known)
         {
-            return AdminOutcome::failed(
-                KafkaCode::INVALID_REPLICA_ASSIGNMENT,
-                format!(
-                    "assignment {bad:?} is not possible: this cluster has one broker ({}), so \
-                     each new partition has exactly that one replica",
-                    broker.node_id
-                ),
-            );
+            return AdminOutcome::failed(code, message);
         }
-    }
-    let extra = i64::from(growth.count - current);
+        assignments.clone()
+    } else {
+        let live = table.live_brokers();
+        let rf = meta
+            .assignments
+            .first()
+            .map_or(1, |a| a.replicas.len() as i16);
+        let start = crate::cluster::placement::rotation_start(
+            &live,
+            meta.assignments
+                .first()
+                .and_then(|a| a.replicas.first().copied()),
+        );
+        match crate::cluster::placement::place(&live, current, added, rf, start) {
+            Ok(lists) => lists,
+            Err((code, message)) => return AdminOutcome::failed(code, message),
+        }
+    };
+    let extra = i64::from(added);
     if let Err(message) = crate::handlers::create_topics::check_open_files(table, extra) {
         return AdminOutcome::failed(KafkaCode::INVALID_PARTITIONS, message);
     }
-    let updated = TopicMeta {
-        partitions: growth.count,
-        ..(*meta).clone()
-    };
+    let mut updated = (*meta).clone();
+    updated.partitions = growth.count;
+    updated
+        .assignments
+        .extend(lists.into_iter().map(crate::metadata::PartitionState::new));
     table.topics.insert(name.clone(), Arc::new(updated));
     AdminOutcome::OK
 }
@@ -362,12 +373,29 @@ mod tests {
         let mut table = TopicTable::default();
         table.topics.insert(
             name.into(),
-            Arc::new(TopicMeta {
+            Arc::new(crate::metadata::TopicMeta {
                 name: name.into(),
                 id: Uuid::new_v4(),
                 partitions,
                 configs: BTreeMap::new(),
+                assignments: vec![
+                    crate::metadata::PartitionState::new(vec![1]);
+                    partitions as usize
+                ],
             }),
+        );
+        table.brokers.insert(
+            1,
+            crate::metadata::BrokerMeta {
+                id: 1,
+                epoch: 1,
+                incarnation: String::new(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+                rack: None,
+                fenced: false,
+                shutting_down: false,
+            },
         );
         table
     }
@@ -568,7 +596,6 @@ mod tests {
 
     #[test]
     fn partitions_only_grow() {
-        let broker = BrokerConfig::default();
         let mut table = table_with("t", 3);
         let grow = |count, assignments| PartitionGrowth {
             topic: "t".into(),
@@ -576,40 +603,36 @@ mod tests {
             assignments,
         };
         assert_eq!(
-            grow_partitions(&broker, &mut table, &grow(2, None), false).error,
+            grow_partitions(&mut table, &grow(2, None), false).error,
             KafkaCode::INVALID_PARTITIONS
         );
         assert_eq!(
-            grow_partitions(&broker, &mut table, &grow(3, None), false).error,
+            grow_partitions(&mut table, &grow(3, None), false).error,
             KafkaCode::INVALID_PARTITIONS
         );
         assert_eq!(
-            grow_partitions(&broker, &mut table, &grow(5, Some(vec![vec![1]])), false).error,
+            grow_partitions(&mut table, &grow(5, Some(vec![vec![1]])), false).error,
             KafkaCode::INVALID_REPLICA_ASSIGNMENT
         );
         assert_eq!(
-            grow_partitions(
-                &broker,
-                &mut table,
-                &grow(5, Some(vec![vec![1], vec![2]])),
-                false
-            )
-            .error,
+            grow_partitions(&mut table, &grow(5, Some(vec![vec![1], vec![2]])), false).error,
             KafkaCode::INVALID_REPLICA_ASSIGNMENT
         );
         assert_eq!(table.topics["t"].partitions, 3);
         assert_eq!(
-            grow_partitions(&broker, &mut table, &grow(5, None), false),
+            grow_partitions(&mut table, &grow(5, None), false),
             AdminOutcome::OK
         );
         assert_eq!(table.topics["t"].partitions, 5);
+        assert_eq!(table.topics["t"].assignments.len(), 5);
+        assert_eq!(table.topics["t"].assignments[4].replicas, vec![1]);
         let missing = PartitionGrowth {
             topic: "x".into(),
             count: 2,
             assignments: None,
         };
         assert_eq!(
-            grow_partitions(&broker, &mut table, &missing, false).error,
+            grow_partitions(&mut table, &missing, false).error,
             KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
         );
     }

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod connection;
 pub mod durability;
 pub mod errors;

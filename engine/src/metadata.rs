@@ -1,13 +1,17 @@
-//! The topic table: which topics exist, their ids, partition counts and config
-//! overrides, and which shard owns each partition.
+//! The topic table: the cluster metadata image. Which brokers exist, which
+//! topics, their ids, config overrides and partitions (replicas, ISR, leader,
+//! epochs), and which shard owns each partition.
 //!
-//! Who touches it: shard 0 is the only writer (CreateTopics / DeleteTopics are
-//! forwarded to it); it persists the new table, then sends an immutable copy
-//! (`Arc<TopicTable>`, with a higher revision) to every shard, which applies it by
-//! opening or removing the partitions it owns. Readers never lock anything.
+//! Who touches it: the controller quorum's driver on shard 0 builds it from the
+//! committed metadata log (`cluster::records::apply`), then sends an immutable
+//! copy (`Arc<TopicTable>`, with a higher revision) to every shard, which applies
+//! it by opening or removing the partitions it hosts and taking up the leader
+//! or follower role of each. Readers never lock anything.
 //!
-//! On disk: `<data_dir>/meta/topics.json`, replaced atomically (temp file, fsync,
-//! rename, fsync of the directory):
+//! Before the metadata log existed, a single node kept this table in
+//! `<data_dir>/meta/topics.json`; such a file is read once, when the metadata
+//! log is still empty, and its topics are written into the log
+//! ([`TopicTable::load_legacy`]). Its format:
 //! ```json
 //! {"revision": 3, "cluster_id": "…", "topics": [
 //!   {"name": "orders", "id": "uuid", "partitions": 8, "configs": {"segment.bytes": "1048576"}}],
@@ -18,8 +22,6 @@
 //! `node_configs` are the broker configs changed at run time (AlterConfigs on
 //! resource BROKER), layered over the static configuration (see
 //! `strom_tuning::catalog`).
-//! A later version replaces this file with the replicated metadata log of the
-//! controller quorum.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,15 +36,83 @@ use uuid::Uuid;
 pub struct TopicMeta {
     pub name: String,
     pub id: Uuid,
+    /// Partition count; always `assignments.len()`.
     pub partitions: i32,
     /// Topic-level config overrides, by Kafka key name.
     #[serde(default)]
     pub configs: BTreeMap<String, String>,
+    /// Replica state of each partition (index = partition number).
+    #[serde(default)]
+    pub assignments: Vec<PartitionState>,
 }
 
-/// An immutable, revisioned snapshot of all topics.
+impl TopicMeta {
+    /// The replica state of partition `p`, if it exists.
+    pub fn partition(&self, p: i32) -> Option<&PartitionState> {
+        usize::try_from(p)
+            .ok()
+            .and_then(|p| self.assignments.get(p))
+    }
+}
+
+/// No leader (offline partition), or no broker (unknown controller).
+pub const NO_LEADER: i32 = -1;
+
+/// Where a partition's replicas live and who leads it (Kafka's
+/// PartitionRecord): `leader` is [`NO_LEADER`] while no in-sync replica is
+/// alive. `leader_epoch` grows with every leader change; `partition_epoch`
+/// with every change of this state (ISR changes included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+impl PartitionState {
+    /// A new partition: every replica in sync, the first one leads.
+    pub fn new(replicas: Vec<i32>) -> PartitionState {
+        PartitionState {
+            isr: replicas.clone(),
+            leader: replicas.first().copied().unwrap_or(NO_LEADER),
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+}
+
+/// A registered broker (Kafka's BrokerRegistration plus its state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerMeta {
+    pub id: i32,
+    /// Raft index of its latest registration.
+    pub epoch: i64,
+    /// Chosen by the broker at each start.
+    pub incarnation: String,
+    /// Its `PLAINTEXT` listener as advertised.
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    /// Not heartbeating (or not yet caught up): leads nothing, in no ISR.
+    pub fenced: bool,
+    /// In a controlled shutdown: gets no new leaderships.
+    pub shutting_down: bool,
+}
+
+impl BrokerMeta {
+    /// Can lead partitions and join ISRs.
+    pub fn is_live(&self) -> bool {
+        !self.fenced && !self.shutting_down
+    }
+}
+
+/// An immutable, revisioned snapshot of the cluster metadata.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TopicTable {
+    /// Grows with every table a node publishes to its shards.
     pub revision: u64,
     pub cluster_id: String,
     #[serde(with = "topics_as_list")]
@@ -54,6 +124,16 @@ pub struct TopicTable {
     /// Broker configs set at run time for one broker, by node id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Registered brokers by node id.
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerMeta>,
+    /// Raft index of the last metadata entry applied to this table.
+    #[serde(default)]
+    pub metadata_offset: u64,
+    /// The active controller as this node last heard ([`NO_LEADER`] when
+    /// there is none), not part of the replicated log.
+    #[serde(default)]
+    pub controller_id: i32,
 }
 
 mod topics_as_list {
@@ -101,32 +181,94 @@ impl TopicTable {
         self.topics.values().find(|t| t.id == id)
     }
 
-    /// Path of the table file under a data dir.
+    /// The replica state of a partition.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        self.topics.get(topic)?.partition(partition)
+    }
+
+    /// Brokers that can lead partitions and join ISRs, by id.
+    pub fn live_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .values()
+            .filter(|b| b.is_live())
+            .map(|b| b.id)
+            .collect()
+    }
+
+    /// Whether broker `id` is registered and not fenced.
+    pub fn is_unfenced(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    /// Path of the legacy table file under a data dir.
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join("meta").join("topics.json")
     }
 
-    /// Loads the table, or creates an empty one with a fresh cluster id.
-    pub fn load_or_create(data_dir: &Path) -> Result<TopicTable, MetadataError> {
+    /// The table of a single node from before the metadata log, if the data
+    /// directory has one. Partitions get this node as their only replica.
+    pub fn load_legacy(data_dir: &Path, node_id: i32) -> Result<Option<TopicTable>, MetadataError> {
         let path = Self::path(data_dir);
-        match fs::read(&path) {
+        let mut table: TopicTable = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| MetadataError::Parse {
                 path: path.clone(),
                 source,
-            }),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(MetadataError::Io { path, source }),
+        };
+        for topic in table.topics.values_mut() {
+            let topic = Arc::make_mut(topic);
+            if topic.assignments.len() != topic.partitions.max(0) as usize {
+                topic.assignments = (0..topic.partitions)
+                    .map(|_| PartitionState::new(vec![node_id]))
+                    .collect();
+            }
+        }
+        Ok(Some(table))
+    }
+
+    /// Interim until the metadata log drives the table: the legacy file, or
+    /// a new table, with this node registered.
+    pub fn load_or_create_interim(
+        data_dir: &Path,
+        config: &strom_tuning::config::BrokerConfig,
+    ) -> Result<TopicTable, MetadataError> {
+        let mut table = match Self::load_legacy(data_dir, config.node_id)? {
+            Some(table) => table,
+            None => {
                 let table = TopicTable {
-                    cluster_id: cluster_id_from(Uuid::new_v4()),
+                    cluster_id: Self::new_cluster_id(),
                     ..TopicTable::default()
                 };
                 table.save(data_dir)?;
-                Ok(table)
+                table
             }
-            Err(source) => Err(MetadataError::Io { path, source }),
-        }
+        };
+        let (host, port) = config.advertised();
+        table.brokers.insert(
+            config.node_id,
+            BrokerMeta {
+                id: config.node_id,
+                epoch: 1,
+                incarnation: String::new(),
+                host,
+                port,
+                rack: None,
+                fenced: false,
+                shutting_down: false,
+            },
+        );
+        table.controller_id = config.node_id;
+        Ok(table)
     }
 
-    /// Atomically replaces the table file.
+    /// A fresh cluster id, Kafka style.
+    pub fn new_cluster_id() -> String {
+        cluster_id_from(Uuid::new_v4())
+    }
+
+    /// Atomically replaces the legacy table file (tests of the migration).
     pub fn save(&self, data_dir: &Path) -> Result<(), MetadataError> {
         let path = Self::path(data_dir);
         let dir = data_dir.join("meta");
@@ -199,24 +341,24 @@ mod tests {
     }
 
     #[test]
-    fn table_round_trips_through_its_file() {
+    fn a_legacy_table_file_is_read_with_this_node_as_every_replica() {
         let dir = tempfile::tempdir().unwrap();
-        let mut table = TopicTable::load_or_create(dir.path()).unwrap();
-        assert_eq!(table.cluster_id.len(), 22);
-        table.revision = 7;
-        table.topics.insert(
-            "a".into(),
-            Arc::new(TopicMeta {
-                name: "a".into(),
-                id: Uuid::new_v4(),
-                partitions: 3,
-                configs: BTreeMap::from([("segment.bytes".into(), "1000".into())]),
-            }),
-        );
-        table.save(dir.path()).unwrap();
-        let again = TopicTable::load_or_create(dir.path()).unwrap();
-        assert_eq!(again.revision, 7);
-        assert_eq!(again.topics, table.topics);
-        assert_eq!(again.cluster_id, table.cluster_id);
+        assert!(TopicTable::load_legacy(dir.path(), 1).unwrap().is_none());
+        // The file as the single-node versions wrote it (no assignments).
+        let legacy = r#"{"revision": 3, "cluster_id": "abcdefghijklmnopqrstuv", "topics": [
+            {"name": "a", "id": "6f1c0a1e-0000-4000-8000-000000000001", "partitions": 3,
+             "configs": {"segment.bytes": "1000"}}],
+            "broker_defaults": {"log.retention.ms": "5"}}"#;
+        std::fs::create_dir_all(dir.path().join("meta")).unwrap();
+        std::fs::write(TopicTable::path(dir.path()), legacy).unwrap();
+        let table = TopicTable::load_legacy(dir.path(), 7).unwrap().unwrap();
+        assert_eq!(table.cluster_id, "abcdefghijklmnopqrstuv");
+        let a = &table.topics["a"];
+        assert_eq!(a.partitions, 3);
+        assert_eq!(a.configs["segment.bytes"], "1000");
+        assert_eq!(a.assignments, vec![PartitionState::new(vec![7]); 3]);
+        assert_eq!(a.assignments[0].leader, 7);
+        assert_eq!(table.broker_defaults["log.retention.ms"], "5");
+        assert_eq!(TopicTable::new_cluster_id().len(), 22);
     }
 }

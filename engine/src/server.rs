@@ -70,7 +70,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     })?;
     let _lock = lock_data_dir(&data_dir)?;
     check_host(&config)?;
-    let table = Arc::new(TopicTable::load_or_create(&data_dir)?);
+    let table = Arc::new(TopicTable::load_or_create_interim(&data_dir, &config)?);
 
     let cpus = usable_cpus();
     // More shards than cores: round-robin (check_host warned).

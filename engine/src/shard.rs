@@ -288,7 +288,6 @@ impl Shard {
                 let _ = reply.send(outcome);
             }
             ShardMsg::CreatePartitions(growths, validate_only, reply) => {
-                let broker = self.effective_broker();
                 let outcome = self
                     .alter_table(validate_only, |table| {
                         let mut seen = std::collections::HashSet::new();
@@ -301,7 +300,7 @@ impl Shard {
                             .iter()
                             .map(|g| {
                                 let duplicate = duplicates.contains(g.topic.as_str());
-                                crate::admin::grow_partitions(&broker, table, g, duplicate)
+                                crate::admin::grow_partitions(table, g, duplicate)
                             })
                             .collect()
                     })

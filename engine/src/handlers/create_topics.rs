@@ -185,7 +185,8 @@ pub fn plan_topic(
     }
     let mut num_partitions = spec.num_partitions;
     let mut replication_factor = spec.replication_factor;
-    if !spec.assignments.is_empty() {
+    let live = table.live_brokers();
+    let assignments: Vec<Vec<i32>> = if !spec.assignments.is_empty() {
         if num_partitions != -1 || replication_factor != -1 {
             return Err(failed(
                 name,
@@ -193,21 +194,31 @@ pub fn plan_topic(
                 "Both numPartitions or replicationFactor and replicasAssignments were set; only one may be".into(),
             ));
         }
-        for (index, (partition, brokers)) in spec.assignments.iter().enumerate() {
-            if *partition != index as i32 || brokers.as_slice() != [broker.node_id] {
-                return Err(failed(
-                    name,
-                    KafkaCode::INVALID_REPLICA_ASSIGNMENT,
-                    format!(
-                        "replica assignment must list partitions 0..n in order, each on broker {} (the only broker)",
-                        broker.node_id
-                    ),
-                ));
-            }
+        if let Some((index, (partition, _))) = spec
+            .assignments
+            .iter()
+            .enumerate()
+            .find(|(index, (partition, _))| *partition != *index as i32)
+        {
+            return Err(failed(
+                name,
+                KafkaCode::INVALID_REPLICA_ASSIGNMENT,
+                format!(
+                    "replica assignments must list partitions 0..n in order; entry {index} is partition {partition}"
+                ),
+            ));
         }
-        num_partitions = spec.assignments.len() as i32;
-        replication_factor = 1;
-    }
+        let lists: Vec<Vec<i32>> = spec.assignments.iter().map(|(_, b)| b.clone()).collect();
+        let known = |b: i32| table.brokers.contains_key(&b);
+        if let Err((code, message)) = crate::cluster::placement::check_assignment(&lists, &known) {
+            return Err(failed(name, code, message));
+        }
+        num_partitions = lists.len() as i32;
+        replication_factor = lists[0].len() as i16;
+        lists
+    } else {
+        Vec::new()
+    };
     if num_partitions == -1 {
         num_partitions = broker.num_partitions;
     }
@@ -224,13 +235,17 @@ pub fn plan_topic(
     if replication_factor == -1 {
         replication_factor = broker.default_replication_factor;
     }
-    if replication_factor != 1 {
-        return Err(failed(
-            name,
-            KafkaCode::INVALID_REPLICATION_FACTOR,
-            format!("Replication factor: {replication_factor} larger than available brokers: 1."),
-        ));
-    }
+    let assignments = if assignments.is_empty() {
+        // Start the rotation anywhere, so single-partition topics spread.
+        let start = (Uuid::new_v4().as_u128() % 65_521) as usize;
+        match crate::cluster::placement::place(&live, 0, num_partitions, replication_factor, start)
+        {
+            Ok(lists) => lists,
+            Err((code, message)) => return Err(failed(name, code, message)),
+        }
+    } else {
+        assignments
+    };
     let mut config = TopicConfig::defaults_from(broker);
     if let Err(err) = config.apply(&spec.configs) {
         return Err(failed(name, KafkaCode::INVALID_CONFIG, err.to_string()));
@@ -249,6 +264,10 @@ pub fn plan_topic(
         id: Uuid::new_v4(),
         partitions: num_partitions,
         configs: overrides,
+        assignments: assignments
+            .into_iter()
+            .map(crate::metadata::PartitionState::new)
+            .collect(),
     };
     let outcome = CreateOutcome {
         name,
