@@ -6,7 +6,7 @@ use strom_storage::batch::BatchError;
 use strom_storage::error::StorageError;
 
 /// A Kafka error code on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KafkaCode(pub i16);
 
 impl KafkaCode {
@@ -48,6 +48,20 @@ impl KafkaCode {
     pub const NOT_ENOUGH_REPLICAS: KafkaCode = KafkaCode(19);
     pub const INVALID_RECORD: KafkaCode = KafkaCode(87);
     pub const UNSUPPORTED_ENDPOINT_TYPE: KafkaCode = KafkaCode(120);
+    pub const LEADER_NOT_AVAILABLE: KafkaCode = KafkaCode(5);
+    pub const NOT_LEADER_OR_FOLLOWER: KafkaCode = KafkaCode(6);
+    pub const BROKER_NOT_AVAILABLE: KafkaCode = KafkaCode(8);
+    pub const REPLICA_NOT_AVAILABLE: KafkaCode = KafkaCode(9);
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: KafkaCode = KafkaCode(20);
+    pub const NOT_CONTROLLER: KafkaCode = KafkaCode(41);
+    pub const FENCED_LEADER_EPOCH: KafkaCode = KafkaCode(74);
+    pub const UNKNOWN_LEADER_EPOCH: KafkaCode = KafkaCode(75);
+    pub const STALE_BROKER_EPOCH: KafkaCode = KafkaCode(77);
+    pub const PREFERRED_LEADER_NOT_AVAILABLE: KafkaCode = KafkaCode(80);
+    pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: KafkaCode = KafkaCode(83);
+    pub const ELECTION_NOT_NEEDED: KafkaCode = KafkaCode(84);
+    pub const INVALID_UPDATE_VERSION: KafkaCode = KafkaCode(95);
+    pub const INELIGIBLE_REPLICA: KafkaCode = KafkaCode(107);
 
     pub fn is_ok(self) -> bool {
         self == KafkaCode::NONE

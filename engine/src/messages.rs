@@ -75,7 +75,7 @@ pub struct OffsetAnswer {
 }
 
 /// A topic to create (CreateTopics or auto-creation).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CreateSpec {
     pub name: String,
     /// -1: the broker default.
@@ -88,7 +88,7 @@ pub struct CreateSpec {
 }
 
 /// The outcome of creating one topic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CreateOutcome {
     pub name: String,
     pub id: Uuid,
@@ -101,14 +101,14 @@ pub struct CreateOutcome {
 }
 
 /// A topic to delete, by name or by id (DeleteTopics v6).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum DeleteSpec {
     Name(String),
     Id(Uuid),
 }
 
 /// The outcome of deleting one topic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DeleteOutcome {
     pub name: Option<String>,
     pub id: Uuid,
@@ -117,7 +117,7 @@ pub struct DeleteOutcome {
 }
 
 /// A config resource of DescribeConfigs / AlterConfigs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConfigResource {
     Topic(String),
     /// A broker by node id, or `""` for the cluster-wide default.
@@ -125,7 +125,7 @@ pub enum ConfigResource {
 }
 
 /// One change of an (Incremental)AlterConfigs request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConfigOp {
     Set(String, Option<String>),
     Delete(String),
@@ -148,7 +148,7 @@ impl ConfigOp {
 
 /// The changes to one resource. `replace` (legacy AlterConfigs): the ops
 /// are the resource's whole new set of overrides.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConfigAlteration {
     pub resource: ConfigResource,
     pub replace: bool,
@@ -157,7 +157,7 @@ pub struct ConfigAlteration {
 
 /// Grow a topic to `count` partitions (CreatePartitions); `assignments`:
 /// the broker ids of each new partition, when the client gives them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PartitionGrowth {
     pub topic: String,
     pub count: i32,
@@ -165,7 +165,7 @@ pub struct PartitionGrowth {
 }
 
 /// The answer for one resource of an admin request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AdminOutcome {
     pub error: KafkaCode,
     pub message: Option<String>,

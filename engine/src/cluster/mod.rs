@@ -7,6 +7,7 @@
 //!   (`metadata::TopicTable`), snapshots.
 //! - `placement`: where new partitions' replicas go.
 
+pub mod elections;
 pub mod placement;
 pub mod raft_log;
 pub mod records;

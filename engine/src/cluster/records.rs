@@ -108,15 +108,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<TopicTable, DecodeError> {
 
 /// Every record needed to rebuild `table` from nothing.
 pub fn image_records(table: &TopicTable) -> Vec<Payload> {
-    let mut out = vec![Payload::ClusterId(Box::new(fb::ClusterId {
-        id: table.cluster_id.clone(),
-    }))];
-    for broker in table.brokers.values() {
-        out.push(registration(broker));
-        out.push(broker_state(broker));
-    }
-    out.extend(diff(&TopicTable::default(), table));
-    out
+    diff(&TopicTable::default(), table)
 }
 
 /// The registration record of a broker (it applies as fenced).
@@ -157,10 +149,38 @@ pub fn partition_record(topic_id: Uuid, partition: i32, state: &PartitionState) 
     }))
 }
 
-/// The records that turn `old` into `new` for topics, partitions and dynamic
-/// broker configs (brokers and the cluster id have their own records).
+/// The records that turn `old` into `new`: the cluster id, brokers (a
+/// broker is never removed), topics, partitions and dynamic broker configs.
 pub fn diff(old: &TopicTable, new: &TopicTable) -> Vec<Payload> {
     let mut out = Vec::new();
+    if old.cluster_id != new.cluster_id {
+        out.push(Payload::ClusterId(Box::new(fb::ClusterId {
+            id: new.cluster_id.clone(),
+        })));
+    }
+    for (id, broker) in &new.brokers {
+        let same_registration = old.brokers.get(id).filter(|o| {
+            o.epoch == broker.epoch
+                && o.incarnation == broker.incarnation
+                && o.host == broker.host
+                && o.port == broker.port
+                && o.rack == broker.rack
+        });
+        match same_registration {
+            Some(o) => {
+                if o.fenced != broker.fenced || o.shutting_down != broker.shutting_down {
+                    out.push(broker_state(broker));
+                }
+            }
+            None => {
+                out.push(registration(broker));
+                // A registration applies as fenced and not shutting down.
+                if !broker.fenced || broker.shutting_down {
+                    out.push(broker_state(broker));
+                }
+            }
+        }
+    }
     for (name, topic) in &old.topics {
         if new.topics.get(name).is_none_or(|t| t.id != topic.id) {
             out.push(Payload::RemoveTopic(Box::new(fb::RemoveTopic {
@@ -360,6 +380,10 @@ mod tests {
         table
     }
 
+    fn records_len(a: &TopicTable, b: &TopicTable) -> usize {
+        diff(a, b).len()
+    }
+
     fn same_image(a: &TopicTable, b: &TopicTable) {
         assert_eq!(a.cluster_id, b.cluster_id);
         assert_eq!(a.brokers, b.brokers);
@@ -405,10 +429,11 @@ mod tests {
             1,
             BTreeMap::from([("compression.type".into(), "zstd".into())]),
         );
+        new.brokers.get_mut(&3).unwrap().fenced = false;
+        // Only what changed: broker 3's state, the orders config, partitions
+        // 1 and 2, the new topic and its partition, and three config scopes.
+        assert_eq!(records_len(&old, &new), 1 + 1 + 2 + 2 + 3);
         let records = diff(&old, &new);
-        // Only what changed: the orders config, partitions 1 and 2, the new
-        // topic and its partition, and three config scopes.
-        assert_eq!(records.len(), 1 + 2 + 2 + 3, "{records:#?}");
         let decoded = decode_batch(&encode_batch(&records)).unwrap();
         assert_eq!(decoded, records);
         let mut replayed = old.clone();
