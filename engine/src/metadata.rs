@@ -228,41 +228,6 @@ impl TopicTable {
         Ok(Some(table))
     }
 
-    /// Interim until the metadata log drives the table: the legacy file, or
-    /// a new table, with this node registered.
-    pub fn load_or_create_interim(
-        data_dir: &Path,
-        config: &strom_tuning::config::BrokerConfig,
-    ) -> Result<TopicTable, MetadataError> {
-        let mut table = match Self::load_legacy(data_dir, config.node_id)? {
-            Some(table) => table,
-            None => {
-                let table = TopicTable {
-                    cluster_id: Self::new_cluster_id(),
-                    ..TopicTable::default()
-                };
-                table.save(data_dir)?;
-                table
-            }
-        };
-        let (host, port) = config.advertised();
-        table.brokers.insert(
-            config.node_id,
-            BrokerMeta {
-                id: config.node_id,
-                epoch: 1,
-                incarnation: String::new(),
-                host,
-                port,
-                rack: None,
-                fenced: false,
-                shutting_down: false,
-            },
-        );
-        table.controller_id = config.node_id;
-        Ok(table)
-    }
-
     /// A fresh cluster id, Kafka style.
     pub fn new_cluster_id() -> String {
         cluster_id_from(Uuid::new_v4())

@@ -70,7 +70,10 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     })?;
     let _lock = lock_data_dir(&data_dir)?;
     check_host(&config)?;
-    let table = Arc::new(TopicTable::load_or_create_interim(&data_dir, &config)?);
+    // A single node's table from before the metadata log (read by shard 0's
+    // controller if the log is new).
+    let legacy = TopicTable::load_legacy(&data_dir, config.node_id)?;
+    let table = Arc::new(TopicTable::default());
 
     let cpus = usable_cpus();
     // More shards than cores: round-robin (check_host warned).
@@ -124,6 +127,9 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     let admin_state = crate::http::AdminState::new();
 
     let shutdown = Arc::new(AtomicBool::new(false));
+    // Set by shard 0 once a controlled shutdown is over: then every shard
+    // closes its partitions.
+    let stop_now = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, shutdown.clone()).map_err(ServeError::Signal)?;
     }
@@ -140,6 +146,8 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         let ready = ready_tx.clone();
         let shutdown = shutdown.clone();
         let admin_state = admin_state.clone();
+        let stop_now = stop_now.clone();
+        let legacy = if index == 0 { legacy.clone() } else { None };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("strom-shard-{index}"))
             .spawn(move || async move {
@@ -150,7 +158,12 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
                     admin,
                     admin_state,
                 };
-                if let Err(err) = shard_main(mesh, config, table, listeners, &ready, shutdown).await
+                let stop = Stop {
+                    requested: shutdown,
+                    now: stop_now,
+                };
+                if let Err(err) =
+                    shard_main(mesh, config, table, legacy, listeners, &ready, stop).await
                 {
                     let _ = ready.send(Err(err));
                 }
@@ -194,6 +207,17 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// When to stop: `requested` by a signal; `now` once shard 0 finished the
+/// controlled shutdown (leaderships moved to other brokers).
+struct Stop {
+    requested: Arc<AtomicBool>,
+    now: Arc<AtomicBool>,
+}
+
+/// How long shard 0 waits at start for a single node's metadata to be
+/// replayed and the broker unfenced before it reports ready anyway.
+const START_SERVING_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Where a shard listens (the admin API only on shard 0).
 struct Listeners {
     kafka: SocketAddr,
@@ -205,15 +229,16 @@ async fn shard_main(
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
     config: Arc<BrokerConfig>,
     table: Arc<TopicTable>,
+    legacy: Option<TopicTable>,
     listeners: Listeners,
     ready: &mpsc::Sender<Result<(), String>>,
-    shutdown: Arc<AtomicBool>,
+    stop: Stop,
 ) -> Result<(), String> {
     let (senders, mut receivers) = mesh
         .join()
         .await
         .map_err(|e| format!("joining the shard mesh failed: {e}"))?;
-    let shard = Shard::new(config, senders, table.clone());
+    let shard = Shard::new(config.clone(), senders, table.clone());
     shard.apply_table(table);
     shard.start_storage_tasks();
 
@@ -226,6 +251,14 @@ async fn shard_main(
         })
         .detach();
     }
+
+    let cluster = if shard.id == 0 {
+        let node = crate::cluster::ClusterNode::start(&shard, config.clone(), legacy)?;
+        *shard.cluster.borrow_mut() = Some(node.clone());
+        Some(node)
+    } else {
+        None
+    };
 
     let listen = listeners.kafka;
     let listener =
@@ -244,10 +277,33 @@ async fn shard_main(
     } else {
         None
     };
+    if let Some(node) = &cluster {
+        if config.quorum_voters.is_empty() && !node.wait_serving(START_SERVING_TIMEOUT).await {
+            warn!("the metadata log was not replayed within {START_SERVING_TIMEOUT:?}; serving anyway");
+        }
+    }
     let _ = ready.send(Ok(()));
 
-    while !shutdown.load(Ordering::SeqCst) {
+    while !stop.requested.load(Ordering::SeqCst) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    match &cluster {
+        Some(node) => {
+            if !config.quorum_voters.is_empty() && config.controlled_shutdown_enable {
+                info!("controlled shutdown: asking the controller to move leaderships away");
+                let timeout =
+                    Duration::from_millis(u64::from(config.controlled_shutdown_timeout_ms));
+                if !node.controlled_shutdown(timeout).await {
+                    warn!("controlled shutdown did not finish within {timeout:?}; stopping anyway");
+                }
+            }
+            stop.now.store(true, Ordering::SeqCst);
+        }
+        None => {
+            while !stop.now.load(Ordering::SeqCst) {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
     drop(acceptor.cancel());
     if let Some(admin) = admin {

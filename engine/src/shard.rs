@@ -129,8 +129,9 @@ pub struct Shard {
     /// Effective config per topic, rebuilt with the table.
     topic_configs: RefCell<HashMap<String, Arc<TopicConfig>>>,
     senders: Senders<ShardMsg>,
-    /// Serializes topic-table changes on shard 0.
-    admin_lock: Semaphore,
+    /// Shard 0 only: the node's quorum member, controller and broker
+    /// registration (set once at start).
+    pub cluster: RefCell<Option<Rc<crate::cluster::ClusterNode>>>,
     /// Bytes of request frames this shard may hold (`REQUEST_MEMORY_PER_SHARD_BYTES`).
     request_memory: Semaphore,
     pub connections: Cell<usize>,
@@ -169,7 +170,7 @@ impl Shard {
             partitions: RefCell::new(HashMap::new()),
             topic_configs: RefCell::new(HashMap::new()),
             senders,
-            admin_lock: Semaphore::new(1),
+            cluster: RefCell::new(None),
             request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
             connections: Cell::new(0),
             sync_queue,
@@ -276,35 +277,21 @@ impl Shard {
                 let _ = reply.send(outcome);
             }
             ShardMsg::AlterConfigs(alterations, validate_only, reply) => {
-                let broker = self.broker.clone();
-                let outcome = self
-                    .alter_table(validate_only, |table| {
-                        alterations
-                            .iter()
-                            .map(|a| crate::admin::alter_configs(&broker, table, a))
-                            .collect()
-                    })
-                    .await;
+                let resources = alterations.len();
+                let request = crate::cluster::controller::ControllerRequest::AlterConfigs {
+                    alterations,
+                    validate_only,
+                };
+                let outcome = self.admin_outcomes(request, resources).await;
                 let _ = reply.send(outcome);
             }
             ShardMsg::CreatePartitions(growths, validate_only, reply) => {
-                let outcome = self
-                    .alter_table(validate_only, |table| {
-                        let mut seen = std::collections::HashSet::new();
-                        let duplicates: std::collections::HashSet<&str> = growths
-                            .iter()
-                            .filter(|g| !seen.insert(g.topic.as_str()))
-                            .map(|g| g.topic.as_str())
-                            .collect();
-                        growths
-                            .iter()
-                            .map(|g| {
-                                let duplicate = duplicates.contains(g.topic.as_str());
-                                crate::admin::grow_partitions(table, g, duplicate)
-                            })
-                            .collect()
-                    })
-                    .await;
+                let resources = growths.len();
+                let request = crate::cluster::controller::ControllerRequest::CreatePartitions {
+                    growths,
+                    validate_only,
+                };
+                let outcome = self.admin_outcomes(request, resources).await;
                 let _ = reply.send(outcome);
             }
             ShardMsg::Metrics(reply) => {
@@ -782,7 +769,7 @@ impl Shard {
     }
 
     /// Sends the new table to every shard (this one included) and waits for all.
-    async fn broadcast_table(self: &Rc<Self>, table: Arc<TopicTable>) {
+    pub(crate) async fn broadcast_table(self: &Rc<Self>, table: Arc<TopicTable>) {
         for shard in 0..self.count {
             let table = table.clone();
             if let Err(err) = self
@@ -819,150 +806,132 @@ impl Shard {
     }
 }
 
+/// How long an admin request may wait for the active controller.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Shard {
+    /// Sends an admin request to the active controller (shard 0 only) and
+    /// waits until every shard here has applied its effect, so a client told
+    /// "created" can use the topic through any connection to this broker.
+    /// Out of disk space, the request is refused here before it reaches the
+    /// metadata log (KAFKA_STORAGE_ERROR, retriable).
+    async fn controller_admin(
+        self: &Rc<Self>,
+        request: crate::cluster::controller::ControllerRequest,
+    ) -> Result<crate::cluster::controller::ControllerResponse, (KafkaCode, String)> {
+        use crate::cluster::controller::ControllerResponse as R;
+        if self.disk_full.get() {
+            return Err((
+                KafkaCode::KAFKA_STORAGE_ERROR,
+                DISK_FULL_MESSAGE.to_string(),
+            ));
+        }
+        let Some(node) = self.cluster.borrow().clone() else {
+            return Err((
+                KafkaCode::NOT_CONTROLLER,
+                "admin requests are handled by shard 0".to_string(),
+            ));
+        };
+        let answer = node
+            .call(request, ADMIN_TIMEOUT)
+            .await
+            .map_err(|code| (code, "no active controller answered in time".to_string()))?;
+        let offset = match &answer {
+            R::CreateTopics { offset, .. }
+            | R::DeleteTopics { offset, .. }
+            | R::Admin { offset, .. }
+            | R::AlterIsr { offset, .. }
+            | R::ElectLeaders { offset, .. }
+            | R::Registered { offset, .. } => *offset,
+            _ => 0,
+        };
+        if !node.wait_published(offset, ADMIN_TIMEOUT).await {
+            warn!(
+                offset,
+                "admin change committed but not yet applied on every shard"
+            );
+        }
+        Ok(answer)
+    }
+
     async fn create_topics_here(
         self: &Rc<Self>,
         specs: Vec<CreateSpec>,
         validate_only: bool,
     ) -> Vec<CreateOutcome> {
-        let Ok(_permit) = self.admin_lock.acquire_permit(1).await else {
-            return Vec::new();
+        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let request = ControllerRequest::CreateTopics {
+            specs,
+            validate_only,
         };
-        let current = self.table();
-        let mut next = (*current).clone();
-        let mut outcomes = Vec::with_capacity(specs.len());
-        let mut names_seen = std::collections::HashSet::new();
-        for spec in specs {
-            let duplicate = !names_seen.insert(spec.name.clone());
-            let outcome = crate::handlers::create_topics::plan_topic(
-                &self.effective_broker(),
-                &next,
-                spec,
-                duplicate,
-            );
-            match outcome {
-                Ok((meta, outcome)) => {
-                    if !validate_only {
-                        next.topics.insert(meta.name.clone(), Arc::new(meta));
-                    }
-                    outcomes.push(outcome);
-                }
-                Err(outcome) => outcomes.push(outcome),
-            }
+        match self.controller_admin(request).await {
+            Ok(ControllerResponse::CreateTopics { outcomes, .. }) => outcomes,
+            Ok(_) => failed_creates(names, KafkaCode::UNKNOWN_SERVER_ERROR, "unexpected answer"),
+            Err((code, message)) => failed_creates(names, code, &message),
         }
-        if next.topics.len() != current.topics.len() {
-            next.revision = current.revision + 1;
-            if !self.commit_table(next).await {
-                for outcome in outcomes.iter_mut().filter(|o| o.error.is_ok()) {
-                    outcome.error = KafkaCode::KAFKA_STORAGE_ERROR;
-                    outcome.message = Some(crate::shard::DISK_FULL_MESSAGE.to_string());
-                }
-            }
-        }
-        outcomes
     }
 
     async fn delete_topics_here(self: &Rc<Self>, specs: Vec<DeleteSpec>) -> Vec<DeleteOutcome> {
-        let Ok(_permit) = self.admin_lock.acquire_permit(1).await else {
-            return Vec::new();
+        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
+        let failed = |specs: &[DeleteSpec], code: KafkaCode, message: &str| {
+            specs
+                .iter()
+                .map(|spec| DeleteOutcome {
+                    name: match spec {
+                        DeleteSpec::Name(n) => Some(n.clone()),
+                        DeleteSpec::Id(_) => None,
+                    },
+                    id: match spec {
+                        DeleteSpec::Id(id) => *id,
+                        DeleteSpec::Name(_) => Uuid::nil(),
+                    },
+                    error: code,
+                    message: Some(message.to_string()),
+                })
+                .collect()
         };
-        let current = self.table();
-        let mut next = (*current).clone();
-        let mut outcomes = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let found = match &spec {
-                DeleteSpec::Name(name) => next.topics.get(name).cloned(),
-                DeleteSpec::Id(id) => next.by_id(*id).cloned(),
-            };
-            match (found, spec) {
-                (Some(meta), _) => {
-                    next.topics.remove(&meta.name);
-                    outcomes.push(DeleteOutcome {
-                        name: Some(meta.name.clone()),
-                        id: meta.id,
-                        error: KafkaCode::NONE,
-                        message: None,
-                    });
-                }
-                (None, DeleteSpec::Name(name)) => outcomes.push(DeleteOutcome {
-                    name: Some(name),
-                    id: Uuid::nil(),
-                    error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    message: Some("This server does not host this topic".into()),
-                }),
-                (None, DeleteSpec::Id(id)) => outcomes.push(DeleteOutcome {
-                    name: None,
-                    id,
-                    error: KafkaCode::UNKNOWN_TOPIC_ID,
-                    message: Some("This server does not host a topic with this id".into()),
-                }),
-            }
+        let request = ControllerRequest::DeleteTopics {
+            specs: specs.clone(),
+        };
+        match self.controller_admin(request).await {
+            Ok(ControllerResponse::DeleteTopics { outcomes, .. }) => outcomes,
+            Ok(_) => failed(&specs, KafkaCode::UNKNOWN_SERVER_ERROR, "unexpected answer"),
+            Err((code, message)) => failed(&specs, code, &message),
         }
-        if next.topics.len() != current.topics.len() {
-            next.revision = current.revision + 1;
-            if !self.commit_table(next).await {
-                for outcome in outcomes.iter_mut().filter(|o| o.error.is_ok()) {
-                    outcome.error = KafkaCode::KAFKA_STORAGE_ERROR;
-                    outcome.message = Some(crate::shard::DISK_FULL_MESSAGE.to_string());
-                }
-            }
-        }
-        outcomes
     }
 
-    /// Applies `change` to a copy of the table (one outcome per resource);
-    /// unless `validate_only`, persists and installs the copy if it differs.
-    /// Out of disk space, every successful outcome becomes
-    /// KAFKA_STORAGE_ERROR and the old table stays.
-    async fn alter_table(
+    /// An admin request answered with one outcome per resource.
+    async fn admin_outcomes(
         self: &Rc<Self>,
-        validate_only: bool,
-        change: impl FnOnce(&mut TopicTable) -> Vec<AdminOutcome>,
+        request: crate::cluster::controller::ControllerRequest,
+        resources: usize,
     ) -> Vec<AdminOutcome> {
-        let Ok(_permit) = self.admin_lock.acquire_permit(1).await else {
-            return Vec::new();
-        };
-        let current = self.table();
-        let mut next = (*current).clone();
-        let mut outcomes = change(&mut next);
-        let changed = next.topics != current.topics
-            || next.broker_defaults != current.broker_defaults
-            || next.node_configs != current.node_configs;
-        if changed && !validate_only {
-            next.revision = current.revision + 1;
-            if !self.commit_table(next).await {
-                for outcome in outcomes.iter_mut().filter(|o| o.error.is_ok()) {
-                    *outcome = AdminOutcome::failed(
-                        KafkaCode::KAFKA_STORAGE_ERROR,
-                        crate::shard::DISK_FULL_MESSAGE,
-                    );
-                }
-            }
+        use crate::cluster::controller::ControllerResponse;
+        match self.controller_admin(request).await {
+            Ok(ControllerResponse::Admin { outcomes, .. }) => outcomes,
+            Ok(_) => vec![
+                AdminOutcome::failed(KafkaCode::UNKNOWN_SERVER_ERROR, "unexpected answer");
+                resources
+            ],
+            Err((code, message)) => vec![AdminOutcome::failed(code, message); resources],
         }
-        outcomes
     }
+}
 
-    /// Persists a new table (fail-stop if that fails: the metadata must not diverge
-    /// from what clients were told), then installs it on every shard. Out of
-    /// disk space, the old table stays in force and false is returned: the
-    /// caller answers KAFKA_STORAGE_ERROR (nothing was told to clients yet).
-    async fn commit_table(self: &Rc<Self>, table: TopicTable) -> bool {
-        if let Err(err) = table.save(self.broker.data_dir()) {
-            if let crate::metadata::MetadataError::Io { source, .. } = &err {
-                if strom_storage::log::is_no_space(source) {
-                    warn!("disk full: topic table not changed ({err})");
-                    let _ = std::fs::remove_file(
-                        self.broker.data_dir().join("meta").join("topics.json.tmp"),
-                    );
-                    return false;
-                }
-            }
-            error!("writing the topic table failed, stopping the broker: {err}");
-            crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
-        }
-        self.broadcast_table(Arc::new(table)).await;
-        true
-    }
+fn failed_creates(names: Vec<String>, code: KafkaCode, message: &str) -> Vec<CreateOutcome> {
+    names
+        .into_iter()
+        .map(|name| CreateOutcome {
+            name,
+            id: Uuid::nil(),
+            error: code,
+            message: Some(message.to_string()),
+            num_partitions: -1,
+            replication_factor: -1,
+            configs: Vec::new(),
+        })
+        .collect()
 }
 
 /// The static configuration with the dynamic broker configs of a table.

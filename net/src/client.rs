@@ -146,6 +146,35 @@ pub struct Connection {
     pub versions: Versions,
 }
 
+/// Opens a TCP connection to `target`, from `bind` (any port) when given,
+/// giving up after `timeout`.
+pub async fn connect_tcp(
+    target: std::net::SocketAddr,
+    bind: Option<std::net::IpAddr>,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    match bind {
+        None => TcpStream::connect_timeout(target, timeout)
+            .await
+            .map_err(std::io::Error::from),
+        Some(ip) => {
+            // glommio cannot bind before connecting: connect a bound socket
+            // on the blocking pool (a connect takes no longer than a round
+            // trip, or the timeout).
+            glommio::executor()
+                .spawn_blocking(move || {
+                    let domain = socket2::Domain::for_address(target);
+                    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+                    socket.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+                    socket.connect_timeout(&target.into(), timeout)?;
+                    Ok::<_, std::io::Error>(socket)
+                })
+                .await
+                .map(TcpStream::from)
+        }
+    }
+}
+
 impl Connection {
     /// Connects and negotiates versions with ApiVersions.
     pub async fn connect(addr: &str, options: ClientOptions) -> Result<Connection, ClientError> {
@@ -161,27 +190,7 @@ impl Connection {
                 what: "resolving",
                 source: std::io::Error::other("no address"),
             })?;
-        let connected = match options.bind {
-            None => TcpStream::connect_timeout(target, options.io_timeout)
-                .await
-                .map_err(std::io::Error::from),
-            Some(ip) => {
-                // glommio cannot bind before connecting: connect a bound
-                // socket on the blocking pool (a connect takes no longer
-                // than a round trip, or the timeout).
-                let timeout = options.io_timeout;
-                glommio::executor()
-                    .spawn_blocking(move || {
-                        let domain = socket2::Domain::for_address(target);
-                        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
-                        socket.bind(&std::net::SocketAddr::new(ip, 0).into())?;
-                        socket.connect_timeout(&target.into(), timeout)?;
-                        Ok::<_, std::io::Error>(socket)
-                    })
-                    .await
-                    .map(TcpStream::from)
-            }
-        };
+        let connected = connect_tcp(target, options.bind, options.io_timeout).await;
         let stream = connected.map_err(|source| ClientError::Io {
             addr: addr.to_string(),
             what: "connecting",

@@ -478,12 +478,21 @@ mod tests {
             alter_isr(&mut t.clone(), &c).unwrap_err()
         };
         assert_eq!(wrong(&|c| c.leader = 2), KafkaCode::NOT_LEADER_OR_FOLLOWER);
-        assert_eq!(wrong(&|c| c.leader_epoch = 1), KafkaCode::FENCED_LEADER_EPOCH);
-        assert_eq!(wrong(&|c| c.partition_epoch = 3), KafkaCode::INVALID_UPDATE_VERSION);
+        assert_eq!(
+            wrong(&|c| c.leader_epoch = 1),
+            KafkaCode::FENCED_LEADER_EPOCH
+        );
+        assert_eq!(
+            wrong(&|c| c.partition_epoch = 3),
+            KafkaCode::INVALID_UPDATE_VERSION
+        );
         assert_eq!(wrong(&|c| c.isr = vec![2, 3]), KafkaCode::INVALID_REQUEST);
         assert_eq!(wrong(&|c| c.isr = vec![1, 9]), KafkaCode::INVALID_REQUEST);
         let shrunk = alter_isr(&mut t, &base).unwrap();
-        assert_eq!((shrunk.isr.clone(), shrunk.partition_epoch), (vec![1, 2], 1));
+        assert_eq!(
+            (shrunk.isr.clone(), shrunk.partition_epoch),
+            (vec![1, 2], 1)
+        );
         // Adding a fenced broker back is refused.
         t.brokers.get_mut(&3).unwrap().fenced = true;
         let grow = IsrChange {
@@ -491,7 +500,10 @@ mod tests {
             isr: vec![3, 1, 2],
             ..base.clone()
         };
-        assert_eq!(alter_isr(&mut t.clone(), &grow).unwrap_err(), KafkaCode::INELIGIBLE_REPLICA);
+        assert_eq!(
+            alter_isr(&mut t.clone(), &grow).unwrap_err(),
+            KafkaCode::INELIGIBLE_REPLICA
+        );
         t.brokers.get_mut(&3).unwrap().fenced = false;
         let grown = alter_isr(&mut t, &grow).unwrap();
         assert_eq!(grown.isr, vec![1, 2, 3], "kept in replica order");

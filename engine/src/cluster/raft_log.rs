@@ -413,25 +413,46 @@ impl RaftLogFiles {
     }
 
     /// Replaces the snapshot and rewrites the log with `entries` (those after
-    /// the snapshot) and the hard state. Blocking; call from a blocking thread.
+    /// the snapshot) and the hard state. Blocking.
     pub fn install_snapshot(
         &mut self,
         snapshot: &Snapshot,
         entries: &[Entry],
         hard_state: &HardState,
     ) -> Result<(), RaftLogError> {
-        let snapshot_bytes = frame(KIND_SNAPSHOT, &encode(snapshot));
-        replace_file(&self.dir, SNAPSHOT_FILE, &snapshot_bytes)?;
-        let log_bytes = encode_frames(entries, Some(hard_state));
-        replace_file(&self.dir, LOG_FILE, &log_bytes)?;
-        let path = self.dir.join(LOG_FILE);
-        let log = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|source| RaftLogError::Io { path, source })?;
-        self.log = Arc::new(log);
-        self.log_bytes = log_bytes.len() as u64;
+        *self = Self::snapshot_job(
+            self.dir.clone(),
+            snapshot.clone(),
+            entries.to_vec(),
+            hard_state.clone(),
+        )()?;
         Ok(())
+    }
+
+    /// [`Self::install_snapshot`] as a job for a blocking thread; it returns
+    /// the files to use from then on.
+    pub fn snapshot_job(
+        dir: PathBuf,
+        snapshot: Snapshot,
+        entries: Vec<Entry>,
+        hard_state: HardState,
+    ) -> impl FnOnce() -> Result<RaftLogFiles, RaftLogError> + Send + 'static {
+        move || {
+            let snapshot_bytes = frame(KIND_SNAPSHOT, &encode(&snapshot));
+            replace_file(&dir, SNAPSHOT_FILE, &snapshot_bytes)?;
+            let log_bytes = encode_frames(&entries, Some(&hard_state));
+            replace_file(&dir, LOG_FILE, &log_bytes)?;
+            let path = dir.join(LOG_FILE);
+            let log = OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|source| RaftLogError::Io { path, source })?;
+            Ok(RaftLogFiles {
+                dir,
+                log: Arc::new(log),
+                log_bytes: log_bytes.len() as u64,
+            })
+        }
     }
 }
 
