@@ -134,6 +134,12 @@ impl LeaderEpochCache {
         changed
     }
 
+    /// Keeps only the first `count` entries (undoes [`Self::assign`]s that
+    /// were not made durable).
+    pub(crate) fn keep_first(&mut self, count: usize) {
+        self.entries.truncate(count);
+    }
+
     /// Removes every entry. Returns whether there were any.
     pub fn clear(&mut self) -> bool {
         let changed = !self.entries.is_empty();

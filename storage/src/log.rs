@@ -28,6 +28,7 @@ use tracing::{error, warn};
 use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use crate::checkpoint::{self, sync_dir, Checkpoint};
 use crate::durability::{OsSync, Syncer};
+use crate::epochs::{self, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 use crate::metrics;
@@ -817,6 +818,13 @@ pub struct PartitionLog {
     dir_changes: u64,
     dir_synced: u64,
     syncer: Arc<dyn Syncer>,
+    /// Which leader epoch wrote which offsets; mirrored in
+    /// `leader-epoch-checkpoint`.
+    epochs: LeaderEpochCache,
+    /// The `leader-epoch-checkpoint` file may differ from `epochs` (a write
+    /// failed): it is rewritten before the next batch is written, so no
+    /// record ever lands on disk with its epoch missing from the file.
+    epochs_stale: bool,
 }
 
 impl PartitionLog {
@@ -994,6 +1002,13 @@ impl PartitionLog {
             }
         }
         let first_base = segments[0].base_offset;
+        // The cache is written before the batches of a new epoch, so after a
+        // crash it may name epochs whose records were lost: drop entries
+        // past the recovered end. An entry starting exactly at the end is
+        // kept (an epoch that has not written yet).
+        let mut epochs = epochs::read(dir);
+        let mut epochs_changed = epochs.truncate_from_end(log_end_offset.saturating_add(1));
+        epochs_changed |= epochs.truncate_from_start(log_start_offset);
 
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
@@ -1010,6 +1025,8 @@ impl PartitionLog {
             dir_changes: u64::from(dir_dirty),
             dir_synced: 0,
             syncer,
+            epochs,
+            epochs_stale: epochs_changed,
         };
         // Make whatever recovery found durable and record the new recovery
         // point, so the next crash need not scan this again.
@@ -1021,6 +1038,9 @@ impl PartitionLog {
                 warn!(dir = %dir.display(), error = %e, "disk full: checkpoint not updated")
             }
             other => other?,
+        }
+        if log.epochs_stale {
+            log.persist_epochs_or_defer()?;
         }
         let sealed = log.segments.len().saturating_sub(1);
         let syncer = Arc::clone(&log.syncer);
@@ -1061,28 +1081,89 @@ impl PartitionLog {
     }
 
     /// Appends batches already checked by [`batch::validate_batches`]
-    /// (`headers` are its result for this buffer). Assigns offsets from the
-    /// log end offset by rewriting the buffer, rolls first if needed, writes,
-    /// and updates the indexes.
+    /// (`headers` are its result for this buffer) as the partition's leader
+    /// in `leader_epoch`. Assigns offsets from the log end offset and stamps
+    /// `leader_epoch` on every batch (partitionLeaderEpoch, outside the CRC)
+    /// by rewriting the buffer, rolls first if needed, writes, and updates
+    /// the indexes.
+    ///
+    /// A `leader_epoch` newer than [`Self::latest_epoch`] is recorded in the
+    /// leader epoch cache, starting at this append's first offset, and the
+    /// `leader-epoch-checkpoint` is made durable before any batch is
+    /// written. A negative epoch, or one older than the latest, is refused
+    /// as [`StorageError::InvalidAppend`] (a stale leader must not write).
     pub fn append(
         &mut self,
         batches: &mut [u8],
         headers: &[BatchHeader],
+        leader_epoch: i32,
         log_append_time_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
+        self.check_tiling(batches, headers)?;
+        if let Some(latest) = self.epochs.latest_epoch().filter(|l| leader_epoch < *l) {
+            return Err(self.invalid_append(format!(
+                "leader epoch {leader_epoch} is older than the latest epoch {latest} of the log"
+            )));
+        }
+        if leader_epoch < 0 {
+            return Err(self.invalid_append(format!("leader epoch {leader_epoch} is negative")));
+        }
+        self.roll_if_needed(batches.len() as u64, headers, now_ms)?;
+        let first_offset = self.log_end_offset;
+        let epochs_before = self.epochs.len();
+        self.epochs.assign(leader_epoch, first_offset);
+        // Every entry starts at or below the log end, so a newer epoch is
+        // always accepted.
+        assert_eq!(self.epochs.latest_epoch(), Some(leader_epoch));
+        self.persist_new_epochs(epochs_before)?;
+        let next_offset = batch::assign_offsets(batches, first_offset, headers, log_append_time_ms);
+        batch::set_partition_leader_epoch(batches, headers, leader_epoch);
+        let position = self.write_batches(
+            batches,
+            headers,
+            first_offset,
+            log_append_time_ms,
+            now_ms,
+            epochs_before,
+        )?;
+        debug_assert_eq!(self.log_end_offset, next_offset);
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset: next_offset - 1,
+            log_append_time_ms,
+            position_bytes: position,
+        })
+    }
+
+    fn invalid_append(&self, reason: String) -> StorageError {
+        StorageError::InvalidAppend {
+            path: self.dir.clone(),
+            reason,
+        }
+    }
+
+    /// Checks that `headers` tile `batches` exactly.
+    fn check_tiling(&self, batches: &[u8], headers: &[BatchHeader]) -> Result<(), StorageError> {
         let tiled: usize = headers.iter().map(|h| h.total_bytes()).sum();
         if headers.is_empty() || tiled != batches.len() {
-            return Err(StorageError::InvalidAppend {
-                path: self.dir.clone(),
-                reason: format!(
-                    "{} headers cover {tiled} bytes but the buffer has {}",
-                    headers.len(),
-                    batches.len()
-                ),
-            });
+            return Err(self.invalid_append(format!(
+                "{} headers cover {tiled} bytes but the buffer has {}",
+                headers.len(),
+                batches.len()
+            )));
         }
-        let len = batches.len() as u64;
+        Ok(())
+    }
+
+    /// Rolls before an append of `len` bytes in `headers` if the active
+    /// segment cannot take it.
+    fn roll_if_needed(
+        &mut self,
+        len: u64,
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         let records: i64 = headers
             .iter()
             .map(|h| i64::from(h.last_offset_delta) + 1)
@@ -1090,13 +1171,60 @@ impl PartitionLog {
         if self.needs_roll(len, records, now_ms) {
             self.roll()?;
         }
+        Ok(())
+    }
 
-        let first_offset = self.log_end_offset;
-        let next_offset = batch::assign_offsets(batches, first_offset, headers, log_append_time_ms);
+    /// Makes the leader epoch cache durable before an append writes its
+    /// batches, if the append added entries (beyond the first
+    /// `epochs_before`) or an earlier write failed. On failure the added
+    /// entries are forgotten and nothing is written: the append fails, as
+    /// [`StorageError::NoSpace`] when the disk is full.
+    fn persist_new_epochs(&mut self, epochs_before: usize) -> Result<(), StorageError> {
+        if self.epochs.len() == epochs_before && !self.epochs_stale {
+            return Ok(());
+        }
+        if let Err(e) = self.persist_epochs() {
+            self.epochs.keep_first(epochs_before);
+            let e = e.into_no_space();
+            if e.is_no_space() {
+                metrics::NO_SPACE_APPENDS.add(1);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Writes batches whose offsets (from `first_offset`, contiguous) and
+    /// epochs are final at the end of the active segment, tracks them in the
+    /// indexes and moves the log end offset. `max_timestamp_ms` replaces
+    /// every batch's max timestamp in the indexes (LogAppendTime). On
+    /// failure the log is unchanged and the epoch entries the append added
+    /// (beyond the first `epochs_before`) are dropped again. Returns the
+    /// position of the first batch.
+    fn write_batches(
+        &mut self,
+        batches: &[u8],
+        headers: &[BatchHeader],
+        first_offset: i64,
+        max_timestamp_ms: Option<i64>,
+        now_ms: i64,
+        epochs_before: usize,
+    ) -> Result<u64, StorageError> {
+        assert_eq!(
+            first_offset, self.log_end_offset,
+            "appends start at the log end"
+        );
         let interval = u64::from(self.config.index_interval_bytes);
-        let seg = self.active();
+        let last = self.segments.len() - 1;
+        let seg = &mut self.segments[last];
         let position = seg.size;
         if let Err(e) = seg.log.write_all_at(batches, position) {
+            // The cache names epochs whose records are not there: forget
+            // them, and have the file rewritten before the next write.
+            if self.epochs.len() > epochs_before {
+                self.epochs.keep_first(epochs_before);
+                self.epochs_stale = true;
+            }
             if is_no_space(&e) {
                 // Nothing was acknowledged: cut whatever part of the write
                 // landed, so the log ends where it did. If even that fails
@@ -1119,7 +1247,7 @@ impl PartitionLog {
         for h in headers {
             let total = h.total_bytes() as u64;
             let last = base + i64::from(h.last_offset_delta);
-            let max_ts = log_append_time_ms.unwrap_or(h.max_timestamp);
+            let max_ts = max_timestamp_ms.unwrap_or(h.max_timestamp);
             seg.track_batch(base, last, max_ts, at, total, interval);
             at += total;
             base = last + 1;
@@ -1137,13 +1265,61 @@ impl PartitionLog {
                 Err(e) => return Err(e),
             }
         }
-        self.log_end_offset = next_offset;
-        Ok(AppendInfo {
-            base_offset: first_offset,
-            last_offset: next_offset - 1,
-            log_append_time_ms,
-            position_bytes: position,
-        })
+        self.log_end_offset = base;
+        Ok(position)
+    }
+
+    /// The newest leader epoch that wrote to this log, if any.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// The leader epoch cache: `(epoch, start_offset)` entries, sorted by
+    /// both; epoch `e` wrote from `start_offset` up to the next entry's start
+    /// (or the log end for the latest).
+    pub fn epoch_entries(&self) -> &[(i32, i64)] {
+        self.epochs.entries()
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` and the
+    /// offset where it ended here (see
+    /// [`LeaderEpochCache::end_offset_for`]); `(-1, -1)` (Kafka's
+    /// UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET) when unknown.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs
+            .end_offset_for(epoch, self.log_end_offset)
+            .unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET))
+    }
+
+    /// Writes the leader epoch cache to its file, durably. While this has
+    /// not succeeded the file counts as stale.
+    fn persist_epochs(&mut self) -> Result<(), StorageError> {
+        self.epochs_stale = true;
+        epochs::write(&self.dir, &self.epochs, &*self.syncer)?;
+        self.epochs_stale = false;
+        Ok(())
+    }
+
+    /// [`Self::persist_epochs`] where a full disk can wait: the file stays
+    /// stale and is rewritten before the next batch is written (the entries
+    /// dropped here from the front are dropped again at open anyway).
+    fn persist_epochs_or_defer(&mut self) -> Result<(), StorageError> {
+        match self.persist_epochs() {
+            Err(e) if e.is_no_space() => {
+                warn!(dir = %self.dir.display(), error = %e, "disk full: leader epoch checkpoint not updated yet");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The log start offset moved (retention, DeleteRecords): so does the
+    /// first epoch's start.
+    fn truncate_epochs_from_start(&mut self) -> Result<(), StorageError> {
+        if self.epochs.truncate_from_start(self.log_start_offset) {
+            self.persist_epochs_or_defer()?;
+        }
+        Ok(())
     }
 
     fn needs_roll(&self, len: u64, records: i64, now_ms: i64) -> bool {
@@ -1415,7 +1591,9 @@ impl PartitionLog {
             }
             count += 1;
         }
-        self.remove_front_segments(count)
+        let removed = self.remove_front_segments(count)?;
+        self.truncate_epochs_from_start()?;
+        Ok(removed)
     }
 
     /// DeleteRecords: makes `offset` the log start offset (records below it
@@ -1433,6 +1611,7 @@ impl PartitionLog {
                 .take_while(|s| s.base_offset <= offset)
                 .count();
             self.remove_front_segments(below)?;
+            self.truncate_epochs_from_start()?;
         }
         Ok(self.log_start_offset)
     }
@@ -1587,7 +1766,14 @@ impl PartitionLog {
                 self.active().dirty = true;
                 self.flush()
             })
-            .and_then(|()| self.write_checkpoint());
+            .and_then(|()| self.write_checkpoint())
+            .and_then(|()| {
+                if self.epochs_stale {
+                    self.persist_epochs()
+                } else {
+                    Ok(())
+                }
+            });
         match finished {
             Ok(()) => {}
             Err(e) if e.is_no_space() => {
@@ -1629,8 +1815,8 @@ impl PartitionLog {
 }
 
 /// Base offsets of the segments in `dir`, ascending. Also removes leftovers
-/// that have no meaning on their own: index files without a `.log`, and a
-/// checkpoint temp file from an interrupted write.
+/// that have no meaning on their own: index files without a `.log`, and
+/// checkpoint temp files from an interrupted write.
 fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut logs = Vec::new();
     let mut index_files = Vec::new();
@@ -1649,6 +1835,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             index_files.push((base, entry.path()));
         } else if name == checkpoint::CHECKPOINT_TMP_FILE
             || name == checkpoint::LEGACY_RECOVERY_POINT_TMP_FILE
+            || name == epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE
         {
             remove_if_exists(&entry.path())?;
         }

@@ -27,7 +27,7 @@ fn make_batch(records: usize, ts: i64) -> Vec<u8> {
 
 fn append_buf(log: &mut PartitionLog, mut buf: Vec<u8>, append_time: Option<i64>) -> AppendInfo {
     let headers = validate_batches(&buf).unwrap();
-    log.append(&mut buf, &headers, append_time, NOW).unwrap()
+    log.append(&mut buf, &headers, 0, append_time, NOW).unwrap()
 }
 
 fn append(log: &mut PartitionLog, records: usize, ts: i64) -> AppendInfo {
@@ -548,12 +548,12 @@ fn segment_ms_rolls_by_append_wall_clock() {
     let (mut log, _) = open(tmp.path(), cfg);
     let mut buf = make_batch(1, 0);
     let headers = validate_batches(&buf).unwrap();
-    log.append(&mut buf, &headers, None, 10_000).unwrap();
+    log.append(&mut buf, &headers, 0, None, 10_000).unwrap();
     let mut buf = make_batch(1, 0);
-    log.append(&mut buf, &headers, None, 11_000).unwrap();
+    log.append(&mut buf, &headers, 0, None, 11_000).unwrap();
     assert_eq!(log.segment_count(), 1);
     let mut buf = make_batch(1, 0);
-    log.append(&mut buf, &headers, None, 11_001).unwrap();
+    log.append(&mut buf, &headers, 0, None, 11_001).unwrap();
     assert_eq!(log.segment_count(), 2);
     assert_eq!(log.segments[1].base_offset, 2);
 }
@@ -579,11 +579,11 @@ fn out_of_range_invalid_append_and_delete() {
     let headers = validate_batches(&buf).unwrap();
     let mut short = buf[..buf.len() - 1].to_vec();
     assert!(matches!(
-        log.append(&mut short, &headers, None, NOW),
+        log.append(&mut short, &headers, 0, None, NOW),
         Err(StorageError::InvalidAppend { .. })
     ));
     assert!(matches!(
-        log.append(&mut buf, &[], None, NOW),
+        log.append(&mut buf, &[], 0, None, NOW),
         Err(StorageError::InvalidAppend { .. })
     ));
     assert_eq!(log.log_end_offset(), 3);
@@ -890,4 +890,175 @@ fn a_wrong_index_entry_is_never_used() {
         assert!(headers[0].base_offset <= offset && offset <= headers[0].last_offset());
     }
     assert_contiguous(&fetch_all(&log, 0, 250), 0, 120);
+}
+
+fn append_in_epoch(log: &mut PartitionLog, records: usize, epoch: i32) -> AppendInfo {
+    let mut buf = make_batch(records, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    log.append(&mut buf, &headers, epoch, None, NOW).unwrap()
+}
+
+fn epoch_file(dir: &Path) -> String {
+    fs::read_to_string(dir.join(epochs::LEADER_EPOCH_CHECKPOINT_FILE)).unwrap()
+}
+
+/// Records, for every sync, the file synced and how many bytes the
+/// partition's `.log` files held at that moment.
+#[derive(Debug)]
+struct SyncProbe {
+    dir: PathBuf,
+    syncs: std::sync::Mutex<Vec<(String, u64)>>,
+}
+
+impl Syncer for SyncProbe {
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let target = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let log_bytes = log_files(&self.dir)
+            .iter()
+            .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
+        self.syncs.lock().unwrap().push((name, log_bytes));
+        Ok(())
+    }
+}
+
+#[test]
+fn leader_epochs_are_stamped_and_recorded_before_the_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = Arc::new(SyncProbe {
+        dir: tmp.path().to_path_buf(),
+        syncs: Default::default(),
+    });
+    let (mut log, _) =
+        PartitionLog::open_with(tmp.path(), config(1 << 20), NOW, probe.clone()).unwrap();
+    assert_eq!(log.latest_epoch(), None);
+    assert_eq!(log.end_offset_for_epoch(0), (-1, -1));
+    assert!(!tmp
+        .path()
+        .join(epochs::LEADER_EPOCH_CHECKPOINT_FILE)
+        .exists());
+
+    append_in_epoch(&mut log, 3, 0);
+    append_in_epoch(&mut log, 3, 0);
+    let size_before_epoch_3 = log.size_bytes();
+    probe.syncs.lock().unwrap().clear();
+    let info = append_in_epoch(&mut log, 2, 3);
+    assert_eq!(info.base_offset, 6);
+    // The new epoch reached the disk while the log did not hold its
+    // records yet: a crash can lose records of an epoch, never the epoch.
+    let syncs = probe.syncs.lock().unwrap().clone();
+    let epoch_sync = syncs
+        .iter()
+        .find(|(name, _)| name == epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE)
+        .expect("the epoch checkpoint was synced");
+    assert_eq!(epoch_sync.1, size_before_epoch_3, "{syncs:?}");
+
+    assert_eq!(log.latest_epoch(), Some(3));
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n2\n0 0\n3 6\n");
+    // Every batch carries the epoch it was appended in, with a valid CRC.
+    let epochs: Vec<i32> = fetch_all(&log, 0, 1 << 20)
+        .iter()
+        .map(|h| h.partition_leader_epoch)
+        .collect();
+    assert_eq!(epochs, vec![0, 0, 3]);
+
+    // OffsetForLeaderEpoch.
+    assert_eq!(log.end_offset_for_epoch(0), (0, 6));
+    assert_eq!(log.end_offset_for_epoch(2), (0, 6));
+    assert_eq!(log.end_offset_for_epoch(3), (3, 8));
+    assert_eq!(log.end_offset_for_epoch(4), (-1, -1));
+    assert_eq!(log.end_offset_for_epoch(-1), (-1, -1));
+
+    // A stale leader cannot write; nothing changes.
+    let mut buf = make_batch(1, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    for stale in [2, -1] {
+        assert!(matches!(
+            log.append(&mut buf, &headers, stale, None, NOW),
+            Err(StorageError::InvalidAppend { .. })
+        ));
+    }
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+
+    // The cache survives a crash and a clean close.
+    drop(log);
+    let (log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+    log.close().unwrap();
+    let (log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+}
+
+#[test]
+fn open_drops_epochs_past_the_log_end_and_ignores_a_garbled_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    append_in_epoch(&mut log, 4, 1);
+    append_in_epoch(&mut log, 4, 2);
+    drop(log);
+    // What a crash between the epoch checkpoint and the records of two new
+    // epochs leaves: entries at and past the log end.
+    fs::write(
+        tmp.path().join(epochs::LEADER_EPOCH_CHECKPOINT_FILE),
+        "0\n4\n1 0\n2 4\n5 8\n6 9\n",
+    )
+    .unwrap();
+    let (log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(
+        log.epoch_entries(),
+        &[(1, 0), (2, 4), (5, 8)],
+        "an epoch starting at the log end has not written yet and stays"
+    );
+    assert_eq!(epoch_file(tmp.path()), "0\n3\n1 0\n2 4\n5 8\n");
+    drop(log);
+
+    fs::write(
+        tmp.path().join(epochs::LEADER_EPOCH_CHECKPOINT_FILE),
+        "0\n2\n1 0\n",
+    )
+    .unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[]);
+    assert_eq!(log.end_offset_for_epoch(1), (-1, -1));
+    // The next leader append starts the cache again.
+    append_in_epoch(&mut log, 1, 7);
+    assert_eq!(log.epoch_entries(), &[(7, 8)]);
+}
+
+#[test]
+fn retention_and_delete_records_move_the_first_epoch_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(200);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for epoch in 0..6 {
+        append_in_epoch(&mut log, 5, epoch);
+    }
+    assert_eq!(log.epoch_entries().len(), 6);
+    // Inside epoch 1 (offsets 5..10).
+    log.delete_records_before(7).unwrap();
+    assert_eq!(log.epoch_entries()[0], (1, 7));
+    assert_eq!(log.epoch_entries().len(), 5);
+    assert_eq!(log.end_offset_for_epoch(0), (0, 7));
+    log.sync_now().unwrap();
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..cfg
+    });
+    log.enforce_retention(NOW).unwrap();
+    let start = log.log_start_offset();
+    assert!(start > 7);
+    assert_eq!(log.epoch_entries()[0].1, start);
+    let entries = log.epoch_entries().to_vec();
+    log.write_checkpoint().unwrap();
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.epoch_entries(), entries.as_slice());
 }
