@@ -1376,10 +1376,33 @@ impl PartitionLog {
     /// Only records below the [high watermark](Self::high_watermark) are
     /// returned; an offset between it and the log end reads as `Ok(None)`.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<FileRegion>, StorageError> {
+        self.read_below(offset, max_bytes, self.visible_point())
+    }
+
+    /// [`Self::read`] for a follower replicating this log: bounded by the log
+    /// end offset instead of the high watermark, so it also returns records
+    /// that are not synced or not committed yet (a follower copies the
+    /// leader's log as it is; the high watermark it is sent says what may be
+    /// exposed).
+    pub fn read_to_end(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FileRegion>, StorageError> {
+        self.read_below(offset, max_bytes, self.end_point())
+    }
+
+    /// The reads: batches from the one holding `offset` up to `visible` (a
+    /// batch boundary), see [`Self::read`].
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        visible: LogPoint,
+    ) -> Result<Option<FileRegion>, StorageError> {
         if offset < self.log_start_offset || offset > self.log_end_offset {
             return Err(self.out_of_range(offset));
         }
-        let visible = self.visible_point();
         if offset >= visible.offset {
             return Ok(None);
         }

@@ -1062,3 +1062,39 @@ fn retention_and_delete_records_move_the_first_epoch_start() {
     let (log, _) = open(tmp.path(), cfg);
     assert_eq!(log.epoch_entries(), entries.as_slice());
 }
+
+#[test]
+fn read_to_end_serves_followers_past_the_high_watermark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), synced_config(300));
+    append(&mut log, 5, 1);
+    log.sync_now().unwrap();
+    for i in 0..4 {
+        append(&mut log, 5, 2 + i);
+    }
+    assert_eq!(log.high_watermark(), 5);
+    assert_eq!(log.log_end_offset(), 25);
+    assert!(log.segment_count() > 1);
+    // A consumer stops at the high watermark; a follower reads to the end,
+    // across segments, on batch boundaries.
+    assert!(log.read(5, 1 << 20).unwrap().is_none());
+    let mut offset = 0;
+    let mut headers = Vec::new();
+    while let Some(region) = log.read_to_end(offset, 1 << 20).unwrap() {
+        let got = validate_batches(&region_bytes(&region)).unwrap();
+        offset = got.last().unwrap().last_offset() + 1;
+        assert_eq!(region.next_offset, offset);
+        headers.extend(got);
+    }
+    assert_contiguous(&headers, 0, 25);
+    // The same limits as read: max_bytes still returns one whole batch, and
+    // offsets outside the log are out of range.
+    let region = log.read_to_end(12, 1).unwrap().unwrap();
+    let one = validate_batches(&region_bytes(&region)).unwrap();
+    assert_eq!((one.len(), one[0].base_offset), (1, 10));
+    assert!(log.read_to_end(25, 1 << 20).unwrap().is_none());
+    assert!(matches!(
+        log.read_to_end(26, 1 << 20),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+}
