@@ -1136,6 +1136,78 @@ impl PartitionLog {
         })
     }
 
+    /// Appends batches a follower fetched from its leader, exactly as they
+    /// are: their offsets, leader epochs, timestamps and CRCs were set by the
+    /// leader. `headers` are [`batch::validate_batches`]'s result for this
+    /// buffer. Rolls first if needed, writes the bytes unchanged and updates
+    /// the indexes, as [`Self::append`] does.
+    ///
+    /// Refused as [`StorageError::InvalidAppend`], with nothing written,
+    /// unless the first batch starts at the log end offset and every batch
+    /// starts right after the one before, and unless the batches' leader
+    /// epochs never go below the latest epoch of the log (a follower
+    /// truncates to where it agrees with its leader before it fetches, see
+    /// [`Self::truncate_to`], so the leader's epochs continue its own).
+    ///
+    /// Each batch whose epoch is newer than the latest starts an entry of
+    /// the leader epoch cache at its base offset; the cache is made durable
+    /// before the batches are written. Batches without an epoch (-1, written
+    /// by old clients before epochs existed) add nothing.
+    /// `log_append_time_ms` of the result is always `None`: the leader
+    /// stamped the timestamps.
+    pub fn append_replicated(
+        &mut self,
+        batches: &[u8],
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        self.check_tiling(batches, headers)?;
+        let first_offset = headers[0].base_offset;
+        if first_offset != self.log_end_offset {
+            return Err(self.invalid_append(format!(
+                "replicated batches start at offset {first_offset}, the log ends at {}",
+                self.log_end_offset
+            )));
+        }
+        let mut next_offset = first_offset;
+        let mut latest_epoch = self.epochs.latest_epoch();
+        for h in headers {
+            if h.base_offset != next_offset {
+                return Err(self.invalid_append(format!(
+                    "replicated batch at offset {} where {next_offset} was expected",
+                    h.base_offset
+                )));
+            }
+            let epoch = h.partition_leader_epoch;
+            if let Some(latest) = latest_epoch.filter(|l| epoch >= 0 && epoch < *l) {
+                return Err(self.invalid_append(format!(
+                    "replicated batch at offset {} has leader epoch {epoch}, older than the \
+                     latest epoch {latest} of the log",
+                    h.base_offset
+                )));
+            }
+            if epoch >= 0 {
+                latest_epoch = Some(epoch);
+            }
+            next_offset = h.last_offset() + 1;
+        }
+        self.roll_if_needed(batches.len() as u64, headers, now_ms)?;
+        let epochs_before = self.epochs.len();
+        for h in headers {
+            self.epochs.assign(h.partition_leader_epoch, h.base_offset);
+        }
+        self.persist_new_epochs(epochs_before)?;
+        let position =
+            self.write_batches(batches, headers, first_offset, None, now_ms, epochs_before)?;
+        debug_assert_eq!(self.log_end_offset, next_offset);
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset: next_offset - 1,
+            log_append_time_ms: None,
+            position_bytes: position,
+        })
+    }
+
     fn invalid_append(&self, reason: String) -> StorageError {
         StorageError::InvalidAppend {
             path: self.dir.clone(),

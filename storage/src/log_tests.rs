@@ -1098,3 +1098,129 @@ fn read_to_end_serves_followers_past_the_high_watermark() {
         Err(StorageError::OffsetOutOfRange { .. })
     ));
 }
+
+/// Everything `leader` holds from `follower`'s log end on, fetched the way
+/// a follower fetches (read_to_end, `max_bytes` at a time) and appended with
+/// append_replicated.
+fn replicate(leader: &PartitionLog, follower: &mut PartitionLog, max_bytes: u64) {
+    while let Some(region) = leader
+        .read_to_end(follower.log_end_offset(), max_bytes)
+        .unwrap()
+    {
+        let bytes = region_bytes(&region);
+        let headers = validate_batches(&bytes).unwrap();
+        let info = follower.append_replicated(&bytes, &headers, NOW).unwrap();
+        assert_eq!(info.last_offset + 1, region.next_offset);
+    }
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+}
+
+/// The raw bytes of every batch `log` holds, in offset order.
+fn all_bytes(log: &PartitionLog) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while let Some(region) = log.read_to_end(offset, 1 << 20).unwrap() {
+        out.extend(region_bytes(&region));
+        offset = region.next_offset;
+    }
+    out
+}
+
+/// A batch as a leader wrote it: `records` records from `base_offset`, in
+/// `epoch`.
+fn leader_batch(base_offset: i64, records: usize, epoch: i32) -> Vec<u8> {
+    let mut buf = make_batch(records, NOW);
+    buf[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    let headers = validate_batches(&buf).unwrap();
+    batch::set_partition_leader_epoch(&mut buf, &headers, epoch);
+    buf
+}
+
+#[test]
+fn a_follower_copies_the_leader_byte_for_byte_with_its_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut leader, _) = open(&tmp.path().join("leader"), config(700));
+    let (mut follower, _) = open(&tmp.path().join("follower"), config(500));
+    for (i, epoch) in [1, 1, 1, 4, 4, 9, 9, 9, 9].into_iter().enumerate() {
+        append_in_epoch(&mut leader, 1 + i % 4, epoch);
+        if i % 3 == 0 {
+            replicate(&leader, &mut follower, 300);
+        }
+    }
+    replicate(&leader, &mut follower, 1 << 20);
+    assert_eq!(all_bytes(&follower), all_bytes(&leader));
+    assert!(
+        follower.segment_count() > 1,
+        "the follower rolls as appends do"
+    );
+    assert_eq!(follower.epoch_entries(), leader.epoch_entries());
+    assert_eq!(follower.epoch_entries(), &[(1, 0), (4, 6), (9, 11)]);
+    assert_eq!(follower.end_offset_for_epoch(4), (4, 11));
+    let batches = fetch_all(&follower, 0, 1 << 20);
+    assert_eq!(
+        follower.offset_for_timestamp(NOW).unwrap(),
+        Some((0, NOW)),
+        "indexes are built: {} batches",
+        batches.len()
+    );
+    // The epochs survive a crash of the follower.
+    let entries = follower.epoch_entries().to_vec();
+    drop(follower);
+    let (follower, _) = open(&tmp.path().join("follower"), config(500));
+    assert_eq!(follower.epoch_entries(), entries.as_slice());
+    assert_eq!(all_bytes(&follower), all_bytes(&leader));
+}
+
+#[test]
+fn append_replicated_refuses_gaps_overlaps_and_older_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    let first = leader_batch(0, 3, 2);
+    let headers = validate_batches(&first).unwrap();
+    log.append_replicated(&first, &headers, NOW).unwrap();
+    let size = log.size_bytes();
+
+    let refused = |log: &mut PartitionLog, buf: Vec<u8>| {
+        let headers = validate_batches(&buf).unwrap();
+        let result = log.append_replicated(&buf, &headers, NOW);
+        assert!(
+            matches!(result, Err(StorageError::InvalidAppend { .. })),
+            "{result:?}"
+        );
+        assert_eq!(log.log_end_offset(), 3);
+        assert_eq!(log.size_bytes(), size);
+        assert_eq!(log.epoch_entries(), &[(2, 0)]);
+    };
+    // Not at the log end: a gap, an overlap.
+    refused(&mut log, leader_batch(4, 1, 2));
+    refused(&mut log, leader_batch(2, 1, 2));
+    // Not contiguous inside one fetch.
+    let mut gap = leader_batch(3, 2, 2);
+    gap.extend(leader_batch(6, 1, 2));
+    refused(&mut log, gap);
+    // An epoch older than the log's latest, also after a newer batch.
+    refused(&mut log, leader_batch(3, 1, 1));
+    let mut backwards = leader_batch(3, 1, 5);
+    backwards.extend(leader_batch(4, 1, 3));
+    refused(&mut log, backwards);
+    // The buffer must match its headers.
+    let buf = leader_batch(3, 1, 2);
+    let headers = validate_batches(&buf).unwrap();
+    assert!(matches!(
+        log.append_replicated(&buf[..buf.len() - 1], &headers, NOW),
+        Err(StorageError::InvalidAppend { .. })
+    ));
+
+    // Batches without an epoch are taken and add no entry; several new
+    // epochs in one fetch each get theirs.
+    let mut ok = leader_batch(3, 1, -1);
+    ok.extend(leader_batch(4, 2, 2));
+    ok.extend(leader_batch(6, 1, 5));
+    ok.extend(leader_batch(7, 1, 7));
+    let headers = validate_batches(&ok).unwrap();
+    let info = log.append_replicated(&ok, &headers, NOW).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (3, 7));
+    assert_eq!(info.log_append_time_ms, None);
+    assert_eq!(log.epoch_entries(), &[(2, 0), (5, 6), (7, 7)]);
+    assert_eq!(all_bytes(&log)[size as usize..], ok[..]);
+}
