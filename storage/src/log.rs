@@ -811,6 +811,15 @@ pub struct PartitionLog {
     log_end_offset: i64,
     /// Everything before this point is synced.
     synced: LogPoint,
+    /// The replicated high watermark, if the engine set one (a replicated
+    /// partition): reads and the high watermark stop here too. A batch
+    /// boundary at or below the log end, except that its offset is raised
+    /// to the log start offset when that lies inside the batch (then nothing
+    /// below it is readable anyway).
+    replicated_high_watermark: Option<LogPoint>,
+    /// The high watermark of the checkpoint found at open, clamped to the
+    /// log end offset.
+    stored_high_watermark: Option<i64>,
     /// The checkpoint last written to disk.
     checkpointed: Option<Checkpoint>,
     /// Files created or removed in the directory: a count, and the count at
@@ -1021,6 +1030,8 @@ impl PartitionLog {
                 segment_base: first_base,
                 position: 0,
             },
+            replicated_high_watermark: None,
+            stored_high_watermark: stored.map(|c| c.high_watermark.min(log_end_offset)),
             checkpointed: stored,
             dir_changes: u64::from(dir_dirty),
             dir_synced: 0,
@@ -1031,7 +1042,7 @@ impl PartitionLog {
         // Make whatever recovery found durable and record the new recovery
         // point, so the next crash need not scan this again.
         log.flush()?;
-        match log.write_checkpoint() {
+        match log.write_open_checkpoint() {
             // The old checkpoint stays valid (it only makes the next
             // recovery scan more); it is written again later.
             Err(e) if e.is_no_space() => {
@@ -1513,13 +1524,92 @@ impl PartitionLog {
     }
 
     /// The point below which records are visible: the synced end, or the
-    /// log end with write caching.
+    /// log end with write caching; never past the replicated high watermark.
     fn visible_point(&self) -> LogPoint {
-        if self.config.write_caching {
+        let local = if self.config.write_caching {
             self.end_point()
         } else {
             self.synced
+        };
+        match self.replicated_high_watermark {
+            Some(cap) if cap.offset < local.offset => cap,
+            _ => local,
         }
+    }
+
+    /// Caps what [`Self::high_watermark`] and [`Self::read`] expose at
+    /// `limit`, the high watermark replication computed (the offset every
+    /// in-sync replica has): the high watermark becomes the smaller of the
+    /// local one (synced end, or log end with write caching) and `limit`.
+    /// `None`, the default, removes the cap (a single replica).
+    ///
+    /// `limit` is clamped into `[log start, log end]`; one inside a batch is
+    /// rounded down to that batch's start, since reads end on batch
+    /// boundaries. The cap stays where it is as the log grows (call again to
+    /// move it) and moves down with [`Self::truncate_to`]. The point is
+    /// looked up here, once; if its batch header cannot be read, the cap is
+    /// put at the start of the segment holding `limit` (it only exposes
+    /// less) and a warning is logged.
+    pub fn set_replicated_high_watermark(&mut self, limit: Option<i64>) {
+        self.replicated_high_watermark = limit.map(|offset| self.cap_point(offset));
+    }
+
+    /// The replicated high watermark point for `offset` (see
+    /// [`Self::set_replicated_high_watermark`]).
+    fn cap_point(&self, offset: i64) -> LogPoint {
+        let offset = offset.clamp(self.log_start_offset, self.log_end_offset);
+        let mut point = self.boundary_at_or_below(offset).unwrap_or_else(|e| {
+            let seg = &self.segments[self.segment_index(offset)];
+            warn!(dir = %self.dir.display(), offset, error = %e, "cannot find the batch holding the replicated high watermark: capping at its segment's start");
+            LogPoint {
+                offset: seg.base_offset,
+                segment_base: seg.base_offset,
+                position: 0,
+            }
+        });
+        point.offset = point.offset.max(self.log_start_offset);
+        point
+    }
+
+    /// The index of the segment holding `offset` (the first one for offsets
+    /// below the log).
+    fn segment_index(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
+    }
+
+    /// The batch boundary at or below `offset`: the start of the batch
+    /// holding it, or the log end.
+    fn boundary_at_or_below(&self, offset: i64) -> Result<LogPoint, StorageError> {
+        if offset >= self.log_end_offset {
+            return Ok(self.end_point());
+        }
+        let seg = &self.segments[self.segment_index(offset)];
+        let (offset, position) = if offset <= seg.base_offset {
+            (seg.base_offset, 0)
+        } else {
+            match seg.find_batch(offset)? {
+                Some((position, header)) => (header.base_offset, position),
+                None => (seg.next_offset, seg.size),
+            }
+        };
+        Ok(LogPoint {
+            offset,
+            segment_base: seg.base_offset,
+            position,
+        })
+    }
+
+    /// The high watermark the checkpoint held when the log was opened,
+    /// clamped to the log end offset; `None` without a checkpoint. The
+    /// engine of a replicated partition restores the cap from it
+    /// ([`Self::set_replicated_high_watermark`]) right after open, before
+    /// the next checkpoint is written: the checkpoint that open itself
+    /// writes keeps the high watermark at most this value, so a crash before
+    /// the cap is restored does not raise it.
+    pub fn stored_high_watermark(&self) -> Option<i64> {
+        self.stored_high_watermark
     }
 
     fn end_point(&self) -> LogPoint {
@@ -1534,7 +1624,9 @@ impl PartitionLog {
     /// The high watermark: the offset below which consumers may read. With
     /// write caching off (the default) that is the synced end of the log, so
     /// nobody ever reads a record a crash could take back; with write
-    /// caching on it is the log end offset.
+    /// caching on it is the log end offset. Either way no more than the
+    /// [replicated high watermark](Self::set_replicated_high_watermark), if
+    /// one is set.
     pub fn high_watermark(&self) -> i64 {
         self.visible_point().offset
     }
@@ -1635,12 +1727,29 @@ impl PartitionLog {
 
     /// Writes the checkpoint here and now if it changed.
     pub fn write_checkpoint(&mut self) -> Result<(), StorageError> {
-        let current = self.checkpoint();
+        self.write_checkpoint_as(self.checkpoint())
+    }
+
+    fn write_checkpoint_as(&mut self, current: Checkpoint) -> Result<(), StorageError> {
         if self.checkpointed != Some(current) {
             checkpoint::write(&self.dir, &current, &*self.syncer)?;
             self.checkpointed = Some(current);
         }
         Ok(())
+    }
+
+    /// The checkpoint open writes after recovery: the current one, but with
+    /// a high watermark no higher than the stored one. The replicated cap is
+    /// not known yet at open; writing the uncapped value would let a second
+    /// crash turn uncommitted records into a stored high watermark.
+    fn write_open_checkpoint(&mut self) -> Result<(), StorageError> {
+        let mut current = self.checkpoint();
+        if let Some(stored) = self.stored_high_watermark {
+            current.high_watermark = current
+                .high_watermark
+                .min(stored.max(self.log_start_offset));
+        }
+        self.write_checkpoint_as(current)
     }
 
     /// Retention: deletes sealed segments from the front while their newest
@@ -1727,12 +1836,19 @@ impl PartitionLog {
             self.dir_changes += 1;
             metrics::SEGMENTS_DELETED.add(removed.segments as u64);
             self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
-            if self.synced.segment_base < self.segments[0].base_offset {
-                // Everything removed was synced or is gone; keep the point
-                // inside the log.
-                self.synced.offset = self.synced.offset.max(self.segments[0].base_offset);
-                self.synced.segment_base = self.segments[0].base_offset;
-                self.synced.position = 0;
+            let first_base = self.segments[0].base_offset;
+            let inside = |point: &mut LogPoint| {
+                if point.segment_base < first_base {
+                    // Everything removed was synced (below the high
+                    // watermark) or is gone; keep the point inside the log.
+                    point.offset = point.offset.max(first_base);
+                    point.segment_base = first_base;
+                    point.position = 0;
+                }
+            };
+            inside(&mut self.synced);
+            if let Some(cap) = &mut self.replicated_high_watermark {
+                inside(cap);
             }
         }
         Ok(removed)

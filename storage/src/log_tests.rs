@@ -1224,3 +1224,106 @@ fn append_replicated_refuses_gaps_overlaps_and_older_epochs() {
     assert_eq!(log.epoch_entries(), &[(2, 0), (5, 6), (7, 7)]);
     assert_eq!(all_bytes(&log)[size as usize..], ok[..]);
 }
+
+#[test]
+fn the_replicated_high_watermark_caps_reads_and_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(300);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..6 {
+        append(&mut log, 2, i);
+    }
+    assert_eq!(log.high_watermark(), 12);
+    log.set_replicated_high_watermark(Some(6));
+    assert_eq!(log.high_watermark(), 6);
+    assert_eq!(readable_end(&log, 0), 6);
+    assert!(log.read(6, 1 << 20).unwrap().is_none());
+    // Followers still read everything.
+    assert!(log.read_to_end(6, 1 << 20).unwrap().is_some());
+    // Inside a batch (6..=7): rounded down to its start.
+    log.set_replicated_high_watermark(Some(7));
+    assert_eq!(log.high_watermark(), 6);
+    assert_eq!(readable_end(&log, 0), 6);
+    // The cap stays while the log grows and rolls.
+    log.set_replicated_high_watermark(Some(10));
+    for i in 0..6 {
+        append(&mut log, 2, 10 + i);
+    }
+    assert_eq!(log.high_watermark(), 10);
+    assert_eq!(readable_end(&log, 0), 10);
+    // Above the log end: clamped to it, and it stays there.
+    log.set_replicated_high_watermark(Some(1000));
+    assert_eq!(log.high_watermark(), 24);
+    append(&mut log, 2, 30);
+    assert_eq!(log.high_watermark(), 24);
+    assert_eq!(readable_end(&log, 0), 24);
+    // None: back to the local high watermark.
+    log.set_replicated_high_watermark(None);
+    assert_eq!(log.high_watermark(), 26);
+    assert_eq!(readable_end(&log, 0), 26);
+
+    // Without write caching the synced end still bounds it.
+    log.set_config(synced_config(300));
+    log.set_replicated_high_watermark(Some(26));
+    assert_eq!(log.high_watermark(), log.synced_offset());
+    log.sync_now().unwrap();
+    assert_eq!(log.high_watermark(), 26);
+
+    // The checkpoint records the capped high watermark, and the next open
+    // hands it back.
+    log.set_replicated_high_watermark(Some(14));
+    log.write_checkpoint().unwrap();
+    assert_eq!(checkpoint::read(tmp.path()).unwrap().high_watermark, 14);
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.stored_high_watermark(), Some(14));
+    // Open itself does not raise the stored value before the engine
+    // restores the cap, so a second crash hands back 14 again.
+    assert_eq!(checkpoint::read(tmp.path()).unwrap().high_watermark, 14);
+    drop(log);
+    let (mut log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.stored_high_watermark(), Some(14));
+    log.set_replicated_high_watermark(log.stored_high_watermark());
+    assert_eq!(readable_end(&log, 0), 14);
+}
+
+#[test]
+fn the_replicated_high_watermark_survives_retention_and_delete_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(200);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..8 {
+        append(&mut log, 5, NOW + i);
+    }
+    // At the log end: the point is the end of the active segment, which
+    // the next append seals (every append rolls here).
+    log.set_replicated_high_watermark(Some(40));
+    append(&mut log, 5, NOW + 8);
+    append(&mut log, 5, NOW + 9);
+    log.sync_now().unwrap();
+    assert_eq!(log.high_watermark(), 40);
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..cfg
+    });
+    // Deletes every segment below the cap, the one the cap pointed into
+    // included.
+    log.enforce_retention(NOW).unwrap();
+    assert_eq!(log.log_start_offset(), 40, "only below the cap");
+    assert_eq!(log.high_watermark(), 40);
+    assert!(log.read(40, 1 << 20).unwrap().is_none());
+    log.set_replicated_high_watermark(Some(47));
+    assert_eq!(log.high_watermark(), 45);
+    assert_eq!(readable_end(&log, 40), 45);
+    assert!(matches!(
+        log.delete_records_before(46),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    log.delete_records_before(43).unwrap();
+    assert_eq!(readable_end(&log, 43), 45);
+    // A cap below the log start is raised to it; nothing is readable.
+    log.set_replicated_high_watermark(Some(0));
+    assert_eq!(log.high_watermark(), 43);
+    assert!(log.read(43, 1 << 20).unwrap().is_none());
+    assert_eq!(log.checkpoint().high_watermark, 43);
+}
