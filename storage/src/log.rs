@@ -106,6 +106,8 @@ pub struct SyncPlan {
     point: LogPoint,
     sizes: Vec<(i64, u64)>,
     dir_changes: u64,
+    /// The log's truncation count when the plan was made.
+    truncations: u64,
 }
 
 /// What retention or DeleteRecords removed.
@@ -424,6 +426,73 @@ impl Segment {
         remove_if_exists(&self.log_path)?;
         remove_if_exists(&self.index_path)?;
         remove_if_exists(&self.time_index_path)
+    }
+
+    /// Cuts the segment at `position`, the start of the batch with base
+    /// offset `offset` (or the end of the segment): the `.log` file, both
+    /// indexes in memory and in their files, and the max timestamp. The
+    /// caller syncs.
+    fn truncate(&mut self, position: u64, offset: i64) -> Result<(), StorageError> {
+        assert!(position <= self.size && offset <= self.next_offset);
+        self.log
+            .set_len(position)
+            .map_err(|e| StorageError::io_at(&self.log_path, position, e))?;
+        self.size = position;
+        self.next_offset = offset;
+        self.synced_size = self.synced_size.min(position);
+        self.dirty = true;
+        // Index entries name batch base offsets, so those of removed batches
+        // are exactly the ones at or after `offset`.
+        self.offset_index.truncate_to(offset);
+        self.time_index.truncate_to(offset);
+        self.index_written = self.index_written.min(self.offset_index.len());
+        self.time_index_written = self.time_index_written.min(self.time_index.len());
+        let index_bytes = (self.index_written * OFFSET_INDEX_ENTRY_BYTES) as u64;
+        self.index_file()?
+            .set_len(index_bytes)
+            .map_err(|e| StorageError::io_at(&self.index_path, index_bytes, e))?;
+        let time_bytes = (self.time_index_written * TIME_INDEX_ENTRY_BYTES) as u64;
+        self.time_index_file()?
+            .set_len(time_bytes)
+            .map_err(|e| StorageError::io_at(&self.time_index_path, time_bytes, e))?;
+        self.bytes_since_index = position
+            - self
+                .offset_index
+                .last()
+                .map_or(0, |e| u64::from(e.position));
+        if position == 0 {
+            self.first_append_ms = None;
+        }
+        self.max_timestamp = self.max_timestamp_of_kept_batches()?;
+        Ok(())
+    }
+
+    /// The largest batch max timestamp and the first batch reaching it,
+    /// recomputed after a truncation. Every batch before the last time
+    /// index entry's batch is no newer than that entry, so the scan starts
+    /// there.
+    fn max_timestamp_of_kept_batches(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let (mut position, mut max) = match self.time_index.last() {
+            Some(entry) => match self.find_batch(entry.offset)? {
+                Some((at, header)) if header.base_offset == entry.offset => {
+                    (at, Some((entry.timestamp, entry.offset)))
+                }
+                _ => (0, None),
+            },
+            None => (0, None),
+        };
+        while position < self.size {
+            let header = self.read_header(position)?;
+            let newer = match max {
+                Some((ts, _)) => header.max_timestamp > ts,
+                None => true,
+            };
+            if newer {
+                max = Some((header.max_timestamp, header.base_offset));
+            }
+            position += header.total_bytes() as u64;
+        }
+        Ok(max)
     }
 
     /// Reads the header of the batch at `position` (which must be a batch
@@ -820,6 +889,9 @@ pub struct PartitionLog {
     /// The high watermark of the checkpoint found at open, clamped to the
     /// log end offset.
     stored_high_watermark: Option<i64>,
+    /// How many truncations this log went through since open (a sync plan
+    /// made before one is stale).
+    truncations: u64,
     /// The checkpoint last written to disk.
     checkpointed: Option<Checkpoint>,
     /// Files created or removed in the directory: a count, and the count at
@@ -1032,6 +1104,7 @@ impl PartitionLog {
             },
             replicated_high_watermark: None,
             stored_high_watermark: stored.map(|c| c.high_watermark.min(log_end_offset)),
+            truncations: 0,
             checkpointed: stored,
             dir_changes: u64::from(dir_dirty),
             dir_synced: 0,
@@ -1383,6 +1456,14 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// [`Self::persist_epochs`] if the cache `changed` or the file is stale.
+    fn persist_epochs_if(&mut self, changed: bool) -> Result<(), StorageError> {
+        if changed || self.epochs_stale {
+            self.persist_epochs()?;
+        }
+        Ok(())
+    }
+
     /// [`Self::persist_epochs`] where a full disk can wait: the file stays
     /// stale and is rewritten before the next batch is written (the entries
     /// dropped here from the front are dropped again at open anyway).
@@ -1668,12 +1749,19 @@ impl PartitionLog {
             point,
             sizes,
             dir_changes: self.dir_changes,
+            truncations: self.truncations,
         }))
     }
 
     /// Records that every file of `plan` was synced successfully. Returns
     /// the new synced offset.
+    ///
+    /// A plan made before a [truncation](Self::truncate_to) is ignored: the
+    /// bytes it covered may be gone and their offsets written again since.
     pub fn synced(&mut self, plan: &SyncPlan) -> i64 {
+        if plan.truncations != self.truncations {
+            return self.synced.offset;
+        }
         for (base, size) in &plan.sizes {
             if let Some(seg) = self.segments.iter_mut().find(|s| s.base_offset == *base) {
                 seg.synced_size = seg.synced_size.max(*size);
@@ -1818,6 +1906,171 @@ impl PartitionLog {
             self.truncate_epochs_from_start()?;
         }
         Ok(self.log_start_offset)
+    }
+
+    /// Removes every record at or after `offset`: a follower whose log
+    /// diverged from its leader's cuts it back to where they agree
+    /// (KIP-101/KIP-279). A batch is never split: if `offset` falls inside a
+    /// batch, the log is cut at that batch's start, so the new log end
+    /// offset can be below `offset`.
+    ///
+    /// Later segments are deleted; the segment holding the cut is shortened
+    /// (its `.log`, indexes and max timestamp) and becomes the active one.
+    /// The synced point and the replicated high watermark move down to the
+    /// cut if they were past it, and leader epoch cache entries starting at
+    /// or after it are dropped. Durable before it returns: the recovery
+    /// point is lowered first (so recovery re-scans rather than trusts what
+    /// is rewritten), then the cut file, the directory, the epoch cache and
+    /// the checkpoint are synced, so a crash cannot resurrect the removed
+    /// records. A fetch still sending bytes past the cut from the shortened
+    /// segment fails (the file ends under it; the network layer reports
+    /// that), as in Kafka; deleted segments stay readable for such fetches.
+    ///
+    /// `offset` at or past the log end removes no record, but still drops
+    /// epoch cache entries starting at the log end (an epoch recorded by an
+    /// append that then failed, which would otherwise claim records a leader
+    /// sends next), as Kafka does. `offset` below the log start offset is
+    /// [`Self::truncate_fully_and_start_at`]`(offset)`; a negative `offset`
+    /// is [`StorageError::OffsetOutOfRange`].
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        if offset >= self.log_end_offset {
+            let changed = self.epochs.truncate_from_end(self.log_end_offset);
+            return self.persist_epochs_if(changed);
+        }
+        if offset < self.log_start_offset {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let cut = self.boundary_at_or_below(offset)?;
+        self.truncations += 1;
+        self.write_lowered_checkpoint(cut.offset, cut.offset)?;
+        self.cut_at(cut)?;
+        self.write_checkpoint()
+    }
+
+    /// Deletes every segment and starts an empty log at `offset`: log start
+    /// offset = log end offset = `offset`, the leader epoch cache cleared,
+    /// an empty active segment with base `offset` (a follower too far behind
+    /// its leader's log start, or with a log the leader no longer has).
+    /// Durable before it returns, like [`Self::truncate_to`]; fetches still
+    /// sending from the old segments keep reading them. A negative `offset`
+    /// is [`StorageError::OffsetOutOfRange`].
+    ///
+    /// If the new segment cannot be created after the old ones were deleted,
+    /// the error is never [`StorageError::is_no_space`] (its cause is kept
+    /// inside): the log has no segment left and must not be used again.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        self.truncations += 1;
+        // Recovery after a crash in the middle then scans whatever old
+        // segments survive, and an empty directory restarts at
+        // max(recovery point, log start) = `offset`.
+        let first_base = self.segments[0].base_offset;
+        let current = self.checkpoint();
+        self.write_checkpoint_as(Checkpoint {
+            recovery_point: current.recovery_point.min(first_base).min(offset),
+            log_start_offset: offset,
+            high_watermark: current.high_watermark.min(offset),
+        })?;
+        // The old segments go, durably, before the new one exists: a crash
+        // never leaves a new segment among old ones, which recovery would
+        // take for a corrupt log.
+        let fatal = |e: StorageError| match e {
+            StorageError::Io { path, source } => StorageError::Io {
+                path,
+                source: std::io::Error::other(source),
+            },
+            other => other,
+        };
+        for seg in std::mem::take(&mut self.segments) {
+            seg.remove_files().map_err(fatal)?;
+        }
+        self.dir_changes += 1;
+        sync_dir(&self.dir, &*self.syncer).map_err(fatal)?;
+        self.segments
+            .push(Segment::open(&self.dir, offset).map_err(fatal)?);
+        self.dir_changes += 1;
+        let start = LogPoint {
+            offset,
+            segment_base: offset,
+            position: 0,
+        };
+        self.log_end_offset = offset;
+        self.log_start_offset = offset;
+        self.synced = start;
+        if self.replicated_high_watermark.is_some() {
+            self.replicated_high_watermark = Some(start);
+        }
+        sync_dir(&self.dir, &*self.syncer)?;
+        self.dir_synced = self.dir_changes;
+        // After the records are gone: a crash in between leaves entries that
+        // open drops or moves to the new start.
+        let changed = self.epochs.clear();
+        self.persist_epochs_if(changed)?;
+        self.write_checkpoint()
+    }
+
+    /// Writes, before a truncation touches any file, a checkpoint whose
+    /// recovery point is at most `recovery_point_max` and whose high
+    /// watermark is at most `high_watermark_max`. Recovery trusts the
+    /// segments below the recovery point without scanning them (and takes
+    /// their ends from the next segment's base); a truncation interrupted by
+    /// a crash must find them scanned instead.
+    fn write_lowered_checkpoint(
+        &mut self,
+        recovery_point_max: i64,
+        high_watermark_max: i64,
+    ) -> Result<(), StorageError> {
+        let current = self.checkpoint();
+        self.write_checkpoint_as(Checkpoint {
+            recovery_point: current.recovery_point.min(recovery_point_max),
+            log_start_offset: current.log_start_offset,
+            high_watermark: current.high_watermark.min(high_watermark_max),
+        })
+    }
+
+    /// Cuts the log at `cut` (a batch boundary inside the log), durably:
+    /// deletes later segments, shortens the one holding `cut`, syncs it and
+    /// the directory, then moves the log end, the points past the cut and
+    /// the leader epoch cache.
+    fn cut_at(&mut self, cut: LogPoint) -> Result<(), StorageError> {
+        let index = self
+            .segments
+            .iter()
+            .position(|s| s.base_offset == cut.segment_base)
+            .expect("a cut point names a segment of the log");
+        let later: Vec<Segment> = self.segments.drain(index + 1..).collect();
+        if !later.is_empty() {
+            self.dir_changes += 1;
+        }
+        for seg in later {
+            seg.remove_files()?;
+        }
+        self.segments[index].truncate(cut.position, cut.offset)?;
+        self.log_end_offset = cut.offset;
+        self.log_start_offset = self.log_start_offset.min(cut.offset);
+        if self.synced.offset > cut.offset {
+            self.synced = cut;
+        }
+        if let Some(cap) = &mut self.replicated_high_watermark {
+            if cap.offset > cut.offset {
+                *cap = cut;
+            }
+        }
+        let syncer = Arc::clone(&self.syncer);
+        self.segments[index].sync(&*syncer)?;
+        if self.dir_changes > self.dir_synced {
+            sync_dir(&self.dir, &*syncer)?;
+            self.dir_synced = self.dir_changes;
+        }
+        // After the cut is durable: a crash in between leaves entries past
+        // the log end, which open drops.
+        let changed = self.epochs.truncate_from_end(cut.offset);
+        self.persist_epochs_if(changed)
     }
 
     /// Deletes the first `count` segments (never the active one). A fetch

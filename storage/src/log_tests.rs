@@ -1327,3 +1327,264 @@ fn the_replicated_high_watermark_survives_retention_and_delete_records() {
     assert!(log.read(43, 1 << 20).unwrap().is_none());
     assert_eq!(log.checkpoint().high_watermark, 43);
 }
+
+/// (base offset, max timestamp) of every batch appended by
+/// `diverging_log`, in offset order.
+type Batches = Vec<(i64, i64)>;
+
+/// A log of 30 batches of 3 records over several segments, written in
+/// epochs 0 (batches 0..10), 2 (10..20) and 5 (20..30), with timestamps that
+/// mostly grow.
+fn diverging_log(dir: &Path, cfg: LogConfig) -> (PartitionLog, Batches) {
+    let (mut log, _) = open(dir, cfg);
+    let mut batches = Vec::new();
+    for i in 0..30i64 {
+        let epoch = [0, 2, 5][i as usize / 10];
+        let ts = if i % 7 == 3 { i * 100 } else { i * 100 + 5_000 };
+        let mut buf = make_batch(3, ts);
+        let headers = validate_batches(&buf).unwrap();
+        let info = log.append(&mut buf, &headers, epoch, None, NOW).unwrap();
+        batches.push((info.base_offset, ts));
+    }
+    (log, batches)
+}
+
+/// The files of the active segment hold exactly its in-memory indexes.
+fn assert_index_files_match(log: &mut PartitionLog) {
+    log.flush().unwrap();
+    let seg = log.segments.last().unwrap();
+    assert_eq!(
+        fs::read(&seg.index_path).unwrap(),
+        seg.offset_index.to_bytes()
+    );
+    assert_eq!(
+        fs::read(&seg.time_index_path).unwrap(),
+        seg.time_index.to_bytes()
+    );
+    assert_eq!(fs::metadata(&seg.log_path).unwrap().len(), seg.size);
+}
+
+#[test]
+fn truncate_to_cuts_inside_a_segment_at_a_batch_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(700);
+    cfg.index_interval_bytes = 100;
+    let (mut log, batches) = diverging_log(tmp.path(), cfg);
+    let segments = log.segment_count();
+    assert!(segments >= 5);
+    let before = fetch_all(&log, 0, 1 << 20);
+
+    // 37 lies in the batch 36..=38 (the 13th): the log is cut at 36.
+    log.truncate_to(37).unwrap();
+    assert_eq!(log.log_end_offset(), 36);
+    assert!(log.segment_count() < segments);
+    assert_eq!(log_files(tmp.path()).len(), log.segment_count());
+    assert_eq!(fetch_all(&log, 0, 1 << 20), before[..12]);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (2, 30)]);
+    assert_eq!(log.end_offset_for_epoch(2), (2, 36));
+    assert_eq!(log.end_offset_for_epoch(5), (-1, -1));
+    assert_index_files_match(&mut log);
+    let kept = &batches[..12];
+    check_timestamps(&log, kept);
+    let active = log.segments.last().unwrap();
+    assert_eq!(active.next_offset, 36);
+    let expected_max = kept.iter().filter(|(o, _)| *o >= active.base_offset).fold(
+        None,
+        |m: Option<(i64, i64)>, &(o, ts)| match m {
+            Some((best, _)) if best >= ts => m,
+            _ => Some((ts, o)),
+        },
+    );
+    assert_eq!(active.max_timestamp, expected_max);
+
+    // The follower goes on with the leader's records of epoch 6.
+    let mut kept: Vec<(i64, i64)> = kept.to_vec();
+    for i in 0..8 {
+        let mut buf = make_batch(2, 10_000 + i);
+        let headers = validate_batches(&buf).unwrap();
+        let info = log.append(&mut buf, &headers, 6, None, NOW).unwrap();
+        kept.push((info.base_offset, 10_000 + i));
+    }
+    assert_eq!(log.log_end_offset(), 52);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (2, 30), (6, 36)]);
+    assert_contiguous(&fetch_all(&log, 0, 300), 0, 52);
+    check_timestamps(&log, &kept);
+
+    // The same log after a crash and after a clean close.
+    let expected = fetch_all(&log, 0, 1 << 20);
+    drop(log);
+    let (log, report) = open(tmp.path(), cfg);
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(fetch_all(&log, 0, 1 << 20), expected);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (2, 30), (6, 36)]);
+    check_timestamps(&log, &kept);
+    log.close().unwrap();
+    let (log, report) = open(tmp.path(), cfg);
+    assert!(report.clean);
+    assert_eq!(fetch_all(&log, 0, 1 << 20), expected);
+    check_timestamps(&log, &kept);
+}
+
+#[test]
+fn truncate_to_a_segment_start_the_log_end_and_below_the_log_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(700);
+    let (mut log, _) = diverging_log(tmp.path(), cfg);
+    assert_eq!(log.log_end_offset(), 90);
+
+    // At or past the log end: no record goes.
+    let files = log_files(tmp.path());
+    log.truncate_to(90).unwrap();
+    log.truncate_to(1000).unwrap();
+    assert_eq!(log.log_end_offset(), 90);
+    assert_eq!(log_files(tmp.path()), files);
+    assert!(matches!(
+        log.truncate_to(-1),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+
+    // At a segment's base: that segment stays, empty, as the active one.
+    let base = log.segments[2].base_offset;
+    log.truncate_to(base).unwrap();
+    assert_eq!(log.log_end_offset(), base);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.segments[2].size, 0);
+    assert_eq!(log.segments[2].max_timestamp, None);
+    assert_index_files_match(&mut log);
+    assert_eq!(append_in_epoch(&mut log, 1, 9).base_offset, base);
+    assert_contiguous(&fetch_all(&log, 0, 1 << 20), 0, base + 1);
+
+    // Below the log start: nothing of the old log stays.
+    log.delete_records_before(10).unwrap();
+    log.truncate_to(7).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (7, 7));
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(
+        log_files(tmp.path()),
+        vec![tmp.path().join(segment_file_name(7, LOG_SUFFIX))]
+    );
+    assert_eq!(log.epoch_entries(), &[]);
+    assert_eq!(append_in_epoch(&mut log, 2, 11).base_offset, 7);
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (7, 9));
+    assert_eq!(log.epoch_entries(), &[(11, 7)]);
+}
+
+#[test]
+fn truncate_to_the_log_end_drops_an_epoch_that_wrote_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    append_in_epoch(&mut log, 3, 4);
+    drop(log);
+    // A leader recorded epoch 6 at the log end, then its append failed.
+    fs::write(
+        tmp.path().join(epochs::LEADER_EPOCH_CHECKPOINT_FILE),
+        "0\n2\n4 0\n6 3\n",
+    )
+    .unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[(4, 0), (6, 3)]);
+    // As a follower of epoch 7's leader, it truncates to the end of epoch
+    // 4 there: no record goes, epoch 6 does.
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(log.epoch_entries(), &[(4, 0)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n1\n4 0\n");
+    // The leader's epoch-5 records are taken.
+    let buf = leader_batch(3, 2, 5);
+    let headers = validate_batches(&buf).unwrap();
+    log.append_replicated(&buf, &headers, NOW).unwrap();
+    assert_eq!(log.epoch_entries(), &[(4, 0), (5, 3)]);
+}
+
+#[test]
+fn truncate_fully_and_start_at_empties_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(700);
+    let (mut log, _) = diverging_log(tmp.path(), cfg);
+    let old = log.read(0, 1 << 20).unwrap().unwrap();
+    let old_bytes = region_bytes(&old);
+    log.set_replicated_high_watermark(Some(60));
+
+    // Far past the end: a follower behind its leader's log start.
+    log.truncate_fully_and_start_at(1_000).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (1_000, 1_000)
+    );
+    assert_eq!((log.high_watermark(), log.synced_offset()), (1_000, 1_000));
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(
+        log_files(tmp.path()),
+        vec![tmp.path().join(segment_file_name(1_000, LOG_SUFFIX))]
+    );
+    assert!(!tmp.path().join(segment_file_name(0, INDEX_SUFFIX)).exists());
+    assert_eq!(log.epoch_entries(), &[]);
+    assert_eq!(epoch_file(tmp.path()), "0\n0\n");
+    let cp = checkpoint::read(tmp.path()).unwrap();
+    assert_eq!(
+        (cp.recovery_point, cp.log_start_offset, cp.high_watermark),
+        (1_000, 1_000, 1_000)
+    );
+    assert!(log.read(1_000, 1 << 20).unwrap().is_none());
+    assert!(log.read(999, 1 << 20).is_err());
+    // A fetch still sending the old first segment keeps its bytes.
+    assert_eq!(region_bytes(&old), old_bytes);
+
+    append_in_epoch(&mut log, 2, 8);
+    assert_eq!(
+        log.high_watermark(),
+        1_000,
+        "the cap moved to the new start"
+    );
+    log.set_replicated_high_watermark(None);
+    assert_eq!(fetch_all(&log, 1_000, 1 << 20).len(), 1);
+    drop(log);
+    let (mut log, _) = open(tmp.path(), cfg);
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (1_000, 1_002)
+    );
+    assert_eq!(log.epoch_entries(), &[(8, 1_000)]);
+
+    // At the current first segment's base: a fresh segment replaces it.
+    log.truncate_fully_and_start_at(1_000).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (1_000, 1_000)
+    );
+    assert_eq!(log.segments[0].size, 0);
+    assert_eq!(append_in_epoch(&mut log, 1, 9).base_offset, 1_000);
+}
+
+#[test]
+fn truncation_moves_the_synced_point_and_stale_sync_plans_are_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = synced_config(1 << 20);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for _ in 0..4 {
+        append(&mut log, 5, 1);
+    }
+    log.sync_now().unwrap();
+    append(&mut log, 5, 2);
+    let plan = log.sync_plan().unwrap().unwrap();
+    assert_eq!(plan.end_offset, 25);
+    log.set_replicated_high_watermark(Some(20));
+    log.truncate_to(10).unwrap();
+    assert_eq!(log.synced_offset(), 10);
+    assert_eq!(log.high_watermark(), 10);
+    let cp = checkpoint::read(tmp.path()).unwrap();
+    assert_eq!((cp.recovery_point, cp.high_watermark), (10, 10));
+    // New records at the same offsets; the plan made before the truncation
+    // covered other bytes and must not make them visible.
+    append(&mut log, 15, 3);
+    for file in &plan.files {
+        file.sync_data().unwrap();
+    }
+    assert_eq!(log.synced(&plan), 10);
+    assert_eq!(log.high_watermark(), 10);
+    log.set_replicated_high_watermark(None);
+    assert_eq!(log.sync_now().unwrap(), 25);
+    assert_eq!(readable_end(&log, 0), 25);
+}
