@@ -7,7 +7,7 @@
 //! The cache is a list of `(epoch, start_offset)` entries, sorted by both
 //! fields: epoch `e` starts at `start_offset` and lasts until the next
 //! entry's start offset (or the log end offset for the latest entry).
-//! [`LeaderEpochCache`] is the pure in-memory part; [`read`] and [`write`]
+//! [`LeaderEpochCache`] is the pure in-memory part; [`read()`] and [`write()`]
 //! move it to and from its file. The owning
 //! [`PartitionLog`](crate::log::PartitionLog) decides when it changes and
 //! persists it.

@@ -1,5 +1,6 @@
 //! One partition's log: a directory of segments, appends, fetch lookups,
-//! timestamp lookups, flushing and crash recovery.
+//! timestamp lookups, flushing and crash recovery, and the mechanisms
+//! leader/follower replication needs (see below).
 //!
 //! # Directory layout (`<data_dir>/<topic>-<partition>/`, Kafka's names)
 //!
@@ -11,11 +12,39 @@
 //!   [`crate::index::TIME_INDEX_ENTRY_BYTES`].
 //! * `checkpoint` — recovery point (every batch below it was synced), log
 //!   start offset and high watermark; see [`crate::checkpoint`].
+//! * `leader-epoch-checkpoint` — the leader epoch cache: which leader epoch
+//!   wrote from which offset on, in Kafka's text format; see
+//!   [`crate::epochs`]. Written only once an epoch was recorded.
 //! * `clean-shutdown` — empty marker file written by [`PartitionLog::close`]
 //!   after everything was flushed, removed again by [`PartitionLog::open`].
 //!
 //! All file I/O is positional (`pread`/`pwrite`) through the page cache, so
 //! fetches can `sendfile` straight from the same `.log` files.
+//!
+//! # Replication (ISR model, KIP-101/KIP-279)
+//!
+//! The engine decides roles and computes the replicated high watermark;
+//! the log provides the mechanisms:
+//!
+//! * [`PartitionLog::append`] takes the leader epoch: it is stamped into
+//!   every batch's partitionLeaderEpoch field and a new epoch is recorded in
+//!   the leader epoch cache (made durable before the batches are written).
+//! * [`PartitionLog::latest_epoch`], [`PartitionLog::epoch_entries`] and
+//!   [`PartitionLog::end_offset_for_epoch`] (OffsetForLeaderEpoch) read the
+//!   cache.
+//! * [`PartitionLog::read_to_end`] serves followers: like
+//!   [`PartitionLog::read`], but up to the log end offset instead of the high
+//!   watermark.
+//! * [`PartitionLog::append_replicated`] is the follower's append: batches
+//!   fetched from the leader, written unchanged at the log end, their epochs
+//!   recorded.
+//! * [`PartitionLog::set_replicated_high_watermark`] caps what consumers see
+//!   (and what the checkpoint records) at the replicated high watermark;
+//!   [`PartitionLog::stored_high_watermark`] hands back the checkpointed one
+//!   after a restart.
+//! * [`PartitionLog::truncate_to`] and
+//!   [`PartitionLog::truncate_fully_and_start_at`] cut a diverged log back,
+//!   durably, before the follower fetches again.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
@@ -863,8 +892,8 @@ impl Segment {
 /// One partition's log.
 ///
 /// Files in its directory (see the module docs for details): segments
-/// `<base:020>.log` / `.index` / `.timeindex`; the `checkpoint`; and the
-/// empty `clean-shutdown` marker.
+/// `<base:020>.log` / `.index` / `.timeindex`; the `checkpoint`; the
+/// `leader-epoch-checkpoint`; and the empty `clean-shutdown` marker.
 ///
 /// Not thread-safe by itself: the engine owns it from
 /// one shard; `read` only needs `&self` and hands out `Arc`ed files.
