@@ -1588,3 +1588,61 @@ fn truncation_moves_the_synced_point_and_stale_sync_plans_are_ignored() {
     assert_eq!(log.sync_now().unwrap(), 25);
     assert_eq!(readable_end(&log, 0), 25);
 }
+
+/// Fails the sync of the leader epoch checkpoint while `fail` is set.
+#[derive(Debug, Default)]
+struct FailEpochSync {
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Syncer for FailEpochSync {
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let target = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let epoch_file = target.ends_with(epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE);
+        if epoch_file && self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(std::io::Error::other("injected sync failure"));
+        }
+        OsSync.sync(file)
+    }
+}
+
+#[test]
+fn an_append_whose_epoch_cannot_be_made_durable_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let syncer = Arc::new(FailEpochSync::default());
+    let (mut log, _) =
+        PartitionLog::open_with(tmp.path(), config(1 << 20), NOW, syncer.clone()).unwrap();
+    append_in_epoch(&mut log, 2, 1);
+    let size = log.size_bytes();
+    syncer
+        .fail
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut buf = make_batch(2, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    assert!(matches!(
+        log.append(&mut buf, &headers, 2, None, NOW),
+        Err(StorageError::Io { .. })
+    ));
+    // Nothing of the append, not even its epoch: a record never lands
+    // without its epoch on disk.
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (2, size));
+    assert_eq!(log.epoch_entries(), &[(1, 0)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n1\n1 0\n");
+    // An append in the known epoch adds no entry, but after a failed write
+    // the file counts as stale (had the rename landed before a failed
+    // directory sync, it would hold the refused entry): it is rewritten
+    // first, and that fails too.
+    let mut buf = make_batch(1, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    assert!(log.append(&mut buf, &headers, 1, None, NOW).is_err());
+    assert_eq!(log.log_end_offset(), 2);
+    syncer
+        .fail
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    append_in_epoch(&mut log, 1, 1);
+    assert_eq!(epoch_file(tmp.path()), "0\n1\n1 0\n");
+    append_in_epoch(&mut log, 1, 2);
+    assert_eq!(log.epoch_entries(), &[(1, 0), (2, 3)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n2\n1 0\n2 3\n");
+}
