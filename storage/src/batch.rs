@@ -17,6 +17,8 @@ pub const LOG_OVERHEAD: usize = 12;
 /// batch with no record bytes at all.
 pub const MIN_BATCH_LENGTH: i32 = (BATCH_HEADER_BYTES - LOG_OVERHEAD) as i32;
 
+/// Stamped by the leader; outside the CRC.
+const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
 const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
 /// The CRC covers everything from the attributes to the end of the batch.
@@ -170,7 +172,7 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(BatchHeader {
         base_offset: be_i64(buf, 0),
         batch_length,
-        partition_leader_epoch: be_i32(buf, 12),
+        partition_leader_epoch: be_i32(buf, PARTITION_LEADER_EPOCH_OFFSET),
         magic: buf[MAGIC_OFFSET] as i8,
         crc: be_u32(buf, CRC_OFFSET),
         attributes: be_i16(buf, ATTRIBUTES_OFFSET),
@@ -279,6 +281,28 @@ pub fn assign_offsets(
         pos += total;
     }
     next
+}
+
+/// Writes `leader_epoch` into the partitionLeaderEpoch field (bytes 12..16)
+/// of every batch of `buf`, as a leader does when it appends. The field is
+/// outside the CRC, so the batches stay valid without CRC work.
+///
+/// `headers` must come from [`validate_batches`] on this same buffer; a
+/// header that would run past the end of `buf` stops the rewrite there.
+pub fn set_partition_leader_epoch(buf: &mut [u8], headers: &[BatchHeader], leader_epoch: i32) {
+    let mut pos = 0usize;
+    for header in headers {
+        let total = header.total_bytes();
+        let Some(batch) = buf.get_mut(pos..pos + total) else {
+            break;
+        };
+        if batch.len() < BATCH_HEADER_BYTES {
+            break;
+        }
+        batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
+            .copy_from_slice(&leader_epoch.to_be_bytes());
+        pos += total;
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, value: i64) {
@@ -588,6 +612,22 @@ mod tests {
         assert_eq!(bases, vec![100, 103, 104]);
         assert_eq!(after[2].last_offset(), 107);
         assert_eq!(after[0].crc, headers[0].crc);
+    }
+
+    #[test]
+    fn leader_epoch_is_stamped_on_every_batch_without_touching_crc() {
+        let mut buf = batch(3, 10);
+        buf.extend_from_slice(&batch(1, 20));
+        let headers = validate_batches(&buf).unwrap();
+        set_partition_leader_epoch(&mut buf, &headers, 0x0102_0304);
+        let after = validate_batches(&buf).expect("the CRC does not cover the epoch");
+        let pos = headers[0].total_bytes();
+        assert_eq!(&buf[12..16], &[1, 2, 3, 4]);
+        assert_eq!(&buf[pos + 12..pos + 16], &[1, 2, 3, 4]);
+        for (h, before) in after.iter().zip(&headers) {
+            assert_eq!(h.partition_leader_epoch, 0x0102_0304);
+            assert_eq!(h.crc, before.crc);
+        }
     }
 
     #[test]

@@ -156,21 +156,13 @@ fn read_legacy(dir: &Path) -> Option<Checkpoint> {
 /// Atomically replaces the checkpoint of the partition in `dir` (temp file,
 /// sync, rename, sync the directory). Callable from any thread.
 pub fn write(dir: &Path, checkpoint: &Checkpoint, syncer: &dyn Syncer) -> Result<(), StorageError> {
-    let tmp = dir.join(CHECKPOINT_TMP_FILE);
-    let path = dir.join(CHECKPOINT_FILE);
-    let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    if let Err(e) = file
-        .write_all_at(checkpoint.encode().as_bytes(), 0)
-        .and_then(|()| syncer.sync(&file))
-    {
-        // The old checkpoint stays in force; leave no half-written temp
-        // file behind (it is also removed at the next open).
-        drop(file);
-        let _ = fs::remove_file(&tmp);
-        return Err(StorageError::io(&tmp, e));
-    }
-    drop(file);
-    fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
+    replace_file(
+        dir,
+        CHECKPOINT_FILE,
+        CHECKPOINT_TMP_FILE,
+        checkpoint.encode().as_bytes(),
+        syncer,
+    )?;
     let legacy = dir.join(LEGACY_RECOVERY_POINT_FILE);
     match fs::remove_file(&legacy) {
         Ok(()) => {}
@@ -178,6 +170,34 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint, syncer: &dyn Syncer) -> Result
         Err(e) => return Err(StorageError::io(&legacy, e)),
     }
     sync_dir(dir, syncer)
+}
+
+/// Replaces `dir/name` with `contents` the way Kafka replaces its checkpoint
+/// files: write `dir/tmp_name`, sync it, rename it over `name`. The caller
+/// syncs the directory afterwards (see [`sync_dir`]) to make the rename
+/// durable. A crash leaves the old or the new file, never a mix.
+pub(crate) fn replace_file(
+    dir: &Path,
+    name: &str,
+    tmp_name: &str,
+    contents: &[u8],
+    syncer: &dyn Syncer,
+) -> Result<(), StorageError> {
+    let tmp = dir.join(tmp_name);
+    let path = dir.join(name);
+    let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+    if let Err(e) = file
+        .write_all_at(contents, 0)
+        .and_then(|()| syncer.sync(&file))
+    {
+        // The old file stays in force; leave no half-written temp file
+        // behind (it is also removed at the next open).
+        drop(file);
+        let _ = fs::remove_file(&tmp);
+        return Err(StorageError::io(&tmp, e));
+    }
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))
 }
 
 /// Syncs a directory so that creations, renames and removals in it survive

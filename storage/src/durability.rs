@@ -1,8 +1,9 @@
 //! How the storage layer makes bytes durable.
 //!
 //! Every `fsync`/`fdatasync` the storage crate issues itself (checkpoints,
-//! index files at a roll, the directory after files are created or removed,
-//! everything at close and after recovery) goes through a [`Syncer`]. The
+//! the leader epoch checkpoint, index files at a roll, a truncated segment,
+//! the directory after files are created or removed, everything at close
+//! and after recovery) goes through a [`Syncer`]. The
 //! broker uses [`OsSync`]; the power-loss tests plug in a syncer that records
 //! what was durable at each sync so they can throw everything else away.
 //!

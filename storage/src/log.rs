@@ -1,5 +1,6 @@
 //! One partition's log: a directory of segments, appends, fetch lookups,
-//! timestamp lookups, flushing and crash recovery.
+//! timestamp lookups, flushing and crash recovery, and the mechanisms
+//! leader/follower replication needs (see below).
 //!
 //! # Directory layout (`<data_dir>/<topic>-<partition>/`, Kafka's names)
 //!
@@ -11,11 +12,39 @@
 //!   [`crate::index::TIME_INDEX_ENTRY_BYTES`].
 //! * `checkpoint` — recovery point (every batch below it was synced), log
 //!   start offset and high watermark; see [`crate::checkpoint`].
+//! * `leader-epoch-checkpoint` — the leader epoch cache: which leader epoch
+//!   wrote from which offset on, in Kafka's text format; see
+//!   [`crate::epochs`]. Written only once an epoch was recorded.
 //! * `clean-shutdown` — empty marker file written by [`PartitionLog::close`]
 //!   after everything was flushed, removed again by [`PartitionLog::open`].
 //!
 //! All file I/O is positional (`pread`/`pwrite`) through the page cache, so
 //! fetches can `sendfile` straight from the same `.log` files.
+//!
+//! # Replication (ISR model, KIP-101/KIP-279)
+//!
+//! The engine decides roles and computes the replicated high watermark;
+//! the log provides the mechanisms:
+//!
+//! * [`PartitionLog::append`] takes the leader epoch: it is stamped into
+//!   every batch's partitionLeaderEpoch field and a new epoch is recorded in
+//!   the leader epoch cache (made durable before the batches are written).
+//! * [`PartitionLog::latest_epoch`], [`PartitionLog::epoch_entries`] and
+//!   [`PartitionLog::end_offset_for_epoch`] (OffsetForLeaderEpoch) read the
+//!   cache.
+//! * [`PartitionLog::read_to_end`] serves followers: like
+//!   [`PartitionLog::read`], but up to the log end offset instead of the high
+//!   watermark.
+//! * [`PartitionLog::append_replicated`] is the follower's append: batches
+//!   fetched from the leader, written unchanged at the log end, their epochs
+//!   recorded.
+//! * [`PartitionLog::set_replicated_high_watermark`] caps what consumers see
+//!   (and what the checkpoint records) at the replicated high watermark;
+//!   [`PartitionLog::stored_high_watermark`] hands back the checkpointed one
+//!   after a restart.
+//! * [`PartitionLog::truncate_to`] and
+//!   [`PartitionLog::truncate_fully_and_start_at`] cut a diverged log back,
+//!   durably, before the follower fetches again.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
@@ -28,6 +57,7 @@ use tracing::{error, warn};
 use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use crate::checkpoint::{self, sync_dir, Checkpoint};
 use crate::durability::{OsSync, Syncer};
+use crate::epochs::{self, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 use crate::metrics;
@@ -105,6 +135,8 @@ pub struct SyncPlan {
     point: LogPoint,
     sizes: Vec<(i64, u64)>,
     dir_changes: u64,
+    /// The log's truncation count when the plan was made.
+    truncations: u64,
 }
 
 /// What retention or DeleteRecords removed.
@@ -423,6 +455,73 @@ impl Segment {
         remove_if_exists(&self.log_path)?;
         remove_if_exists(&self.index_path)?;
         remove_if_exists(&self.time_index_path)
+    }
+
+    /// Cuts the segment at `position`, the start of the batch with base
+    /// offset `offset` (or the end of the segment): the `.log` file, both
+    /// indexes in memory and in their files, and the max timestamp. The
+    /// caller syncs.
+    fn truncate(&mut self, position: u64, offset: i64) -> Result<(), StorageError> {
+        assert!(position <= self.size && offset <= self.next_offset);
+        self.log
+            .set_len(position)
+            .map_err(|e| StorageError::io_at(&self.log_path, position, e))?;
+        self.size = position;
+        self.next_offset = offset;
+        self.synced_size = self.synced_size.min(position);
+        self.dirty = true;
+        // Index entries name batch base offsets, so those of removed batches
+        // are exactly the ones at or after `offset`.
+        self.offset_index.truncate_to(offset);
+        self.time_index.truncate_to(offset);
+        self.index_written = self.index_written.min(self.offset_index.len());
+        self.time_index_written = self.time_index_written.min(self.time_index.len());
+        let index_bytes = (self.index_written * OFFSET_INDEX_ENTRY_BYTES) as u64;
+        self.index_file()?
+            .set_len(index_bytes)
+            .map_err(|e| StorageError::io_at(&self.index_path, index_bytes, e))?;
+        let time_bytes = (self.time_index_written * TIME_INDEX_ENTRY_BYTES) as u64;
+        self.time_index_file()?
+            .set_len(time_bytes)
+            .map_err(|e| StorageError::io_at(&self.time_index_path, time_bytes, e))?;
+        self.bytes_since_index = position
+            - self
+                .offset_index
+                .last()
+                .map_or(0, |e| u64::from(e.position));
+        if position == 0 {
+            self.first_append_ms = None;
+        }
+        self.max_timestamp = self.max_timestamp_of_kept_batches()?;
+        Ok(())
+    }
+
+    /// The largest batch max timestamp and the first batch reaching it,
+    /// recomputed after a truncation. Every batch before the last time
+    /// index entry's batch is no newer than that entry, so the scan starts
+    /// there.
+    fn max_timestamp_of_kept_batches(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let (mut position, mut max) = match self.time_index.last() {
+            Some(entry) => match self.find_batch(entry.offset)? {
+                Some((at, header)) if header.base_offset == entry.offset => {
+                    (at, Some((entry.timestamp, entry.offset)))
+                }
+                _ => (0, None),
+            },
+            None => (0, None),
+        };
+        while position < self.size {
+            let header = self.read_header(position)?;
+            let newer = match max {
+                Some((ts, _)) => header.max_timestamp > ts,
+                None => true,
+            };
+            if newer {
+                max = Some((header.max_timestamp, header.base_offset));
+            }
+            position += header.total_bytes() as u64;
+        }
+        Ok(max)
     }
 
     /// Reads the header of the batch at `position` (which must be a batch
@@ -793,8 +892,8 @@ impl Segment {
 /// One partition's log.
 ///
 /// Files in its directory (see the module docs for details): segments
-/// `<base:020>.log` / `.index` / `.timeindex`; the `checkpoint`; and the
-/// empty `clean-shutdown` marker.
+/// `<base:020>.log` / `.index` / `.timeindex`; the `checkpoint`; the
+/// `leader-epoch-checkpoint`; and the empty `clean-shutdown` marker.
 ///
 /// Not thread-safe by itself: the engine owns it from
 /// one shard; `read` only needs `&self` and hands out `Arc`ed files.
@@ -810,6 +909,18 @@ pub struct PartitionLog {
     log_end_offset: i64,
     /// Everything before this point is synced.
     synced: LogPoint,
+    /// The replicated high watermark, if the engine set one (a replicated
+    /// partition): reads and the high watermark stop here too. A batch
+    /// boundary at or below the log end, except that its offset is raised
+    /// to the log start offset when that lies inside the batch (then nothing
+    /// below it is readable anyway).
+    replicated_high_watermark: Option<LogPoint>,
+    /// The high watermark of the checkpoint found at open, clamped to the
+    /// log end offset.
+    stored_high_watermark: Option<i64>,
+    /// How many truncations this log went through since open (a sync plan
+    /// made before one is stale).
+    truncations: u64,
     /// The checkpoint last written to disk.
     checkpointed: Option<Checkpoint>,
     /// Files created or removed in the directory: a count, and the count at
@@ -817,6 +928,13 @@ pub struct PartitionLog {
     dir_changes: u64,
     dir_synced: u64,
     syncer: Arc<dyn Syncer>,
+    /// Which leader epoch wrote which offsets; mirrored in
+    /// `leader-epoch-checkpoint`.
+    epochs: LeaderEpochCache,
+    /// The `leader-epoch-checkpoint` file may differ from `epochs` (a write
+    /// failed): it is rewritten before the next batch is written, so no
+    /// record ever lands on disk with its epoch missing from the file.
+    epochs_stale: bool,
 }
 
 impl PartitionLog {
@@ -994,6 +1112,13 @@ impl PartitionLog {
             }
         }
         let first_base = segments[0].base_offset;
+        // The cache is written before the batches of a new epoch, so after a
+        // crash it may name epochs whose records were lost: drop entries
+        // past the recovered end. An entry starting exactly at the end is
+        // kept (an epoch that has not written yet).
+        let mut epochs = epochs::read(dir);
+        let mut epochs_changed = epochs.truncate_from_end(log_end_offset.saturating_add(1));
+        epochs_changed |= epochs.truncate_from_start(log_start_offset);
 
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
@@ -1006,21 +1131,29 @@ impl PartitionLog {
                 segment_base: first_base,
                 position: 0,
             },
+            replicated_high_watermark: None,
+            stored_high_watermark: stored.map(|c| c.high_watermark.min(log_end_offset)),
+            truncations: 0,
             checkpointed: stored,
             dir_changes: u64::from(dir_dirty),
             dir_synced: 0,
             syncer,
+            epochs,
+            epochs_stale: epochs_changed,
         };
         // Make whatever recovery found durable and record the new recovery
         // point, so the next crash need not scan this again.
         log.flush()?;
-        match log.write_checkpoint() {
+        match log.write_open_checkpoint() {
             // The old checkpoint stays valid (it only makes the next
             // recovery scan more); it is written again later.
             Err(e) if e.is_no_space() => {
                 warn!(dir = %dir.display(), error = %e, "disk full: checkpoint not updated")
             }
             other => other?,
+        }
+        if log.epochs_stale {
+            log.persist_epochs_or_defer()?;
         }
         let sealed = log.segments.len().saturating_sub(1);
         let syncer = Arc::clone(&log.syncer);
@@ -1061,28 +1194,161 @@ impl PartitionLog {
     }
 
     /// Appends batches already checked by [`batch::validate_batches`]
-    /// (`headers` are its result for this buffer). Assigns offsets from the
-    /// log end offset by rewriting the buffer, rolls first if needed, writes,
-    /// and updates the indexes.
+    /// (`headers` are its result for this buffer) as the partition's leader
+    /// in `leader_epoch`. Assigns offsets from the log end offset and stamps
+    /// `leader_epoch` on every batch (partitionLeaderEpoch, outside the CRC)
+    /// by rewriting the buffer, rolls first if needed, writes, and updates
+    /// the indexes.
+    ///
+    /// A `leader_epoch` newer than [`Self::latest_epoch`] is recorded in the
+    /// leader epoch cache, starting at this append's first offset, and the
+    /// `leader-epoch-checkpoint` is made durable before any batch is
+    /// written. A negative epoch, or one older than the latest, is refused
+    /// as [`StorageError::InvalidAppend`] (a stale leader must not write).
     pub fn append(
         &mut self,
         batches: &mut [u8],
         headers: &[BatchHeader],
+        leader_epoch: i32,
         log_append_time_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
+        self.check_tiling(batches, headers)?;
+        if let Some(latest) = self.epochs.latest_epoch().filter(|l| leader_epoch < *l) {
+            return Err(self.invalid_append(format!(
+                "leader epoch {leader_epoch} is older than the latest epoch {latest} of the log"
+            )));
+        }
+        if leader_epoch < 0 {
+            return Err(self.invalid_append(format!("leader epoch {leader_epoch} is negative")));
+        }
+        self.roll_if_needed(batches.len() as u64, headers, now_ms)?;
+        let first_offset = self.log_end_offset;
+        let epochs_before = self.epochs.len();
+        self.epochs.assign(leader_epoch, first_offset);
+        // Every entry starts at or below the log end, so a newer epoch is
+        // always accepted.
+        assert_eq!(self.epochs.latest_epoch(), Some(leader_epoch));
+        self.persist_new_epochs(epochs_before)?;
+        let next_offset = batch::assign_offsets(batches, first_offset, headers, log_append_time_ms);
+        batch::set_partition_leader_epoch(batches, headers, leader_epoch);
+        let position = self.write_batches(
+            batches,
+            headers,
+            first_offset,
+            log_append_time_ms,
+            now_ms,
+            epochs_before,
+        )?;
+        debug_assert_eq!(self.log_end_offset, next_offset);
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset: next_offset - 1,
+            log_append_time_ms,
+            position_bytes: position,
+        })
+    }
+
+    /// Appends batches a follower fetched from its leader, exactly as they
+    /// are: their offsets, leader epochs, timestamps and CRCs were set by the
+    /// leader. `headers` are [`batch::validate_batches`]'s result for this
+    /// buffer. Rolls first if needed, writes the bytes unchanged and updates
+    /// the indexes, as [`Self::append`] does.
+    ///
+    /// Refused as [`StorageError::InvalidAppend`], with nothing written,
+    /// unless the first batch starts at the log end offset and every batch
+    /// starts right after the one before, and unless the batches' leader
+    /// epochs never go below the latest epoch of the log (a follower
+    /// truncates to where it agrees with its leader before it fetches, see
+    /// [`Self::truncate_to`], so the leader's epochs continue its own).
+    ///
+    /// Each batch whose epoch is newer than the latest starts an entry of
+    /// the leader epoch cache at its base offset; the cache is made durable
+    /// before the batches are written. Batches without an epoch (-1, written
+    /// by old clients before epochs existed) add nothing.
+    /// `log_append_time_ms` of the result is always `None`: the leader
+    /// stamped the timestamps.
+    pub fn append_replicated(
+        &mut self,
+        batches: &[u8],
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        self.check_tiling(batches, headers)?;
+        let first_offset = headers[0].base_offset;
+        if first_offset != self.log_end_offset {
+            return Err(self.invalid_append(format!(
+                "replicated batches start at offset {first_offset}, the log ends at {}",
+                self.log_end_offset
+            )));
+        }
+        let mut next_offset = first_offset;
+        let mut latest_epoch = self.epochs.latest_epoch();
+        for h in headers {
+            if h.base_offset != next_offset {
+                return Err(self.invalid_append(format!(
+                    "replicated batch at offset {} where {next_offset} was expected",
+                    h.base_offset
+                )));
+            }
+            let epoch = h.partition_leader_epoch;
+            if let Some(latest) = latest_epoch.filter(|l| epoch >= 0 && epoch < *l) {
+                return Err(self.invalid_append(format!(
+                    "replicated batch at offset {} has leader epoch {epoch}, older than the \
+                     latest epoch {latest} of the log",
+                    h.base_offset
+                )));
+            }
+            if epoch >= 0 {
+                latest_epoch = Some(epoch);
+            }
+            next_offset = h.last_offset() + 1;
+        }
+        self.roll_if_needed(batches.len() as u64, headers, now_ms)?;
+        let epochs_before = self.epochs.len();
+        for h in headers {
+            self.epochs.assign(h.partition_leader_epoch, h.base_offset);
+        }
+        self.persist_new_epochs(epochs_before)?;
+        let position =
+            self.write_batches(batches, headers, first_offset, None, now_ms, epochs_before)?;
+        debug_assert_eq!(self.log_end_offset, next_offset);
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset: next_offset - 1,
+            log_append_time_ms: None,
+            position_bytes: position,
+        })
+    }
+
+    fn invalid_append(&self, reason: String) -> StorageError {
+        StorageError::InvalidAppend {
+            path: self.dir.clone(),
+            reason,
+        }
+    }
+
+    /// Checks that `headers` tile `batches` exactly.
+    fn check_tiling(&self, batches: &[u8], headers: &[BatchHeader]) -> Result<(), StorageError> {
         let tiled: usize = headers.iter().map(|h| h.total_bytes()).sum();
         if headers.is_empty() || tiled != batches.len() {
-            return Err(StorageError::InvalidAppend {
-                path: self.dir.clone(),
-                reason: format!(
-                    "{} headers cover {tiled} bytes but the buffer has {}",
-                    headers.len(),
-                    batches.len()
-                ),
-            });
+            return Err(self.invalid_append(format!(
+                "{} headers cover {tiled} bytes but the buffer has {}",
+                headers.len(),
+                batches.len()
+            )));
         }
-        let len = batches.len() as u64;
+        Ok(())
+    }
+
+    /// Rolls before an append of `len` bytes in `headers` if the active
+    /// segment cannot take it.
+    fn roll_if_needed(
+        &mut self,
+        len: u64,
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         let records: i64 = headers
             .iter()
             .map(|h| i64::from(h.last_offset_delta) + 1)
@@ -1090,13 +1356,60 @@ impl PartitionLog {
         if self.needs_roll(len, records, now_ms) {
             self.roll()?;
         }
+        Ok(())
+    }
 
-        let first_offset = self.log_end_offset;
-        let next_offset = batch::assign_offsets(batches, first_offset, headers, log_append_time_ms);
+    /// Makes the leader epoch cache durable before an append writes its
+    /// batches, if the append added entries (beyond the first
+    /// `epochs_before`) or an earlier write failed. On failure the added
+    /// entries are forgotten and nothing is written: the append fails, as
+    /// [`StorageError::NoSpace`] when the disk is full.
+    fn persist_new_epochs(&mut self, epochs_before: usize) -> Result<(), StorageError> {
+        if self.epochs.len() == epochs_before && !self.epochs_stale {
+            return Ok(());
+        }
+        if let Err(e) = self.persist_epochs() {
+            self.epochs.keep_first(epochs_before);
+            let e = e.into_no_space();
+            if e.is_no_space() {
+                metrics::NO_SPACE_APPENDS.add(1);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Writes batches whose offsets (from `first_offset`, contiguous) and
+    /// epochs are final at the end of the active segment, tracks them in the
+    /// indexes and moves the log end offset. `max_timestamp_ms` replaces
+    /// every batch's max timestamp in the indexes (LogAppendTime). On
+    /// failure the log is unchanged and the epoch entries the append added
+    /// (beyond the first `epochs_before`) are dropped again. Returns the
+    /// position of the first batch.
+    fn write_batches(
+        &mut self,
+        batches: &[u8],
+        headers: &[BatchHeader],
+        first_offset: i64,
+        max_timestamp_ms: Option<i64>,
+        now_ms: i64,
+        epochs_before: usize,
+    ) -> Result<u64, StorageError> {
+        assert_eq!(
+            first_offset, self.log_end_offset,
+            "appends start at the log end"
+        );
         let interval = u64::from(self.config.index_interval_bytes);
-        let seg = self.active();
+        let last = self.segments.len() - 1;
+        let seg = &mut self.segments[last];
         let position = seg.size;
         if let Err(e) = seg.log.write_all_at(batches, position) {
+            // The cache names epochs whose records are not there: forget
+            // them, and have the file rewritten before the next write.
+            if self.epochs.len() > epochs_before {
+                self.epochs.keep_first(epochs_before);
+                self.epochs_stale = true;
+            }
             if is_no_space(&e) {
                 // Nothing was acknowledged: cut whatever part of the write
                 // landed, so the log ends where it did. If even that fails
@@ -1119,7 +1432,7 @@ impl PartitionLog {
         for h in headers {
             let total = h.total_bytes() as u64;
             let last = base + i64::from(h.last_offset_delta);
-            let max_ts = log_append_time_ms.unwrap_or(h.max_timestamp);
+            let max_ts = max_timestamp_ms.unwrap_or(h.max_timestamp);
             seg.track_batch(base, last, max_ts, at, total, interval);
             at += total;
             base = last + 1;
@@ -1137,13 +1450,69 @@ impl PartitionLog {
                 Err(e) => return Err(e),
             }
         }
-        self.log_end_offset = next_offset;
-        Ok(AppendInfo {
-            base_offset: first_offset,
-            last_offset: next_offset - 1,
-            log_append_time_ms,
-            position_bytes: position,
-        })
+        self.log_end_offset = base;
+        Ok(position)
+    }
+
+    /// The newest leader epoch that wrote to this log, if any.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// The leader epoch cache: `(epoch, start_offset)` entries, sorted by
+    /// both; epoch `e` wrote from `start_offset` up to the next entry's start
+    /// (or the log end for the latest).
+    pub fn epoch_entries(&self) -> &[(i32, i64)] {
+        self.epochs.entries()
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` and the
+    /// offset where it ended here (see
+    /// [`LeaderEpochCache::end_offset_for`]); `(-1, -1)` (Kafka's
+    /// UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET) when unknown.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs
+            .end_offset_for(epoch, self.log_end_offset)
+            .unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET))
+    }
+
+    /// Writes the leader epoch cache to its file, durably. While this has
+    /// not succeeded the file counts as stale.
+    fn persist_epochs(&mut self) -> Result<(), StorageError> {
+        self.epochs_stale = true;
+        epochs::write(&self.dir, &self.epochs, &*self.syncer)?;
+        self.epochs_stale = false;
+        Ok(())
+    }
+
+    /// [`Self::persist_epochs`] if the cache `changed` or the file is stale.
+    fn persist_epochs_if(&mut self, changed: bool) -> Result<(), StorageError> {
+        if changed || self.epochs_stale {
+            self.persist_epochs()?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::persist_epochs`] where a full disk can wait: the file stays
+    /// stale and is rewritten before the next batch is written (the entries
+    /// dropped here from the front are dropped again at open anyway).
+    fn persist_epochs_or_defer(&mut self) -> Result<(), StorageError> {
+        match self.persist_epochs() {
+            Err(e) if e.is_no_space() => {
+                warn!(dir = %self.dir.display(), error = %e, "disk full: leader epoch checkpoint not updated yet");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The log start offset moved (retention, DeleteRecords): so does the
+    /// first epoch's start.
+    fn truncate_epochs_from_start(&mut self) -> Result<(), StorageError> {
+        if self.epochs.truncate_from_start(self.log_start_offset) {
+            self.persist_epochs_or_defer()?;
+        }
+        Ok(())
     }
 
     fn needs_roll(&self, len: u64, records: i64, now_ms: i64) -> bool {
@@ -1200,10 +1569,33 @@ impl PartitionLog {
     /// Only records below the [high watermark](Self::high_watermark) are
     /// returned; an offset between it and the log end reads as `Ok(None)`.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<FileRegion>, StorageError> {
+        self.read_below(offset, max_bytes, self.visible_point())
+    }
+
+    /// [`Self::read`] for a follower replicating this log: bounded by the log
+    /// end offset instead of the high watermark, so it also returns records
+    /// that are not synced or not committed yet (a follower copies the
+    /// leader's log as it is; the high watermark it is sent says what may be
+    /// exposed).
+    pub fn read_to_end(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FileRegion>, StorageError> {
+        self.read_below(offset, max_bytes, self.end_point())
+    }
+
+    /// The reads: batches from the one holding `offset` up to `visible` (a
+    /// batch boundary), see [`Self::read`].
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        visible: LogPoint,
+    ) -> Result<Option<FileRegion>, StorageError> {
         if offset < self.log_start_offset || offset > self.log_end_offset {
             return Err(self.out_of_range(offset));
         }
-        let visible = self.visible_point();
         if offset >= visible.offset {
             return Ok(None);
         }
@@ -1242,13 +1634,92 @@ impl PartitionLog {
     }
 
     /// The point below which records are visible: the synced end, or the
-    /// log end with write caching.
+    /// log end with write caching; never past the replicated high watermark.
     fn visible_point(&self) -> LogPoint {
-        if self.config.write_caching {
+        let local = if self.config.write_caching {
             self.end_point()
         } else {
             self.synced
+        };
+        match self.replicated_high_watermark {
+            Some(cap) if cap.offset < local.offset => cap,
+            _ => local,
         }
+    }
+
+    /// Caps what [`Self::high_watermark`] and [`Self::read`] expose at
+    /// `limit`, the high watermark replication computed (the offset every
+    /// in-sync replica has): the high watermark becomes the smaller of the
+    /// local one (synced end, or log end with write caching) and `limit`.
+    /// `None`, the default, removes the cap (a single replica).
+    ///
+    /// `limit` is clamped into `[log start, log end]`; one inside a batch is
+    /// rounded down to that batch's start, since reads end on batch
+    /// boundaries. The cap stays where it is as the log grows (call again to
+    /// move it) and moves down with [`Self::truncate_to`]. The point is
+    /// looked up here, once; if its batch header cannot be read, the cap is
+    /// put at the start of the segment holding `limit` (it only exposes
+    /// less) and a warning is logged.
+    pub fn set_replicated_high_watermark(&mut self, limit: Option<i64>) {
+        self.replicated_high_watermark = limit.map(|offset| self.cap_point(offset));
+    }
+
+    /// The replicated high watermark point for `offset` (see
+    /// [`Self::set_replicated_high_watermark`]).
+    fn cap_point(&self, offset: i64) -> LogPoint {
+        let offset = offset.clamp(self.log_start_offset, self.log_end_offset);
+        let mut point = self.boundary_at_or_below(offset).unwrap_or_else(|e| {
+            let seg = &self.segments[self.segment_index(offset)];
+            warn!(dir = %self.dir.display(), offset, error = %e, "cannot find the batch holding the replicated high watermark: capping at its segment's start");
+            LogPoint {
+                offset: seg.base_offset,
+                segment_base: seg.base_offset,
+                position: 0,
+            }
+        });
+        point.offset = point.offset.max(self.log_start_offset);
+        point
+    }
+
+    /// The index of the segment holding `offset` (the first one for offsets
+    /// below the log).
+    fn segment_index(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
+    }
+
+    /// The batch boundary at or below `offset`: the start of the batch
+    /// holding it, or the log end.
+    fn boundary_at_or_below(&self, offset: i64) -> Result<LogPoint, StorageError> {
+        if offset >= self.log_end_offset {
+            return Ok(self.end_point());
+        }
+        let seg = &self.segments[self.segment_index(offset)];
+        let (offset, position) = if offset <= seg.base_offset {
+            (seg.base_offset, 0)
+        } else {
+            match seg.find_batch(offset)? {
+                Some((position, header)) => (header.base_offset, position),
+                None => (seg.next_offset, seg.size),
+            }
+        };
+        Ok(LogPoint {
+            offset,
+            segment_base: seg.base_offset,
+            position,
+        })
+    }
+
+    /// The high watermark the checkpoint held when the log was opened,
+    /// clamped to the log end offset; `None` without a checkpoint. The
+    /// engine of a replicated partition restores the cap from it
+    /// ([`Self::set_replicated_high_watermark`]) right after open, before
+    /// the next checkpoint is written: the checkpoint that open itself
+    /// writes keeps the high watermark at most this value, so a crash before
+    /// the cap is restored does not raise it.
+    pub fn stored_high_watermark(&self) -> Option<i64> {
+        self.stored_high_watermark
     }
 
     fn end_point(&self) -> LogPoint {
@@ -1263,7 +1734,9 @@ impl PartitionLog {
     /// The high watermark: the offset below which consumers may read. With
     /// write caching off (the default) that is the synced end of the log, so
     /// nobody ever reads a record a crash could take back; with write
-    /// caching on it is the log end offset.
+    /// caching on it is the log end offset. Either way no more than the
+    /// [replicated high watermark](Self::set_replicated_high_watermark), if
+    /// one is set.
     pub fn high_watermark(&self) -> i64 {
         self.visible_point().offset
     }
@@ -1305,12 +1778,19 @@ impl PartitionLog {
             point,
             sizes,
             dir_changes: self.dir_changes,
+            truncations: self.truncations,
         }))
     }
 
     /// Records that every file of `plan` was synced successfully. Returns
     /// the new synced offset.
+    ///
+    /// A plan made before a [truncation](Self::truncate_to) is ignored: the
+    /// bytes it covered may be gone and their offsets written again since.
     pub fn synced(&mut self, plan: &SyncPlan) -> i64 {
+        if plan.truncations != self.truncations {
+            return self.synced.offset;
+        }
         for (base, size) in &plan.sizes {
             if let Some(seg) = self.segments.iter_mut().find(|s| s.base_offset == *base) {
                 seg.synced_size = seg.synced_size.max(*size);
@@ -1364,12 +1844,29 @@ impl PartitionLog {
 
     /// Writes the checkpoint here and now if it changed.
     pub fn write_checkpoint(&mut self) -> Result<(), StorageError> {
-        let current = self.checkpoint();
+        self.write_checkpoint_as(self.checkpoint())
+    }
+
+    fn write_checkpoint_as(&mut self, current: Checkpoint) -> Result<(), StorageError> {
         if self.checkpointed != Some(current) {
             checkpoint::write(&self.dir, &current, &*self.syncer)?;
             self.checkpointed = Some(current);
         }
         Ok(())
+    }
+
+    /// The checkpoint open writes after recovery: the current one, but with
+    /// a high watermark no higher than the stored one. The replicated cap is
+    /// not known yet at open; writing the uncapped value would let a second
+    /// crash turn uncommitted records into a stored high watermark.
+    fn write_open_checkpoint(&mut self) -> Result<(), StorageError> {
+        let mut current = self.checkpoint();
+        if let Some(stored) = self.stored_high_watermark {
+            current.high_watermark = current
+                .high_watermark
+                .min(stored.max(self.log_start_offset));
+        }
+        self.write_checkpoint_as(current)
     }
 
     /// Retention: deletes sealed segments from the front while their newest
@@ -1415,7 +1912,9 @@ impl PartitionLog {
             }
             count += 1;
         }
-        self.remove_front_segments(count)
+        let removed = self.remove_front_segments(count)?;
+        self.truncate_epochs_from_start()?;
+        Ok(removed)
     }
 
     /// DeleteRecords: makes `offset` the log start offset (records below it
@@ -1433,8 +1932,174 @@ impl PartitionLog {
                 .take_while(|s| s.base_offset <= offset)
                 .count();
             self.remove_front_segments(below)?;
+            self.truncate_epochs_from_start()?;
         }
         Ok(self.log_start_offset)
+    }
+
+    /// Removes every record at or after `offset`: a follower whose log
+    /// diverged from its leader's cuts it back to where they agree
+    /// (KIP-101/KIP-279). A batch is never split: if `offset` falls inside a
+    /// batch, the log is cut at that batch's start, so the new log end
+    /// offset can be below `offset`.
+    ///
+    /// Later segments are deleted; the segment holding the cut is shortened
+    /// (its `.log`, indexes and max timestamp) and becomes the active one.
+    /// The synced point and the replicated high watermark move down to the
+    /// cut if they were past it, and leader epoch cache entries starting at
+    /// or after it are dropped. Durable before it returns: the recovery
+    /// point is lowered first (so recovery re-scans rather than trusts what
+    /// is rewritten), then the cut file, the directory, the epoch cache and
+    /// the checkpoint are synced, so a crash cannot resurrect the removed
+    /// records. A fetch still sending bytes past the cut from the shortened
+    /// segment fails (the file ends under it; the network layer reports
+    /// that), as in Kafka; deleted segments stay readable for such fetches.
+    ///
+    /// `offset` at or past the log end removes no record, but still drops
+    /// epoch cache entries starting at the log end (an epoch recorded by an
+    /// append that then failed, which would otherwise claim records a leader
+    /// sends next), as Kafka does. `offset` below the log start offset is
+    /// [`Self::truncate_fully_and_start_at`]`(offset)`; a negative `offset`
+    /// is [`StorageError::OffsetOutOfRange`].
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        if offset >= self.log_end_offset {
+            let changed = self.epochs.truncate_from_end(self.log_end_offset);
+            return self.persist_epochs_if(changed);
+        }
+        if offset < self.log_start_offset {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let cut = self.boundary_at_or_below(offset)?;
+        self.truncations += 1;
+        self.write_lowered_checkpoint(cut.offset, cut.offset)?;
+        self.cut_at(cut)?;
+        self.write_checkpoint()
+    }
+
+    /// Deletes every segment and starts an empty log at `offset`: log start
+    /// offset = log end offset = `offset`, the leader epoch cache cleared,
+    /// an empty active segment with base `offset` (a follower too far behind
+    /// its leader's log start, or with a log the leader no longer has).
+    /// Durable before it returns, like [`Self::truncate_to`]; fetches still
+    /// sending from the old segments keep reading them. A negative `offset`
+    /// is [`StorageError::OffsetOutOfRange`].
+    ///
+    /// If the new segment cannot be created after the old ones were deleted,
+    /// the error is never [`StorageError::is_no_space`] (its cause is kept
+    /// inside): the log has no segment left and must not be used again.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        self.truncations += 1;
+        // Recovery after a crash in the middle then scans whatever old
+        // segments survive, and an empty directory restarts at
+        // max(recovery point, log start) = `offset`.
+        let first_base = self.segments[0].base_offset;
+        let current = self.checkpoint();
+        self.write_checkpoint_as(Checkpoint {
+            recovery_point: current.recovery_point.min(first_base).min(offset),
+            log_start_offset: offset,
+            high_watermark: current.high_watermark.min(offset),
+        })?;
+        // The old segments go, durably, before the new one exists: a crash
+        // never leaves a new segment among old ones, which recovery would
+        // take for a corrupt log.
+        let fatal = |e: StorageError| match e {
+            StorageError::Io { path, source } => StorageError::Io {
+                path,
+                source: std::io::Error::other(source),
+            },
+            other => other,
+        };
+        for seg in std::mem::take(&mut self.segments) {
+            seg.remove_files().map_err(fatal)?;
+        }
+        self.dir_changes += 1;
+        sync_dir(&self.dir, &*self.syncer).map_err(fatal)?;
+        self.segments
+            .push(Segment::open(&self.dir, offset).map_err(fatal)?);
+        self.dir_changes += 1;
+        let start = LogPoint {
+            offset,
+            segment_base: offset,
+            position: 0,
+        };
+        self.log_end_offset = offset;
+        self.log_start_offset = offset;
+        self.synced = start;
+        if self.replicated_high_watermark.is_some() {
+            self.replicated_high_watermark = Some(start);
+        }
+        sync_dir(&self.dir, &*self.syncer)?;
+        self.dir_synced = self.dir_changes;
+        // After the records are gone: a crash in between leaves entries that
+        // open drops or moves to the new start.
+        let changed = self.epochs.clear();
+        self.persist_epochs_if(changed)?;
+        self.write_checkpoint()
+    }
+
+    /// Writes, before a truncation touches any file, a checkpoint whose
+    /// recovery point is at most `recovery_point_max` and whose high
+    /// watermark is at most `high_watermark_max`. Recovery trusts the
+    /// segments below the recovery point without scanning them (and takes
+    /// their ends from the next segment's base); a truncation interrupted by
+    /// a crash must find them scanned instead.
+    fn write_lowered_checkpoint(
+        &mut self,
+        recovery_point_max: i64,
+        high_watermark_max: i64,
+    ) -> Result<(), StorageError> {
+        let current = self.checkpoint();
+        self.write_checkpoint_as(Checkpoint {
+            recovery_point: current.recovery_point.min(recovery_point_max),
+            log_start_offset: current.log_start_offset,
+            high_watermark: current.high_watermark.min(high_watermark_max),
+        })
+    }
+
+    /// Cuts the log at `cut` (a batch boundary inside the log), durably:
+    /// deletes later segments, shortens the one holding `cut`, syncs it and
+    /// the directory, then moves the log end, the points past the cut and
+    /// the leader epoch cache.
+    fn cut_at(&mut self, cut: LogPoint) -> Result<(), StorageError> {
+        let index = self
+            .segments
+            .iter()
+            .position(|s| s.base_offset == cut.segment_base)
+            .expect("a cut point names a segment of the log");
+        let later: Vec<Segment> = self.segments.drain(index + 1..).collect();
+        if !later.is_empty() {
+            self.dir_changes += 1;
+        }
+        for seg in later {
+            seg.remove_files()?;
+        }
+        self.segments[index].truncate(cut.position, cut.offset)?;
+        self.log_end_offset = cut.offset;
+        self.log_start_offset = self.log_start_offset.min(cut.offset);
+        if self.synced.offset > cut.offset {
+            self.synced = cut;
+        }
+        if let Some(cap) = &mut self.replicated_high_watermark {
+            if cap.offset > cut.offset {
+                *cap = cut;
+            }
+        }
+        let syncer = Arc::clone(&self.syncer);
+        self.segments[index].sync(&*syncer)?;
+        if self.dir_changes > self.dir_synced {
+            sync_dir(&self.dir, &*syncer)?;
+            self.dir_synced = self.dir_changes;
+        }
+        // After the cut is durable: a crash in between leaves entries past
+        // the log end, which open drops.
+        let changed = self.epochs.truncate_from_end(cut.offset);
+        self.persist_epochs_if(changed)
     }
 
     /// Deletes the first `count` segments (never the active one). A fetch
@@ -1453,12 +2118,19 @@ impl PartitionLog {
             self.dir_changes += 1;
             metrics::SEGMENTS_DELETED.add(removed.segments as u64);
             self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
-            if self.synced.segment_base < self.segments[0].base_offset {
-                // Everything removed was synced or is gone; keep the point
-                // inside the log.
-                self.synced.offset = self.synced.offset.max(self.segments[0].base_offset);
-                self.synced.segment_base = self.segments[0].base_offset;
-                self.synced.position = 0;
+            let first_base = self.segments[0].base_offset;
+            let inside = |point: &mut LogPoint| {
+                if point.segment_base < first_base {
+                    // Everything removed was synced (below the high
+                    // watermark) or is gone; keep the point inside the log.
+                    point.offset = point.offset.max(first_base);
+                    point.segment_base = first_base;
+                    point.position = 0;
+                }
+            };
+            inside(&mut self.synced);
+            if let Some(cap) = &mut self.replicated_high_watermark {
+                inside(cap);
             }
         }
         Ok(removed)
@@ -1587,7 +2259,14 @@ impl PartitionLog {
                 self.active().dirty = true;
                 self.flush()
             })
-            .and_then(|()| self.write_checkpoint());
+            .and_then(|()| self.write_checkpoint())
+            .and_then(|()| {
+                if self.epochs_stale {
+                    self.persist_epochs()
+                } else {
+                    Ok(())
+                }
+            });
         match finished {
             Ok(()) => {}
             Err(e) if e.is_no_space() => {
@@ -1629,8 +2308,8 @@ impl PartitionLog {
 }
 
 /// Base offsets of the segments in `dir`, ascending. Also removes leftovers
-/// that have no meaning on their own: index files without a `.log`, and a
-/// checkpoint temp file from an interrupted write.
+/// that have no meaning on their own: index files without a `.log`, and
+/// checkpoint temp files from an interrupted write.
 fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut logs = Vec::new();
     let mut index_files = Vec::new();
@@ -1649,6 +2328,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             index_files.push((base, entry.path()));
         } else if name == checkpoint::CHECKPOINT_TMP_FILE
             || name == checkpoint::LEGACY_RECOVERY_POINT_TMP_FILE
+            || name == epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE
         {
             remove_if_exists(&entry.path())?;
         }

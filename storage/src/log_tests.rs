@@ -27,7 +27,7 @@ fn make_batch(records: usize, ts: i64) -> Vec<u8> {
 
 fn append_buf(log: &mut PartitionLog, mut buf: Vec<u8>, append_time: Option<i64>) -> AppendInfo {
     let headers = validate_batches(&buf).unwrap();
-    log.append(&mut buf, &headers, append_time, NOW).unwrap()
+    log.append(&mut buf, &headers, 0, append_time, NOW).unwrap()
 }
 
 fn append(log: &mut PartitionLog, records: usize, ts: i64) -> AppendInfo {
@@ -548,12 +548,12 @@ fn segment_ms_rolls_by_append_wall_clock() {
     let (mut log, _) = open(tmp.path(), cfg);
     let mut buf = make_batch(1, 0);
     let headers = validate_batches(&buf).unwrap();
-    log.append(&mut buf, &headers, None, 10_000).unwrap();
+    log.append(&mut buf, &headers, 0, None, 10_000).unwrap();
     let mut buf = make_batch(1, 0);
-    log.append(&mut buf, &headers, None, 11_000).unwrap();
+    log.append(&mut buf, &headers, 0, None, 11_000).unwrap();
     assert_eq!(log.segment_count(), 1);
     let mut buf = make_batch(1, 0);
-    log.append(&mut buf, &headers, None, 11_001).unwrap();
+    log.append(&mut buf, &headers, 0, None, 11_001).unwrap();
     assert_eq!(log.segment_count(), 2);
     assert_eq!(log.segments[1].base_offset, 2);
 }
@@ -579,11 +579,11 @@ fn out_of_range_invalid_append_and_delete() {
     let headers = validate_batches(&buf).unwrap();
     let mut short = buf[..buf.len() - 1].to_vec();
     assert!(matches!(
-        log.append(&mut short, &headers, None, NOW),
+        log.append(&mut short, &headers, 0, None, NOW),
         Err(StorageError::InvalidAppend { .. })
     ));
     assert!(matches!(
-        log.append(&mut buf, &[], None, NOW),
+        log.append(&mut buf, &[], 0, None, NOW),
         Err(StorageError::InvalidAppend { .. })
     ));
     assert_eq!(log.log_end_offset(), 3);
@@ -890,4 +890,759 @@ fn a_wrong_index_entry_is_never_used() {
         assert!(headers[0].base_offset <= offset && offset <= headers[0].last_offset());
     }
     assert_contiguous(&fetch_all(&log, 0, 250), 0, 120);
+}
+
+fn append_in_epoch(log: &mut PartitionLog, records: usize, epoch: i32) -> AppendInfo {
+    let mut buf = make_batch(records, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    log.append(&mut buf, &headers, epoch, None, NOW).unwrap()
+}
+
+fn epoch_file(dir: &Path) -> String {
+    fs::read_to_string(dir.join(epochs::LEADER_EPOCH_CHECKPOINT_FILE)).unwrap()
+}
+
+/// Records, for every sync, the file synced and how many bytes the
+/// partition's `.log` files held at that moment.
+#[derive(Debug)]
+struct SyncProbe {
+    dir: PathBuf,
+    syncs: std::sync::Mutex<Vec<(String, u64)>>,
+}
+
+impl Syncer for SyncProbe {
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let target = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let log_bytes = log_files(&self.dir)
+            .iter()
+            .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
+        self.syncs.lock().unwrap().push((name, log_bytes));
+        Ok(())
+    }
+}
+
+#[test]
+fn leader_epochs_are_stamped_and_recorded_before_the_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = Arc::new(SyncProbe {
+        dir: tmp.path().to_path_buf(),
+        syncs: Default::default(),
+    });
+    let (mut log, _) =
+        PartitionLog::open_with(tmp.path(), config(1 << 20), NOW, probe.clone()).unwrap();
+    assert_eq!(log.latest_epoch(), None);
+    assert_eq!(log.end_offset_for_epoch(0), (-1, -1));
+    assert!(!tmp
+        .path()
+        .join(epochs::LEADER_EPOCH_CHECKPOINT_FILE)
+        .exists());
+
+    append_in_epoch(&mut log, 3, 0);
+    append_in_epoch(&mut log, 3, 0);
+    let size_before_epoch_3 = log.size_bytes();
+    probe.syncs.lock().unwrap().clear();
+    let info = append_in_epoch(&mut log, 2, 3);
+    assert_eq!(info.base_offset, 6);
+    // The new epoch reached the disk while the log did not hold its
+    // records yet: a crash can lose records of an epoch, never the epoch.
+    let syncs = probe.syncs.lock().unwrap().clone();
+    let epoch_sync = syncs
+        .iter()
+        .find(|(name, _)| name == epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE)
+        .expect("the epoch checkpoint was synced");
+    assert_eq!(epoch_sync.1, size_before_epoch_3, "{syncs:?}");
+
+    assert_eq!(log.latest_epoch(), Some(3));
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n2\n0 0\n3 6\n");
+    // Every batch carries the epoch it was appended in, with a valid CRC.
+    let epochs: Vec<i32> = fetch_all(&log, 0, 1 << 20)
+        .iter()
+        .map(|h| h.partition_leader_epoch)
+        .collect();
+    assert_eq!(epochs, vec![0, 0, 3]);
+
+    // OffsetForLeaderEpoch.
+    assert_eq!(log.end_offset_for_epoch(0), (0, 6));
+    assert_eq!(log.end_offset_for_epoch(2), (0, 6));
+    assert_eq!(log.end_offset_for_epoch(3), (3, 8));
+    assert_eq!(log.end_offset_for_epoch(4), (-1, -1));
+    assert_eq!(log.end_offset_for_epoch(-1), (-1, -1));
+
+    // A stale leader cannot write; nothing changes.
+    let mut buf = make_batch(1, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    for stale in [2, -1] {
+        assert!(matches!(
+            log.append(&mut buf, &headers, stale, None, NOW),
+            Err(StorageError::InvalidAppend { .. })
+        ));
+    }
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+
+    // The cache survives a crash and a clean close.
+    drop(log);
+    let (log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+    log.close().unwrap();
+    let (log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[(0, 0), (3, 6)]);
+}
+
+#[test]
+fn open_drops_epochs_past_the_log_end_and_ignores_a_garbled_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    append_in_epoch(&mut log, 4, 1);
+    append_in_epoch(&mut log, 4, 2);
+    drop(log);
+    // What a crash between the epoch checkpoint and the records of two new
+    // epochs leaves: entries at and past the log end.
+    fs::write(
+        tmp.path().join(epochs::LEADER_EPOCH_CHECKPOINT_FILE),
+        "0\n4\n1 0\n2 4\n5 8\n6 9\n",
+    )
+    .unwrap();
+    let (log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(
+        log.epoch_entries(),
+        &[(1, 0), (2, 4), (5, 8)],
+        "an epoch starting at the log end has not written yet and stays"
+    );
+    assert_eq!(epoch_file(tmp.path()), "0\n3\n1 0\n2 4\n5 8\n");
+    drop(log);
+
+    fs::write(
+        tmp.path().join(epochs::LEADER_EPOCH_CHECKPOINT_FILE),
+        "0\n2\n1 0\n",
+    )
+    .unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[]);
+    assert_eq!(log.end_offset_for_epoch(1), (-1, -1));
+    // The next leader append starts the cache again.
+    append_in_epoch(&mut log, 1, 7);
+    assert_eq!(log.epoch_entries(), &[(7, 8)]);
+}
+
+#[test]
+fn retention_and_delete_records_move_the_first_epoch_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(200);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for epoch in 0..6 {
+        append_in_epoch(&mut log, 5, epoch);
+    }
+    assert_eq!(log.epoch_entries().len(), 6);
+    // Inside epoch 1 (offsets 5..10).
+    log.delete_records_before(7).unwrap();
+    assert_eq!(log.epoch_entries()[0], (1, 7));
+    assert_eq!(log.epoch_entries().len(), 5);
+    assert_eq!(log.end_offset_for_epoch(0), (0, 7));
+    log.sync_now().unwrap();
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..cfg
+    });
+    log.enforce_retention(NOW).unwrap();
+    let start = log.log_start_offset();
+    assert!(start > 7);
+    assert_eq!(log.epoch_entries()[0].1, start);
+    let entries = log.epoch_entries().to_vec();
+    log.write_checkpoint().unwrap();
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.epoch_entries(), entries.as_slice());
+}
+
+#[test]
+fn read_to_end_serves_followers_past_the_high_watermark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), synced_config(300));
+    append(&mut log, 5, 1);
+    log.sync_now().unwrap();
+    for i in 0..4 {
+        append(&mut log, 5, 2 + i);
+    }
+    assert_eq!(log.high_watermark(), 5);
+    assert_eq!(log.log_end_offset(), 25);
+    assert!(log.segment_count() > 1);
+    // A consumer stops at the high watermark; a follower reads to the end,
+    // across segments, on batch boundaries.
+    assert!(log.read(5, 1 << 20).unwrap().is_none());
+    let mut offset = 0;
+    let mut headers = Vec::new();
+    while let Some(region) = log.read_to_end(offset, 1 << 20).unwrap() {
+        let got = validate_batches(&region_bytes(&region)).unwrap();
+        offset = got.last().unwrap().last_offset() + 1;
+        assert_eq!(region.next_offset, offset);
+        headers.extend(got);
+    }
+    assert_contiguous(&headers, 0, 25);
+    // The same limits as read: max_bytes still returns one whole batch, and
+    // offsets outside the log are out of range.
+    let region = log.read_to_end(12, 1).unwrap().unwrap();
+    let one = validate_batches(&region_bytes(&region)).unwrap();
+    assert_eq!((one.len(), one[0].base_offset), (1, 10));
+    assert!(log.read_to_end(25, 1 << 20).unwrap().is_none());
+    assert!(matches!(
+        log.read_to_end(26, 1 << 20),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+}
+
+/// Everything `leader` holds from `follower`'s log end on, fetched the way
+/// a follower fetches (read_to_end, `max_bytes` at a time) and appended with
+/// append_replicated.
+fn replicate(leader: &PartitionLog, follower: &mut PartitionLog, max_bytes: u64) {
+    while let Some(region) = leader
+        .read_to_end(follower.log_end_offset(), max_bytes)
+        .unwrap()
+    {
+        let bytes = region_bytes(&region);
+        let headers = validate_batches(&bytes).unwrap();
+        let info = follower.append_replicated(&bytes, &headers, NOW).unwrap();
+        assert_eq!(info.last_offset + 1, region.next_offset);
+    }
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+}
+
+/// The raw bytes of every batch `log` holds, in offset order.
+fn all_bytes(log: &PartitionLog) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while let Some(region) = log.read_to_end(offset, 1 << 20).unwrap() {
+        out.extend(region_bytes(&region));
+        offset = region.next_offset;
+    }
+    out
+}
+
+/// A batch as a leader wrote it: `records` records from `base_offset`, in
+/// `epoch`.
+fn leader_batch(base_offset: i64, records: usize, epoch: i32) -> Vec<u8> {
+    let mut buf = make_batch(records, NOW);
+    buf[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    let headers = validate_batches(&buf).unwrap();
+    batch::set_partition_leader_epoch(&mut buf, &headers, epoch);
+    buf
+}
+
+#[test]
+fn a_follower_copies_the_leader_byte_for_byte_with_its_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut leader, _) = open(&tmp.path().join("leader"), config(700));
+    let (mut follower, _) = open(&tmp.path().join("follower"), config(500));
+    for (i, epoch) in [1, 1, 1, 4, 4, 9, 9, 9, 9].into_iter().enumerate() {
+        append_in_epoch(&mut leader, 1 + i % 4, epoch);
+        if i % 3 == 0 {
+            replicate(&leader, &mut follower, 300);
+        }
+    }
+    replicate(&leader, &mut follower, 1 << 20);
+    assert_eq!(all_bytes(&follower), all_bytes(&leader));
+    assert!(
+        follower.segment_count() > 1,
+        "the follower rolls as appends do"
+    );
+    assert_eq!(follower.epoch_entries(), leader.epoch_entries());
+    assert_eq!(follower.epoch_entries(), &[(1, 0), (4, 6), (9, 11)]);
+    assert_eq!(follower.end_offset_for_epoch(4), (4, 11));
+    let batches = fetch_all(&follower, 0, 1 << 20);
+    assert_eq!(
+        follower.offset_for_timestamp(NOW).unwrap(),
+        Some((0, NOW)),
+        "indexes are built: {} batches",
+        batches.len()
+    );
+    // The epochs survive a crash of the follower.
+    let entries = follower.epoch_entries().to_vec();
+    drop(follower);
+    let (follower, _) = open(&tmp.path().join("follower"), config(500));
+    assert_eq!(follower.epoch_entries(), entries.as_slice());
+    assert_eq!(all_bytes(&follower), all_bytes(&leader));
+}
+
+#[test]
+fn append_replicated_refuses_gaps_overlaps_and_older_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    let first = leader_batch(0, 3, 2);
+    let headers = validate_batches(&first).unwrap();
+    log.append_replicated(&first, &headers, NOW).unwrap();
+    let size = log.size_bytes();
+
+    let refused = |log: &mut PartitionLog, buf: Vec<u8>| {
+        let headers = validate_batches(&buf).unwrap();
+        let result = log.append_replicated(&buf, &headers, NOW);
+        assert!(
+            matches!(result, Err(StorageError::InvalidAppend { .. })),
+            "{result:?}"
+        );
+        assert_eq!(log.log_end_offset(), 3);
+        assert_eq!(log.size_bytes(), size);
+        assert_eq!(log.epoch_entries(), &[(2, 0)]);
+    };
+    // Not at the log end: a gap, an overlap.
+    refused(&mut log, leader_batch(4, 1, 2));
+    refused(&mut log, leader_batch(2, 1, 2));
+    // Not contiguous inside one fetch.
+    let mut gap = leader_batch(3, 2, 2);
+    gap.extend(leader_batch(6, 1, 2));
+    refused(&mut log, gap);
+    // An epoch older than the log's latest, also after a newer batch.
+    refused(&mut log, leader_batch(3, 1, 1));
+    let mut backwards = leader_batch(3, 1, 5);
+    backwards.extend(leader_batch(4, 1, 3));
+    refused(&mut log, backwards);
+    // The buffer must match its headers.
+    let buf = leader_batch(3, 1, 2);
+    let headers = validate_batches(&buf).unwrap();
+    assert!(matches!(
+        log.append_replicated(&buf[..buf.len() - 1], &headers, NOW),
+        Err(StorageError::InvalidAppend { .. })
+    ));
+
+    // Batches without an epoch are taken and add no entry; several new
+    // epochs in one fetch each get theirs.
+    let mut ok = leader_batch(3, 1, -1);
+    ok.extend(leader_batch(4, 2, 2));
+    ok.extend(leader_batch(6, 1, 5));
+    ok.extend(leader_batch(7, 1, 7));
+    let headers = validate_batches(&ok).unwrap();
+    let info = log.append_replicated(&ok, &headers, NOW).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (3, 7));
+    assert_eq!(info.log_append_time_ms, None);
+    assert_eq!(log.epoch_entries(), &[(2, 0), (5, 6), (7, 7)]);
+    assert_eq!(all_bytes(&log)[size as usize..], ok[..]);
+}
+
+#[test]
+fn the_replicated_high_watermark_caps_reads_and_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(300);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..6 {
+        append(&mut log, 2, i);
+    }
+    assert_eq!(log.high_watermark(), 12);
+    log.set_replicated_high_watermark(Some(6));
+    assert_eq!(log.high_watermark(), 6);
+    assert_eq!(readable_end(&log, 0), 6);
+    assert!(log.read(6, 1 << 20).unwrap().is_none());
+    // Followers still read everything.
+    assert!(log.read_to_end(6, 1 << 20).unwrap().is_some());
+    // Inside a batch (6..=7): rounded down to its start.
+    log.set_replicated_high_watermark(Some(7));
+    assert_eq!(log.high_watermark(), 6);
+    assert_eq!(readable_end(&log, 0), 6);
+    // The cap stays while the log grows and rolls.
+    log.set_replicated_high_watermark(Some(10));
+    for i in 0..6 {
+        append(&mut log, 2, 10 + i);
+    }
+    assert_eq!(log.high_watermark(), 10);
+    assert_eq!(readable_end(&log, 0), 10);
+    // Above the log end: clamped to it, and it stays there.
+    log.set_replicated_high_watermark(Some(1000));
+    assert_eq!(log.high_watermark(), 24);
+    append(&mut log, 2, 30);
+    assert_eq!(log.high_watermark(), 24);
+    assert_eq!(readable_end(&log, 0), 24);
+    // None: back to the local high watermark.
+    log.set_replicated_high_watermark(None);
+    assert_eq!(log.high_watermark(), 26);
+    assert_eq!(readable_end(&log, 0), 26);
+
+    // Without write caching the synced end still bounds it.
+    log.set_config(synced_config(300));
+    log.set_replicated_high_watermark(Some(26));
+    assert_eq!(log.high_watermark(), log.synced_offset());
+    log.sync_now().unwrap();
+    assert_eq!(log.high_watermark(), 26);
+
+    // The checkpoint records the capped high watermark, and the next open
+    // hands it back.
+    log.set_replicated_high_watermark(Some(14));
+    log.write_checkpoint().unwrap();
+    assert_eq!(checkpoint::read(tmp.path()).unwrap().high_watermark, 14);
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.stored_high_watermark(), Some(14));
+    // Open itself does not raise the stored value before the engine
+    // restores the cap, so a second crash hands back 14 again.
+    assert_eq!(checkpoint::read(tmp.path()).unwrap().high_watermark, 14);
+    drop(log);
+    let (mut log, _) = open(tmp.path(), cfg);
+    assert_eq!(log.stored_high_watermark(), Some(14));
+    log.set_replicated_high_watermark(log.stored_high_watermark());
+    assert_eq!(readable_end(&log, 0), 14);
+}
+
+#[test]
+fn the_replicated_high_watermark_survives_retention_and_delete_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(200);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for i in 0..8 {
+        append(&mut log, 5, NOW + i);
+    }
+    // At the log end: the point is the end of the active segment, which
+    // the next append seals (every append rolls here).
+    log.set_replicated_high_watermark(Some(40));
+    append(&mut log, 5, NOW + 8);
+    append(&mut log, 5, NOW + 9);
+    log.sync_now().unwrap();
+    assert_eq!(log.high_watermark(), 40);
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..cfg
+    });
+    // Deletes every segment below the cap, the one the cap pointed into
+    // included.
+    log.enforce_retention(NOW).unwrap();
+    assert_eq!(log.log_start_offset(), 40, "only below the cap");
+    assert_eq!(log.high_watermark(), 40);
+    assert!(log.read(40, 1 << 20).unwrap().is_none());
+    log.set_replicated_high_watermark(Some(47));
+    assert_eq!(log.high_watermark(), 45);
+    assert_eq!(readable_end(&log, 40), 45);
+    assert!(matches!(
+        log.delete_records_before(46),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    log.delete_records_before(43).unwrap();
+    assert_eq!(readable_end(&log, 43), 45);
+    // A cap below the log start is raised to it; nothing is readable.
+    log.set_replicated_high_watermark(Some(0));
+    assert_eq!(log.high_watermark(), 43);
+    assert!(log.read(43, 1 << 20).unwrap().is_none());
+    assert_eq!(log.checkpoint().high_watermark, 43);
+}
+
+/// (base offset, max timestamp) of every batch appended by
+/// `diverging_log`, in offset order.
+type Batches = Vec<(i64, i64)>;
+
+/// A log of 30 batches of 3 records over several segments, written in
+/// epochs 0 (batches 0..10), 2 (10..20) and 5 (20..30), with timestamps that
+/// mostly grow.
+fn diverging_log(dir: &Path, cfg: LogConfig) -> (PartitionLog, Batches) {
+    let (mut log, _) = open(dir, cfg);
+    let mut batches = Vec::new();
+    for i in 0..30i64 {
+        let epoch = [0, 2, 5][i as usize / 10];
+        let ts = if i % 7 == 3 { i * 100 } else { i * 100 + 5_000 };
+        let mut buf = make_batch(3, ts);
+        let headers = validate_batches(&buf).unwrap();
+        let info = log.append(&mut buf, &headers, epoch, None, NOW).unwrap();
+        batches.push((info.base_offset, ts));
+    }
+    (log, batches)
+}
+
+/// The files of the active segment hold exactly its in-memory indexes.
+fn assert_index_files_match(log: &mut PartitionLog) {
+    log.flush().unwrap();
+    let seg = log.segments.last().unwrap();
+    assert_eq!(
+        fs::read(&seg.index_path).unwrap(),
+        seg.offset_index.to_bytes()
+    );
+    assert_eq!(
+        fs::read(&seg.time_index_path).unwrap(),
+        seg.time_index.to_bytes()
+    );
+    assert_eq!(fs::metadata(&seg.log_path).unwrap().len(), seg.size);
+}
+
+#[test]
+fn truncate_to_cuts_inside_a_segment_at_a_batch_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(700);
+    cfg.index_interval_bytes = 100;
+    let (mut log, batches) = diverging_log(tmp.path(), cfg);
+    let segments = log.segment_count();
+    assert!(segments >= 5);
+    let before = fetch_all(&log, 0, 1 << 20);
+
+    // 37 lies in the batch 36..=38 (the 13th): the log is cut at 36.
+    log.truncate_to(37).unwrap();
+    assert_eq!(log.log_end_offset(), 36);
+    assert!(log.segment_count() < segments);
+    assert_eq!(log_files(tmp.path()).len(), log.segment_count());
+    assert_eq!(fetch_all(&log, 0, 1 << 20), before[..12]);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (2, 30)]);
+    assert_eq!(log.end_offset_for_epoch(2), (2, 36));
+    assert_eq!(log.end_offset_for_epoch(5), (-1, -1));
+    assert_index_files_match(&mut log);
+    let kept = &batches[..12];
+    check_timestamps(&log, kept);
+    let active = log.segments.last().unwrap();
+    assert_eq!(active.next_offset, 36);
+    let expected_max = kept.iter().filter(|(o, _)| *o >= active.base_offset).fold(
+        None,
+        |m: Option<(i64, i64)>, &(o, ts)| match m {
+            Some((best, _)) if best >= ts => m,
+            _ => Some((ts, o)),
+        },
+    );
+    assert_eq!(active.max_timestamp, expected_max);
+
+    // The follower goes on with the leader's records of epoch 6.
+    let mut kept: Vec<(i64, i64)> = kept.to_vec();
+    for i in 0..8 {
+        let mut buf = make_batch(2, 10_000 + i);
+        let headers = validate_batches(&buf).unwrap();
+        let info = log.append(&mut buf, &headers, 6, None, NOW).unwrap();
+        kept.push((info.base_offset, 10_000 + i));
+    }
+    assert_eq!(log.log_end_offset(), 52);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (2, 30), (6, 36)]);
+    assert_contiguous(&fetch_all(&log, 0, 300), 0, 52);
+    check_timestamps(&log, &kept);
+
+    // The same log after a crash and after a clean close.
+    let expected = fetch_all(&log, 0, 1 << 20);
+    drop(log);
+    let (log, report) = open(tmp.path(), cfg);
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(fetch_all(&log, 0, 1 << 20), expected);
+    assert_eq!(log.epoch_entries(), &[(0, 0), (2, 30), (6, 36)]);
+    check_timestamps(&log, &kept);
+    log.close().unwrap();
+    let (log, report) = open(tmp.path(), cfg);
+    assert!(report.clean);
+    assert_eq!(fetch_all(&log, 0, 1 << 20), expected);
+    check_timestamps(&log, &kept);
+}
+
+#[test]
+fn truncate_to_a_segment_start_the_log_end_and_below_the_log_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(700);
+    let (mut log, _) = diverging_log(tmp.path(), cfg);
+    assert_eq!(log.log_end_offset(), 90);
+
+    // At or past the log end: no record goes.
+    let files = log_files(tmp.path());
+    log.truncate_to(90).unwrap();
+    log.truncate_to(1000).unwrap();
+    assert_eq!(log.log_end_offset(), 90);
+    assert_eq!(log_files(tmp.path()), files);
+    assert!(matches!(
+        log.truncate_to(-1),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+
+    // At a segment's base: that segment stays, empty, as the active one.
+    let base = log.segments[2].base_offset;
+    log.truncate_to(base).unwrap();
+    assert_eq!(log.log_end_offset(), base);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.segments[2].size, 0);
+    assert_eq!(log.segments[2].max_timestamp, None);
+    assert_index_files_match(&mut log);
+    assert_eq!(append_in_epoch(&mut log, 1, 9).base_offset, base);
+    assert_contiguous(&fetch_all(&log, 0, 1 << 20), 0, base + 1);
+
+    // Below the log start: nothing of the old log stays.
+    log.delete_records_before(10).unwrap();
+    log.truncate_to(7).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (7, 7));
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(
+        log_files(tmp.path()),
+        vec![tmp.path().join(segment_file_name(7, LOG_SUFFIX))]
+    );
+    assert_eq!(log.epoch_entries(), &[]);
+    assert_eq!(append_in_epoch(&mut log, 2, 11).base_offset, 7);
+    drop(log);
+    let (log, _) = open(tmp.path(), cfg);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (7, 9));
+    assert_eq!(log.epoch_entries(), &[(11, 7)]);
+}
+
+#[test]
+fn truncate_to_the_log_end_drops_an_epoch_that_wrote_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    append_in_epoch(&mut log, 3, 4);
+    drop(log);
+    // A leader recorded epoch 6 at the log end, then its append failed.
+    fs::write(
+        tmp.path().join(epochs::LEADER_EPOCH_CHECKPOINT_FILE),
+        "0\n2\n4 0\n6 3\n",
+    )
+    .unwrap();
+    let (mut log, _) = open(tmp.path(), config(1 << 20));
+    assert_eq!(log.epoch_entries(), &[(4, 0), (6, 3)]);
+    // As a follower of epoch 7's leader, it truncates to the end of epoch
+    // 4 there: no record goes, epoch 6 does.
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(log.epoch_entries(), &[(4, 0)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n1\n4 0\n");
+    // The leader's epoch-5 records are taken.
+    let buf = leader_batch(3, 2, 5);
+    let headers = validate_batches(&buf).unwrap();
+    log.append_replicated(&buf, &headers, NOW).unwrap();
+    assert_eq!(log.epoch_entries(), &[(4, 0), (5, 3)]);
+}
+
+#[test]
+fn truncate_fully_and_start_at_empties_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(700);
+    let (mut log, _) = diverging_log(tmp.path(), cfg);
+    let old = log.read(0, 1 << 20).unwrap().unwrap();
+    let old_bytes = region_bytes(&old);
+    log.set_replicated_high_watermark(Some(60));
+
+    // Far past the end: a follower behind its leader's log start.
+    log.truncate_fully_and_start_at(1_000).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (1_000, 1_000)
+    );
+    assert_eq!((log.high_watermark(), log.synced_offset()), (1_000, 1_000));
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(
+        log_files(tmp.path()),
+        vec![tmp.path().join(segment_file_name(1_000, LOG_SUFFIX))]
+    );
+    assert!(!tmp.path().join(segment_file_name(0, INDEX_SUFFIX)).exists());
+    assert_eq!(log.epoch_entries(), &[]);
+    assert_eq!(epoch_file(tmp.path()), "0\n0\n");
+    let cp = checkpoint::read(tmp.path()).unwrap();
+    assert_eq!(
+        (cp.recovery_point, cp.log_start_offset, cp.high_watermark),
+        (1_000, 1_000, 1_000)
+    );
+    assert!(log.read(1_000, 1 << 20).unwrap().is_none());
+    assert!(log.read(999, 1 << 20).is_err());
+    // A fetch still sending the old first segment keeps its bytes.
+    assert_eq!(region_bytes(&old), old_bytes);
+
+    append_in_epoch(&mut log, 2, 8);
+    assert_eq!(
+        log.high_watermark(),
+        1_000,
+        "the cap moved to the new start"
+    );
+    log.set_replicated_high_watermark(None);
+    assert_eq!(fetch_all(&log, 1_000, 1 << 20).len(), 1);
+    drop(log);
+    let (mut log, _) = open(tmp.path(), cfg);
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (1_000, 1_002)
+    );
+    assert_eq!(log.epoch_entries(), &[(8, 1_000)]);
+
+    // At the current first segment's base: a fresh segment replaces it.
+    log.truncate_fully_and_start_at(1_000).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (1_000, 1_000)
+    );
+    assert_eq!(log.segments[0].size, 0);
+    assert_eq!(append_in_epoch(&mut log, 1, 9).base_offset, 1_000);
+}
+
+#[test]
+fn truncation_moves_the_synced_point_and_stale_sync_plans_are_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = synced_config(1 << 20);
+    let (mut log, _) = open(tmp.path(), cfg);
+    for _ in 0..4 {
+        append(&mut log, 5, 1);
+    }
+    log.sync_now().unwrap();
+    append(&mut log, 5, 2);
+    let plan = log.sync_plan().unwrap().unwrap();
+    assert_eq!(plan.end_offset, 25);
+    log.set_replicated_high_watermark(Some(20));
+    log.truncate_to(10).unwrap();
+    assert_eq!(log.synced_offset(), 10);
+    assert_eq!(log.high_watermark(), 10);
+    let cp = checkpoint::read(tmp.path()).unwrap();
+    assert_eq!((cp.recovery_point, cp.high_watermark), (10, 10));
+    // New records at the same offsets; the plan made before the truncation
+    // covered other bytes and must not make them visible.
+    append(&mut log, 15, 3);
+    for file in &plan.files {
+        file.sync_data().unwrap();
+    }
+    assert_eq!(log.synced(&plan), 10);
+    assert_eq!(log.high_watermark(), 10);
+    log.set_replicated_high_watermark(None);
+    assert_eq!(log.sync_now().unwrap(), 25);
+    assert_eq!(readable_end(&log, 0), 25);
+}
+
+/// Fails the sync of the leader epoch checkpoint while `fail` is set.
+#[derive(Debug, Default)]
+struct FailEpochSync {
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Syncer for FailEpochSync {
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let target = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let epoch_file = target.ends_with(epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE);
+        if epoch_file && self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(std::io::Error::other("injected sync failure"));
+        }
+        OsSync.sync(file)
+    }
+}
+
+#[test]
+fn an_append_whose_epoch_cannot_be_made_durable_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let syncer = Arc::new(FailEpochSync::default());
+    let (mut log, _) =
+        PartitionLog::open_with(tmp.path(), config(1 << 20), NOW, syncer.clone()).unwrap();
+    append_in_epoch(&mut log, 2, 1);
+    let size = log.size_bytes();
+    syncer
+        .fail
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut buf = make_batch(2, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    assert!(matches!(
+        log.append(&mut buf, &headers, 2, None, NOW),
+        Err(StorageError::Io { .. })
+    ));
+    // Nothing of the append, not even its epoch: a record never lands
+    // without its epoch on disk.
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (2, size));
+    assert_eq!(log.epoch_entries(), &[(1, 0)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n1\n1 0\n");
+    // An append in the known epoch adds no entry, but after a failed write
+    // the file counts as stale (had the rename landed before a failed
+    // directory sync, it would hold the refused entry): it is rewritten
+    // first, and that fails too.
+    let mut buf = make_batch(1, NOW);
+    let headers = validate_batches(&buf).unwrap();
+    assert!(log.append(&mut buf, &headers, 1, None, NOW).is_err());
+    assert_eq!(log.log_end_offset(), 2);
+    syncer
+        .fail
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    append_in_epoch(&mut log, 1, 1);
+    assert_eq!(epoch_file(tmp.path()), "0\n1\n1 0\n");
+    append_in_epoch(&mut log, 1, 2);
+    assert_eq!(log.epoch_entries(), &[(1, 0), (2, 3)]);
+    assert_eq!(epoch_file(tmp.path()), "0\n2\n1 0\n2 3\n");
 }

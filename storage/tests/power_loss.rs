@@ -1,10 +1,11 @@
 //! Power-loss tests: a [`Syncer`] that remembers what each `fdatasync`/`fsync`
 //! made durable, and a `crash` that throws away everything else, the way a
 //! power cut does. Random workloads (appends with segment rolls, sync plans
-//! completed at random points, retention, DeleteRecords, checkpoints, clean
-//! closes, crashes in the middle of any operation including recovery itself)
-//! are crashed and reopened; every record that was acknowledged (synced) must
-//! come back byte for byte.
+//! completed at random points, retention, DeleteRecords, follower
+//! truncations, checkpoints, clean closes, crashes in the middle of any
+//! operation including recovery itself) are crashed and reopened; every
+//! record that was acknowledged (synced) and not truncated since must come
+//! back byte for byte, and no truncated record may come back.
 //!
 //! Negative controls (`control_*`) show that the sim does lose unsynced
 //! data, unsynced directory entries and torn tails, so the main test is not
@@ -14,6 +15,11 @@
 //! segments (a high watermark that a power loss takes back). The randomized
 //! test checks for both on every run: offsets stay contiguous, and without
 //! write caching the high watermark never passes what was synced.
+//!
+//! The truncation tests at the very end show that a truncated tail never
+//! comes back after a power cut, and that a truncation interrupted by one
+//! leaves a consistent log (the recovery point is lowered first, so recovery
+//! never trusts a segment the truncation rewrote).
 //!
 //! `STROM_POWER_LOSS_SEED=<n>` replays one seed, `STROM_POWER_LOSS_CASES=<n>`
 //! changes the number of seeds, `STROM_POWER_LOSS_TRACE=1` prints what a
@@ -27,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -403,6 +409,8 @@ struct Stats {
     later_segments_dropped: AtomicU64,
     /// Retention runs that deleted at least one segment.
     retention_deletions: AtomicU64,
+    /// truncate_to / truncate_fully_and_start_at calls that returned.
+    truncations: AtomicU64,
 }
 
 /// One partition being hammered and crashed.
@@ -555,6 +563,51 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// What a follower whose log diverged from its leader's does: cut the
+    /// log back (now and then all of it, restarting near its end).
+    /// Truncation removes records on purpose, acknowledged ones included,
+    /// so what must survive a crash is lowered before it starts: a crash in
+    /// the middle may leave the old log or the truncated one.
+    fn truncate(&mut self, log: &mut PartitionLog) -> Result<(), StorageError> {
+        let (start, end) = (log.log_start_offset(), log.log_end_offset());
+        if self.rng.chance(20) {
+            let offset = self.rng.range(start as u64, end as u64 + 20) as i64;
+            trace(format_args!("truncate fully, start at {offset}"));
+            self.acked = self.acked.min(offset);
+            self.visible = self.visible.min(offset);
+            if self.model.len() < offset as usize {
+                // Offsets the log skips: never read.
+                self.model.resize(offset as usize, Vec::new());
+            }
+            log.truncate_fully_and_start_at(offset)?;
+            // Durably an empty log at `offset` now, also past the old end.
+            assert_eq!(log.synced_offset(), offset);
+            self.acked = offset;
+        } else {
+            let target = self.rng.range(start as u64, end as u64) as i64;
+            // The cut is at the start of the batch holding `target`.
+            let cut = match log.read_to_end(target, 1)? {
+                Some(region) => {
+                    let mut base = [0u8; 8];
+                    region
+                        .file
+                        .read_exact_at(&mut base, region.position)
+                        .expect("read a batch header");
+                    i64::from_be_bytes(base)
+                }
+                None => target,
+            };
+            trace(format_args!("truncate to {target} (cut at {cut})"));
+            self.acked = self.acked.min(cut);
+            self.visible = self.visible.min(cut);
+            log.truncate_to(target)?;
+            assert_eq!(log.log_end_offset(), cut);
+        }
+        self.model.truncate(log.log_end_offset() as usize);
+        self.stats.truncations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// One random operation; `Err` only when the power went out in it.
     fn step(&mut self, log: &mut PartitionLog) -> Result<(), StorageError> {
         let op = self.rng.below(100);
@@ -600,6 +653,7 @@ impl Run<'_> {
                 let to = self.rng.range(start as u64, hw as u64) as i64;
                 log.delete_records_before(to)?;
             }
+            96..=97 => self.truncate(log)?,
             _ => {
                 // A read in the middle of it all must see valid data.
                 check_log(log, &self.model, &mut self.rng);
@@ -721,6 +775,7 @@ fn acknowledged_records_survive_power_loss() {
             stats.retention_deletions.load(Ordering::Relaxed) > 0,
             "{stats:?}"
         );
+        assert!(stats.truncations.load(Ordering::Relaxed) > 0, "{stats:?}");
     }
 }
 
@@ -1008,4 +1063,188 @@ fn retention_only_deletes_synced_segments() {
         log.log_end_offset()
     );
     check_log(&log, &model, &mut rng);
+}
+
+/// A fresh partition directory `topic-0` under `tmp` with a synced
+/// directory entry and a sim, and a log of at least four segments (control
+/// config) that was synced and checkpointed. Returns the log and the values
+/// appended.
+fn synced_multi_segment_log(
+    tmp: &Path,
+    rng: &mut Rng,
+) -> (PathBuf, Arc<CrashSim>, PartitionLog, Vec<Vec<u8>>) {
+    let dir = tmp.join("topic-0");
+    fs::create_dir(&dir).unwrap();
+    let sim = Arc::new(CrashSim::new(&dir));
+    sim.sync_dir();
+    let mut model = Vec::new();
+    let (mut log, _) = PartitionLog::open_with(&dir, control_config(), NOW, sim.clone()).unwrap();
+    while log.segment_count() < 4 {
+        let (buf, values) = random_produce(rng, 2, 4, 60, NOW);
+        append_to(&mut log, &mut model, buf, values, NOW).unwrap();
+    }
+    log.sync_now().unwrap();
+    // A recovery point at the end: recovery would trust every segment.
+    log.write_checkpoint().unwrap();
+    (dir, sim, log, model)
+}
+
+/// Appends records that cannot be mistaken for earlier ones (their values
+/// start with `new-`), fewer than `max_records` in all.
+fn append_new_records(
+    log: &mut PartitionLog,
+    model: &mut Vec<Vec<u8>>,
+    rng: &mut Rng,
+    max_records: i64,
+) -> i64 {
+    let mut added = 0;
+    loop {
+        let count = rng.range(1, 4) as i64;
+        if added + count >= max_records {
+            return added;
+        }
+        let values: Vec<Vec<u8>> = (0..count)
+            .map(|_| {
+                let len = rng.range(0, 40) as usize;
+                let mut v = b"new-".to_vec();
+                v.extend(rng.bytes(len));
+                v
+            })
+            .collect();
+        let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+        let buf = strom_storage::batch::encode_simple_batch(0, NOW, &refs);
+        append_to(log, model, buf, values, NOW).unwrap();
+        added += count;
+    }
+}
+
+/// A follower truncates its diverged tail and takes other records at the
+/// same offsets. After the power cut the new records are there (when they
+/// were synced) and none of the old tail is: the cut was durable before
+/// truncate_to returned, so neither a lost cut nor a directory entry of a
+/// deleted segment brings old records back.
+#[test]
+fn a_truncated_tail_never_comes_back_after_power_loss() {
+    for seed in 0..24 {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = Rng::new(seed);
+        let (dir, sim, mut log, mut model) = synced_multi_segment_log(tmp.path(), &mut rng);
+        let old_end = log.log_end_offset();
+        let target = rng.range(1, old_end as u64 / 2) as i64;
+        log.truncate_to(target).unwrap();
+        let cut = log.log_end_offset();
+        assert!(cut <= target && target - cut < 4, "cut {cut} for {target}");
+        model.truncate(cut as usize);
+        let added = append_new_records(&mut log, &mut model, &mut rng, old_end - cut);
+        assert!(added > 0);
+        let sync_new = seed % 2 == 0;
+        if sync_new {
+            log.sync_now().unwrap();
+        }
+        drop(log);
+        let mode = CrashMode {
+            torn: rng.chance(50),
+            leaky_dir: rng.chance(50),
+        };
+        sim.crash(mode, &mut rng);
+
+        let (log, report) =
+            PartitionLog::open_with(&dir, control_config(), NOW, sim.clone()).unwrap();
+        let end = log.log_end_offset();
+        if sync_new {
+            assert_eq!(end, cut + added, "seed {seed} {mode:?}: {report:?}");
+        } else {
+            assert!(cut <= end && end <= cut + added, "seed {seed}: end {end}");
+        }
+        if !mode.torn {
+            // (Garbage after a torn append reads as corruption.)
+            assert_eq!(report.corrupt_batches, 0, "seed {seed}: {report:?}");
+        }
+        // Every record up to the end is the new one at its offset (the old
+        // tail's values differ), and the log ends where the new records do.
+        assert_eq!(log.high_watermark(), end);
+        check_log(&log, &model, &mut rng);
+    }
+}
+
+/// The power fails at every sync of a truncation in turn. Whatever
+/// survives is a consistent log that loses nothing below the cut: the old
+/// log before the cut was durable, the cut one after (a torn cut may keep
+/// some of the old tail, never less than the cut). Unless writes tear,
+/// recovery never takes the state for corruption: no new segment ever sits
+/// among old ones, and segments are only deleted from the end.
+#[test]
+fn a_truncation_interrupted_by_power_loss_leaves_a_consistent_log() {
+    // truncate_to inside the log, or truncate_fully_and_start_at past the
+    // end or inside the old log's offsets.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Kind {
+        To,
+        FullyPastTheEnd,
+        FullyInside,
+    }
+    let kinds = [Kind::To, Kind::FullyPastTheEnd, Kind::FullyInside];
+    for (kind, torn) in kinds.into_iter().flat_map(|k| [(k, false), (k, true)]) {
+        let full = kind != Kind::To;
+        for fail_at in 0.. {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut rng = Rng::new(fail_at + 100);
+            let (dir, sim, mut log, model) = synced_multi_segment_log(tmp.path(), &mut rng);
+            let old_end = log.log_end_offset();
+            let target = match kind {
+                Kind::To => old_end / 3,
+                Kind::FullyPastTheEnd => old_end + 50,
+                Kind::FullyInside => old_end / 2,
+            };
+            // Where truncate_to cuts: the start of the batch holding target.
+            let cut = if full {
+                target
+            } else {
+                let region = log.read_to_end(target, 1).unwrap().unwrap();
+                let mut head = [0u8; 8];
+                region
+                    .file
+                    .read_exact_at(&mut head, region.position)
+                    .unwrap();
+                i64::from_be_bytes(head)
+            };
+            sim.arm(fail_at);
+            let result = if full {
+                log.truncate_fully_and_start_at(target)
+            } else {
+                log.truncate_to(target)
+            };
+            let finished = result.is_ok();
+            assert_eq!(finished, !sim.tripped(), "{result:?}");
+            drop(log);
+            let mode = CrashMode {
+                torn,
+                leaky_dir: true,
+            };
+            sim.crash(mode, &mut rng);
+            let (log, report) =
+                PartitionLog::open_with(&dir, control_config(), NOW, sim.clone()).unwrap();
+            let end = log.log_end_offset();
+            let context = format!("{kind:?}, {mode:?}, power lost at sync {fail_at}: {report:?}");
+            if !torn {
+                assert_eq!(report.corrupt_batches, 0, "{context}");
+            }
+            if full {
+                assert!(end == old_end || end == target, "end {end}, {context}");
+                if end == target {
+                    assert_eq!(log.log_start_offset(), target, "{context}");
+                }
+            } else {
+                assert!(cut <= end && end <= old_end, "end {end}, {context}");
+            }
+            if end <= old_end {
+                check_log(&log, &model, &mut rng);
+            }
+            if finished {
+                assert_eq!(end, cut, "{context}");
+                break;
+            }
+            assert!(fail_at < 50, "the truncation never finished");
+        }
+    }
 }

@@ -41,7 +41,7 @@ fn written_log(batches: usize, close: bool, extra_flags: u8) -> Files {
         let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
         let mut buf = encode_simple_batch(0, 1_000 + i as i64, &refs);
         let headers = validate_batches(&buf).unwrap();
-        log.append(&mut buf, &headers, None, 1_000).unwrap();
+        log.append(&mut buf, &headers, 0, None, 1_000).unwrap();
     }
     if close {
         log.close().unwrap();

@@ -153,7 +153,7 @@ pub fn append_to(
     now_ms: i64,
 ) -> Result<(), strom_storage::StorageError> {
     let headers = validate_batches(&buf).expect("test batches are valid");
-    let info = log.append(&mut buf, &headers, None, now_ms)?;
+    let info = log.append(&mut buf, &headers, 0, None, now_ms)?;
     let base = info.base_offset;
     assert!(
         base as usize <= model.len(),

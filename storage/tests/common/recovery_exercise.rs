@@ -277,7 +277,7 @@ pub fn exercise(dir: &Path, data: &[u8]) {
     let mut batch = encode_simple_batch(0, NOW, &[b"after recovery".as_slice()]);
     let headers = validate_batches(&batch).expect("valid batch");
     let info = log
-        .append(&mut batch, &headers, None, NOW)
+        .append(&mut batch, &headers, 0, None, NOW)
         .expect("append after recovery");
     assert_eq!(info.base_offset, end);
     log.sync_now().expect("sync");
