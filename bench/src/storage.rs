@@ -91,7 +91,7 @@ fn strom(dir: &Path, batch: &[u8], bench: &StorageBench) -> Result<Figures, Stri
         // The broker copies each produced batch once too (offsets are
         // assigned in place).
         buf.copy_from_slice(batch);
-        log.append(&mut buf, &headers, None, now_ms())
+        log.append(&mut buf, &headers, 0, None, now_ms())
             .map_err(|e| e.to_string())?;
     }
     let buffered = start.elapsed().as_secs_f64();
@@ -137,7 +137,7 @@ fn latencies(
         at += batch.len() as u64;
         let t = Instant::now();
         buf.copy_from_slice(batch);
-        log.append(&mut buf, &headers, None, now_ms())
+        log.append(&mut buf, &headers, 0, None, now_ms())
             .map_err(|e| e.to_string())?;
         log.sync_now().map_err(|e| e.to_string())?;
         let _ = strom_us.record(t.elapsed().as_micros().max(1) as u64);

@@ -54,6 +54,7 @@ impl Shard {
         glommio::spawn_local(self.clone().retention_timer()).detach();
         glommio::spawn_local(self.clone().disk_space_timer()).detach();
         glommio::spawn_local(self.clone().group_timer()).detach();
+        glommio::spawn_local(self.clone().isr_timer()).detach();
         glommio::spawn_local(crate::metrics::watch_stalls(self.clone())).detach();
     }
 
@@ -103,7 +104,7 @@ impl Shard {
             partition.sync_queued = false;
             match partition.log.sync_plan() {
                 Ok(Some(plan)) => plans.push((tp, plan)),
-                Ok(None) => partition.release_synced(),
+                Ok(None) => partition.on_progress(),
                 Err(err) => fail_stop(self.id, "planning a sync", &err),
             }
         }
@@ -118,13 +119,9 @@ impl Shard {
             let Some(partition) = partitions.get_mut(&tp) else {
                 continue;
             };
-            let visible_before = partition.log.high_watermark();
             partition.log.synced(&plan);
             partition.last_sync_ms = now;
-            partition.release_synced();
-            if partition.log.high_watermark() > visible_before {
-                partition.wake_fetches();
-            }
+            partition.on_progress();
         }
     }
 
@@ -293,6 +290,10 @@ impl Shard {
                     outcomes.push((-1, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION));
                     continue;
                 };
+                if !partition.role.is_leader() {
+                    outcomes.push((-1, KafkaCode::NOT_LEADER_OR_FOLLOWER));
+                    continue;
+                }
                 let log = &mut partition.log;
                 let target = if offset == -1 {
                     log.high_watermark()

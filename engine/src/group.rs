@@ -1081,6 +1081,15 @@ impl Coordinator {
         }
     }
 
+    /// Drops the groups of `__consumer_offsets` partition `partition`: this
+    /// shard no longer leads it. Members waiting in a rebalance are let go
+    /// (their requests fail; they find the new coordinator).
+    pub fn unload_partition(&mut self, partition: i32) {
+        let partitions = self.limits.offsets_partitions;
+        self.groups
+            .retain(|id, _| offsets_partition(id, partitions) != partition);
+    }
+
     /// After loading: groups without members start Empty, generation kept.
     pub fn finish_load(&mut self) {
         self.groups

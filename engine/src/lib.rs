@@ -22,6 +22,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod notify;
 pub mod recompress;
+pub mod replication;
 pub mod server;
 pub mod shard;
 mod uring;

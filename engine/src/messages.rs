@@ -48,6 +48,20 @@ pub struct ReadItem {
     pub tp: TopicPartition,
     pub offset: i64,
     pub max_bytes: u64,
+    /// The leader epoch the fetcher believes current (-1: not checked).
+    pub current_leader_epoch: i32,
+    /// A follower's broker id (reads up to the log end, reports its
+    /// progress), or -1 for a consumer (reads up to the high watermark).
+    pub replica_id: i32,
+}
+
+/// What a long poll waits for on one partition: the high watermark
+/// (consumers) or the log end (followers) past `seen`.
+#[derive(Debug, Clone)]
+pub struct WaitItem {
+    pub tp: TopicPartition,
+    pub seen: i64,
+    pub replica: bool,
 }
 
 /// What a fetch of one partition found.
@@ -187,9 +201,33 @@ impl AdminOutcome {
 
 /// Every message a shard can receive.
 pub enum ShardMsg {
-    /// Append; with `true` (acks=all) reply only once the records are
-    /// synced, for partitions without write caching.
-    Append(Vec<AppendItem>, bool, oneshot::Sender<Vec<AppendOutcome>>),
+    /// Append; with a timeout (acks=all) reply only once every in-sync
+    /// replica has the records (and, without write caching, synced them),
+    /// or REQUEST_TIMED_OUT after the timeout.
+    Append(
+        Vec<AppendItem>,
+        Option<Duration>,
+        oneshot::Sender<Vec<AppendOutcome>>,
+    ),
+    /// To shard 0 only: any request for the active controller; answered once
+    /// every shard applied its effect.
+    Controller(
+        crate::cluster::controller::ControllerRequest,
+        oneshot::Sender<
+            Result<crate::cluster::controller::ControllerResponse, (KafkaCode, String)>,
+        >,
+    ),
+    /// OffsetForLeaderEpoch: (partition, current leader epoch the client
+    /// knows, epoch asked about); answers (error, epoch, end offset).
+    EpochEndOffsets(
+        Vec<(TopicPartition, i32, i32)>,
+        oneshot::Sender<Vec<(KafkaCode, i32, i64)>>,
+    ),
+    /// To shard 0 only: a partition leader's ISR change for the controller.
+    AlterIsr(
+        crate::cluster::elections::IsrChange,
+        oneshot::Sender<Result<crate::metadata::PartitionState, KafkaCode>>,
+    ),
     /// DeleteRecords: move each partition's log start offset up to the
     /// offset (-1 = the high watermark); replies (low watermark, error).
     DeleteRecords(
@@ -208,7 +246,7 @@ pub enum ShardMsg {
     ),
     /// Reply once any partition's high watermark exceeds the given one (the one
     /// the caller's last read saw), or after the timeout.
-    Wait(Vec<(TopicPartition, i64)>, Duration, oneshot::Sender<()>),
+    Wait(Vec<WaitItem>, Duration, oneshot::Sender<()>),
     ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),
     /// Install a new topic table: open owned partitions that are new, drop deleted ones.
     ApplyTable(Arc<TopicTable>, oneshot::Sender<()>),

@@ -255,6 +255,16 @@ impl TopicTable {
     }
 }
 
+/// Replicas of a partition whose broker is fenced or unknown.
+pub fn offline_replicas(state: &PartitionState, table: &TopicTable) -> Vec<i32> {
+    state
+        .replicas
+        .iter()
+        .copied()
+        .filter(|r| !table.is_unfenced(*r))
+        .collect()
+}
+
 /// Kafka cluster ids are 22-character URL-safe base64 of a UUID.
 fn cluster_id_from(id: Uuid) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

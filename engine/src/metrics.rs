@@ -156,6 +156,8 @@ pub struct PartitionCounters {
     pub records_in: u64,
     pub bytes_out: u64,
     pub records_out: u64,
+    /// Bytes sent to followers (replica fetches), not counted in `bytes_out`.
+    pub replica_bytes_out: u64,
 }
 
 /// One partition at scrape time.
@@ -623,6 +625,7 @@ mod tests {
                 records_in: 10,
                 bytes_out: 0,
                 records_out: 0,
+                replica_bytes_out: 0,
             },
             log_start_offset: 0,
             log_end_offset: 10,

@@ -97,7 +97,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         // older strom still running): clients would reach either at random.
         // A plain bind fails while anyone listens on the address.
         drop(
-            std::net::TcpListener::bind(config.listen).map_err(|source| ServeError::Listen {
+            crate::server::probe_bind(config.listen).map_err(|source| ServeError::Listen {
                 addr: config.listen,
                 source,
             })?,
@@ -119,7 +119,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         }
         Some(socket)
     } else {
-        drop(std::net::TcpListener::bind(admin_wanted).map_err(admin_listen_error)?);
+        drop(probe_bind(admin_wanted).map_err(admin_listen_error)?);
         config.admin_listen = Some(admin_wanted);
         None
     };
@@ -262,12 +262,12 @@ async fn shard_main(
 
     let listen = listeners.kafka;
     let listener =
-        TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        crate::uring::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let accept_shard = shard.clone();
     let acceptor = glommio::spawn_local(accept_loop(accept_shard, listener));
     let admin = if shard.id == 0 {
         let addr = listeners.admin;
-        let listener = TcpListener::bind(addr)
+        let listener = crate::uring::listen(addr)
             .map_err(|e| format!("cannot listen on {addr} for the admin API: {e}"))?;
         Some(glommio::spawn_local(crate::http::serve(
             shard.clone(),
@@ -388,6 +388,21 @@ fn probe_io_uring() -> Result<(), String> {
         .make()
         .map(drop)
         .map_err(|err| err.to_string())
+}
+
+/// Binds `addr` with SO_REUSEADDR and no SO_REUSEPORT, as a test that no
+/// other process listens on it (connections of a previous broker that the
+/// kernel is still closing do not count; see `uring::listen`).
+pub fn probe_bind(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1)?;
+    Ok(socket)
 }
 
 fn reserve_port(addr: SocketAddr) -> std::io::Result<socket2::Socket> {

@@ -24,7 +24,7 @@ use strom_storage::StorageError;
 use strom_tuning::catalog::BrokerLayers;
 use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
 use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 /// Wall-clock milliseconds since the epoch.
@@ -42,9 +42,18 @@ pub struct Partition {
     pub config: Arc<TopicConfig>,
     /// Long-polling fetches waiting for the high watermark to move.
     waiters: Vec<oneshot::Sender<()>>,
-    /// acks=all producers waiting until the synced offset reaches the first
-    /// number (the offset after their last record).
-    pub(crate) ack_waiters: Vec<(i64, oneshot::Sender<()>)>,
+    /// Followers' long-polling fetches, woken by every append.
+    replica_waiters: Vec<oneshot::Sender<()>>,
+    /// acks=all producers waiting until the high watermark reaches the first
+    /// number (the offset after their last record); answered NONE, or
+    /// NOT_LEADER_OR_FOLLOWER when leadership moves first.
+    pub(crate) ack_waiters: Vec<(i64, oneshot::Sender<KafkaCode>)>,
+    /// A follower's fetcher waiting until its appends are synced.
+    pub(crate) sync_waiters: Vec<(i64, oneshot::Sender<()>)>,
+    /// The high watermark consumers were last woken for.
+    pub(crate) last_high_watermark: i64,
+    /// Leader, follower or offline (see `replication::role`).
+    pub(crate) role: crate::replication::role::Role,
     /// Queued for the next group-commit round.
     pub(crate) sync_queued: bool,
     /// Wall clock of the last completed sync (for `flush.ms`).
@@ -55,29 +64,27 @@ pub struct Partition {
 
 impl Partition {
     fn new(log: PartitionLog, topic_id: Uuid, config: Arc<TopicConfig>) -> Partition {
+        let last_high_watermark = log.high_watermark();
         Partition {
             log,
             topic_id,
             config,
             waiters: Vec::new(),
+            replica_waiters: Vec::new(),
             ack_waiters: Vec::new(),
+            sync_waiters: Vec::new(),
+            last_high_watermark,
+            role: crate::replication::role::Role::Offline { leader_epoch: -1 },
             sync_queued: false,
             last_sync_ms: now_ms(),
             counters: crate::metrics::PartitionCounters::default(),
         }
     }
 
-    /// Answers the acks=all producers whose records are now synced.
-    pub(crate) fn release_synced(&mut self) {
-        let synced = self.log.synced_offset();
-        let mut i = 0;
-        while i < self.ack_waiters.len() {
-            if self.ack_waiters[i].0 <= synced {
-                let (_, waiter) = self.ack_waiters.swap_remove(i);
-                let _ = waiter.send(());
-            } else {
-                i += 1;
-            }
+    /// Wakes followers' long-polling fetches (the log end moved).
+    pub(crate) fn wake_replica_fetches(&mut self) {
+        for waiter in self.replica_waiters.drain(..) {
+            let _ = waiter.send(());
         }
     }
 
@@ -132,6 +139,8 @@ pub struct Shard {
     /// Shard 0 only: the node's quorum member, controller and broker
     /// registration (set once at start).
     pub cluster: RefCell<Option<Rc<crate::cluster::ClusterNode>>>,
+    /// Followers' fetch tasks, by leader broker.
+    pub(crate) fetchers: crate::replication::fetcher::Fetchers,
     /// Bytes of request frames this shard may hold (`REQUEST_MEMORY_PER_SHARD_BYTES`).
     request_memory: Semaphore,
     pub connections: Cell<usize>,
@@ -171,6 +180,7 @@ impl Shard {
             topic_configs: RefCell::new(HashMap::new()),
             senders,
             cluster: RefCell::new(None),
+            fetchers: Default::default(),
             request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
             connections: Cell::new(0),
             sync_queue,
@@ -230,14 +240,26 @@ impl Shard {
     /// Handles one message (from the mesh or from this shard itself).
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Append(items, wait_synced, reply) => {
-                let (mut outcomes, waits) = self.append_local(items, wait_synced);
-                for (index, synced) in waits {
-                    if synced.await.is_err() {
+            ShardMsg::Append(items, acks_all_timeout, reply) => {
+                let (mut outcomes, waits) = self.append_local(items, acks_all_timeout.is_some());
+                let deadline =
+                    std::time::Instant::now() + acks_all_timeout.unwrap_or(Duration::ZERO);
+                for (index, acked) in waits {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let sleep = glommio::timer::sleep(left);
+                    futures::pin_mut!(sleep);
+                    let code = match select(acked, sleep).await {
+                        futures::future::Either::Left((Ok(code), _)) => code,
                         // The partition went away (deleted, or the broker is
-                        // stopping) before the sync: not acknowledged.
-                        outcomes[index].error = KafkaCode::REQUEST_TIMED_OUT;
+                        // stopping) before the records were acknowledged.
+                        futures::future::Either::Left((Err(_), _)) => KafkaCode::REQUEST_TIMED_OUT,
+                        // Not every in-sync replica has them yet.
+                        futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
+                    };
+                    if !code.is_ok() {
+                        outcomes[index].error = code;
                         outcomes[index].base_offset = -1;
+                        outcomes[index].message = None;
                     }
                 }
                 let _ = reply.send(outcomes);
@@ -267,6 +289,24 @@ impl Shard {
             ShardMsg::ApplyTable(table, reply) => {
                 self.apply_table(table);
                 let _ = reply.send(());
+            }
+            ShardMsg::Controller(request, reply) => {
+                let _ = reply.send(self.controller_admin(request).await);
+            }
+            ShardMsg::EpochEndOffsets(items, reply) => {
+                let _ = reply.send(self.epoch_end_offsets(&items));
+            }
+            ShardMsg::AlterIsr(change, reply) => {
+                use crate::cluster::controller::{ControllerRequest, ControllerResponse};
+                let answer = match self
+                    .controller_admin(ControllerRequest::AlterIsr(change))
+                    .await
+                {
+                    Ok(ControllerResponse::AlterIsr { result, .. }) => result,
+                    Ok(_) => Err(KafkaCode::UNKNOWN_SERVER_ERROR),
+                    Err((code, _)) => Err(code),
+                };
+                let _ = reply.send(answer);
             }
             ShardMsg::CreateTopics(specs, validate_only, reply) => {
                 let outcome = self.create_topics_here(specs, validate_only).await;
@@ -311,23 +351,29 @@ impl Shard {
 
     /// Installs a topic table: opens the partitions this shard owns that are new
     /// (running recovery), and removes partitions of deleted topics from disk.
-    pub fn apply_table(&self, table: Arc<TopicTable>) {
+    pub fn apply_table(self: &Rc<Self>, table: Arc<TopicTable>) {
         if table.revision < self.table.borrow().revision {
             return;
         }
         let data_dir = self.broker.data_dir().to_path_buf();
+        let me = self.broker.node_id;
+        let now = now_ms();
+        let mut transitions = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
+        // Partitions of deleted topics, and ones no longer replicated here.
         let stale: Vec<TopicPartition> = partitions
             .iter()
             .filter(|(tp, p)| {
-                table
-                    .topics
-                    .get(&*tp.topic)
-                    .is_none_or(|t| t.id != p.topic_id || tp.partition >= t.partitions)
+                table.topics.get(&*tp.topic).is_none_or(|t| {
+                    t.id != p.topic_id
+                        || t.partition(tp.partition)
+                            .is_none_or(|s| !s.replicas.contains(&me))
+                })
             })
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in stale {
+            self.unfollow(&tp);
             if let Some(partition) = partitions.remove(&tp) {
                 info!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition");
                 if let Err(err) = partition.log.delete() {
@@ -357,11 +403,19 @@ impl Shard {
                 if self.owner_of(&tp) != self.id {
                     continue;
                 }
+                let Some(state) = topic.partition(p) else {
+                    continue;
+                };
+                if !state.replicas.contains(&me) {
+                    continue;
+                }
                 if let Some(partition) = partitions.get_mut(&tp) {
                     if partition.config != config {
                         partition.log.set_config(log_config(&config));
                         partition.config = config.clone();
                     }
+                    let transition = partition.apply_state(me, state, now);
+                    transitions.push((tp, transition));
                     continue;
                 }
                 let dir = partition_dir(&data_dir, &topic.name, p);
@@ -386,10 +440,10 @@ impl Shard {
                         } else if report.batches_scanned > 0 {
                             info!(shard = self.id, topic = %topic.name, partition = p, ?report, "recovered partition");
                         }
-                        if topic.name == crate::group::OFFSETS_TOPIC {
-                            self.load_offsets_partition(&log);
-                        }
-                        partitions.insert(tp, Partition::new(log, topic.id, config.clone()));
+                        let mut partition = Partition::new(log, topic.id, config.clone());
+                        let transition = partition.apply_state(me, state, now);
+                        partitions.insert(tp.clone(), partition);
+                        transitions.push((tp, transition));
                     }
                     Err(err) if err.is_no_space() => self.skip_for_lack_of_space(&dir, &err),
                     Err(err) => {
@@ -405,6 +459,7 @@ impl Shard {
             }
         }
         drop(partitions);
+        self.take_up_roles(transitions);
         // Committed offsets of deleted (or deleted and re-created) topics go
         // with them, as in Kafka: a new topic of the same name starts clean.
         let deleted: std::collections::HashSet<String> = self
@@ -430,6 +485,82 @@ impl Shard {
         }
     }
 
+    /// Acts on role changes: followers fetch from their new leader (after
+    /// truncating), leaders stop fetching; a shard leading a
+    /// `__consumer_offsets` partition loads its groups, one that stops leading
+    /// it drops them.
+    fn take_up_roles(
+        self: &Rc<Self>,
+        transitions: Vec<(TopicPartition, crate::replication::role::Transition)>,
+    ) {
+        use crate::replication::role::Transition;
+        for (tp, transition) in transitions {
+            let offsets = &*tp.topic == crate::group::OFFSETS_TOPIC;
+            match transition {
+                Transition::Unchanged | Transition::IsrChanged => {}
+                Transition::BecameLeader { leader_epoch } => {
+                    info!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader_epoch, "leading");
+                    self.unfollow(&tp);
+                    if offsets {
+                        self.coordinator.borrow_mut().unload_partition(tp.partition);
+                        if let Some(partition) = self.partitions.borrow().get(&tp) {
+                            self.load_offsets_partition(&partition.log);
+                        }
+                    }
+                }
+                Transition::BecameFollower {
+                    leader,
+                    leader_epoch,
+                } => {
+                    debug!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader, leader_epoch, "following");
+                    if offsets {
+                        self.coordinator.borrow_mut().unload_partition(tp.partition);
+                    }
+                    self.follow(tp, leader, leader_epoch);
+                }
+                Transition::WentOffline => {
+                    warn!(shard = self.id, topic = %tp.topic, partition = tp.partition, "no leader elected: offline");
+                    self.unfollow(&tp);
+                    if offsets {
+                        self.coordinator.borrow_mut().unload_partition(tp.partition);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the controller (through shard 0) for an ISR change this shard's
+    /// partition leads; the new ISR arrives with the metadata.
+    pub(crate) fn request_isr_change(
+        self: &Rc<Self>,
+        tp: TopicPartition,
+        request: crate::replication::role::IsrRequest,
+    ) {
+        let change = crate::cluster::elections::IsrChange {
+            leader: self.broker.node_id,
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            leader_epoch: request.leader_epoch,
+            partition_epoch: request.partition_epoch,
+            isr: request.isr.clone(),
+        };
+        let shard = self.clone();
+        glommio::spawn_local(async move {
+            info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, isr = ?change.isr, "asking the controller for an ISR change");
+            let result = shard
+                .call(0, |reply| ShardMsg::AlterIsr(change, reply))
+                .await;
+            let failed = !matches!(result, Ok(Ok(_)));
+            if failed {
+                info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, ?result, "ISR change not made");
+                if let Some(partition) = shard.partitions.borrow_mut().get_mut(&tp) {
+                    partition.isr_request_failed();
+                }
+            }
+        })
+        .detach();
+    }
+
     /// A partition that cannot be created or opened for lack of disk space
     /// stays closed (requests for it get UNKNOWN_TOPIC_OR_PARTITION, which
     /// clients retry) instead of stopping the broker; it is opened once
@@ -443,7 +574,7 @@ impl Shard {
 
     /// Opens the partitions a full disk kept closed (called by the disk
     /// space check while space is available).
-    pub(crate) fn reopen_missing_partitions(&self) {
+    pub(crate) fn reopen_missing_partitions(self: &Rc<Self>) {
         if self.missing_partitions.replace(false) {
             info!(
                 shard = self.id,
@@ -524,7 +655,10 @@ impl Shard {
         &self,
         items: Vec<AppendItem>,
         wait_synced: bool,
-    ) -> (Vec<AppendOutcome>, Vec<(usize, oneshot::Receiver<()>)>) {
+    ) -> (
+        Vec<AppendOutcome>,
+        Vec<(usize, oneshot::Receiver<KafkaCode>)>,
+    ) {
         let now = now_ms();
         let mut waits = Vec::new();
         let mut to_sync = Vec::new();
@@ -546,6 +680,26 @@ impl Shard {
                         "This server does not host this topic-partition",
                     );
                 };
+                let crate::replication::role::Role::Leader(leader) = &partition.role else {
+                    return failed(
+                        KafkaCode::NOT_LEADER_OR_FOLLOWER,
+                        "This broker is not the leader of this partition",
+                    );
+                };
+                let leader_epoch = leader.leader_epoch;
+                let replicated = leader.replicas.len() > 1;
+                if wait_synced {
+                    let in_sync = partition.in_sync_replicas();
+                    let wanted = partition.config.min_insync_replicas.max(1) as usize;
+                    if in_sync < wanted {
+                        let message = format!(
+                            "The size of the current ISR ({in_sync}) is insufficient to satisfy \
+                             the min.isr requirement of {wanted} for partition {}-{}",
+                            item.tp.topic, item.tp.partition
+                        );
+                        return failed(KafkaCode::NOT_ENOUGH_REPLICAS, &message);
+                    }
+                }
                 if self.disk_full.get() {
                     return failed(KafkaCode::KAFKA_STORAGE_ERROR, DISK_FULL_MESSAGE);
                 }
@@ -554,17 +708,23 @@ impl Shard {
                     TimestampType::CreateTime => None,
                 };
                 let segments_before = partition.log.segment_count();
-                match partition
-                    .log
-                    .append(&mut item.records, &item.headers, append_time, now)
-                {
+                match partition.log.append(
+                    &mut item.records,
+                    &item.headers,
+                    leader_epoch,
+                    append_time,
+                    now,
+                ) {
                     Ok(info) => {
                         partition.counters.bytes_in += item.records.len() as u64;
                         partition.counters.records_in +=
                             (info.last_offset + 1 - info.base_offset).max(0) as u64;
                         let caching = partition.config.write_caching;
+                        partition.wake_replica_fetches();
                         if caching {
-                            partition.wake_fetches();
+                            // The log end moved: with write caching that is
+                            // the high watermark (alone) or its bound.
+                            partition.on_progress();
                         }
                         let unsynced = partition.log.log_end_offset() - partition.log.synced_offset();
                         // With write caching, a rolled segment is synced
@@ -580,9 +740,10 @@ impl Shard {
                             partition.sync_queued = true;
                             to_sync.push(item.tp.clone());
                         }
-                        if wait_synced && !caching {
+                        let acked = info.last_offset + 1;
+                        if wait_synced && (replicated || !caching) && partition.log.high_watermark() < acked {
                             let (tx, rx) = oneshot::channel();
-                            partition.ack_waiters.push((info.last_offset + 1, tx));
+                            partition.ack_waiters.push((acked, tx));
                             waits.push((index, rx));
                         }
                         AppendOutcome {
@@ -616,61 +777,101 @@ impl Shard {
         (outcomes, waits)
     }
 
-    fn read_local(&self, items: &[ReadItem]) -> Vec<ReadOutcome> {
+    fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
+        use crate::replication::role::Role;
+        let me = self.broker.node_id;
+        let now = now_ms();
+        let mut isr_requests = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
-        items
+        let refused = |error, partition: Option<&Partition>| ReadOutcome {
+            error,
+            high_watermark: partition.map_or(-1, |p| p.log.high_watermark()),
+            log_start_offset: partition.map_or(-1, |p| p.log.log_start_offset()),
+            records: None,
+        };
+        let outcomes = items
             .iter()
             .map(|item| {
                 let Some(partition) = partitions.get_mut(&item.tp) else {
-                    return ReadOutcome {
-                        error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        high_watermark: -1,
-                        log_start_offset: -1,
-                        records: None,
-                    };
+                    return refused(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None);
                 };
+                let Role::Leader(leader) = &partition.role else {
+                    return refused(KafkaCode::NOT_LEADER_OR_FOLLOWER, None);
+                };
+                if item.current_leader_epoch >= 0 && item.current_leader_epoch != leader.leader_epoch {
+                    let code = if item.current_leader_epoch < leader.leader_epoch {
+                        KafkaCode::FENCED_LEADER_EPOCH
+                    } else {
+                        KafkaCode::UNKNOWN_LEADER_EPOCH
+                    };
+                    return refused(code, None);
+                }
+                let replica = item.replica_id >= 0;
+                if replica {
+                    if !leader.replicas.contains(&item.replica_id) {
+                        return refused(KafkaCode::NOT_LEADER_OR_FOLLOWER, None);
+                    }
+                    let log = &partition.log;
+                    if item.offset > log.log_end_offset() || item.offset < log.log_start_offset() {
+                        return refused(KafkaCode::OFFSET_OUT_OF_RANGE, Some(partition));
+                    }
+                    if let Some(request) =
+                        partition.follower_fetched(me, item.replica_id, item.offset, now)
+                    {
+                        isr_requests.push((item.tp.clone(), request));
+                    }
+                }
                 let log = &partition.log;
-                match log.read(item.offset, item.max_bytes) {
+                let read = if replica {
+                    log.read_to_end(item.offset, item.max_bytes)
+                } else {
+                    log.read(item.offset, item.max_bytes)
+                };
+                match read {
                     Ok(region) => {
                         if let Some(r) = &region {
-                            partition.counters.bytes_out += r.len;
-                            partition.counters.records_out +=
-                                (r.next_offset - item.offset).max(0) as u64;
+                            if replica {
+                                partition.counters.replica_bytes_out += r.len;
+                            } else {
+                                partition.counters.bytes_out += r.len;
+                                partition.counters.records_out +=
+                                    (r.next_offset - item.offset).max(0) as u64;
+                            }
                         }
                         let log = &partition.log;
                         ReadOutcome {
-                        error: KafkaCode::NONE,
-                        high_watermark: log.high_watermark(),
-                        log_start_offset: log.log_start_offset(),
-                        records: region.map(|r| FileSlice {
-                            file: r.file,
-                            position: r.position,
-                            len: r.len,
-                        }),
-                    }
+                            error: KafkaCode::NONE,
+                            high_watermark: log.high_watermark(),
+                            log_start_offset: log.log_start_offset(),
+                            records: region.map(|r| FileSlice {
+                                file: r.file,
+                                position: r.position,
+                                len: r.len,
+                            }),
+                        }
                     }
                     Err(err) => {
                         let code = storage_error_code(&err);
                         if code != KafkaCode::OFFSET_OUT_OF_RANGE {
                             error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "read failed: {err}");
                         }
-                        ReadOutcome {
-                            error: code,
-                            high_watermark: -1,
-                            log_start_offset: -1,
-                            records: None,
-                        }
+                        refused(code, Some(partition))
                     }
                 }
             })
-            .collect()
+            .collect();
+        drop(partitions);
+        for (tp, request) in isr_requests {
+            self.request_isr_change(tp, request);
+        }
+        outcomes
     }
 
     /// A long-poll over partitions this shard owns: returns as soon as at least
     /// `min_bytes` are readable (or any partition has an error), else when the
     /// timeout passes, with a final read.
     async fn read_wait_local(
-        &self,
+        self: &Rc<Self>,
         items: Vec<ReadItem>,
         min_bytes: u64,
         timeout: Duration,
@@ -692,28 +893,39 @@ impl Shard {
             let waits = items
                 .iter()
                 .zip(&outcomes)
-                .map(|(i, o)| (i.tp.clone(), o.high_watermark.max(i.offset)))
+                .map(|(i, o)| wait_item(i, o))
                 .collect();
             self.wait_local(waits, deadline - now).await;
         }
     }
 
-    /// Waits until one of the partitions' log end offset exceeds the given offset
-    /// (the log end the caller last saw), or the timeout.
-    async fn wait_local(&self, items: Vec<(TopicPartition, i64)>, timeout: Duration) {
+    /// Waits until one of the partitions' high watermark (consumers) or log
+    /// end (followers) exceeds what the caller last saw, or the timeout.
+    async fn wait_local(&self, items: Vec<WaitItem>, timeout: Duration) {
         let mut receivers = Vec::new();
         {
             let mut partitions = self.partitions.borrow_mut();
-            for (tp, offset) in &items {
-                let Some(partition) = partitions.get_mut(tp) else {
+            for item in &items {
+                let Some(partition) = partitions.get_mut(&item.tp) else {
                     return; // deleted meanwhile: let the fetch re-plan now
                 };
-                if partition.log.high_watermark() > *offset {
-                    return;
+                if !partition.role.is_leader() {
+                    return; // leadership moved: answer now
                 }
-                partition.waiters.retain(|w| !w.is_canceled());
                 let (tx, rx) = oneshot::channel();
-                partition.waiters.push(tx);
+                if item.replica {
+                    if partition.log.log_end_offset() > item.seen {
+                        return;
+                    }
+                    partition.replica_waiters.retain(|w| !w.is_canceled());
+                    partition.replica_waiters.push(tx);
+                } else {
+                    if partition.log.high_watermark() > item.seen {
+                        return;
+                    }
+                    partition.waiters.retain(|w| !w.is_canceled());
+                    partition.waiters.push(tx);
+                }
                 receivers.push(rx);
             }
         }
@@ -722,6 +934,34 @@ impl Shard {
         }
         let sleep = Box::pin(glommio::timer::sleep(timeout));
         let _ = select(select_all(receivers), sleep).await;
+    }
+
+    /// OffsetForLeaderEpoch on partitions this shard leads.
+    fn epoch_end_offsets(
+        &self,
+        items: &[(TopicPartition, i32, i32)],
+    ) -> Vec<(KafkaCode, i32, i64)> {
+        use crate::replication::role::Role;
+        let partitions = self.partitions.borrow();
+        items
+            .iter()
+            .map(|(tp, current, epoch)| {
+                let Some(partition) = partitions.get(tp) else {
+                    return (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1);
+                };
+                let Role::Leader(leader) = &partition.role else {
+                    return (KafkaCode::NOT_LEADER_OR_FOLLOWER, -1, -1);
+                };
+                if *current >= 0 && *current < leader.leader_epoch {
+                    return (KafkaCode::FENCED_LEADER_EPOCH, -1, -1);
+                }
+                if *current > leader.leader_epoch {
+                    return (KafkaCode::UNKNOWN_LEADER_EPOCH, -1, -1);
+                }
+                let (found, end) = partition.log.end_offset_for_epoch(*epoch);
+                (KafkaCode::NONE, found, end)
+            })
+            .collect()
     }
 
     fn list_offsets_local(&self, queries: &[OffsetQuery]) -> Vec<OffsetAnswer> {
@@ -736,6 +976,13 @@ impl Shard {
                         offset: -1,
                     };
                 };
+                if !partition.role.is_leader() {
+                    return OffsetAnswer {
+                        error: KafkaCode::NOT_LEADER_OR_FOLLOWER,
+                        timestamp: -1,
+                        offset: -1,
+                    };
+                }
                 let log = &partition.log;
                 let found = |timestamp, offset| OffsetAnswer {
                     error: KafkaCode::NONE,
@@ -932,6 +1179,22 @@ fn failed_creates(names: Vec<String>, code: KafkaCode, message: &str) -> Vec<Cre
             configs: Vec::new(),
         })
         .collect()
+}
+
+/// What a long poll waits for after reading `item` and finding `outcome`:
+/// consumers a high watermark past the one seen, followers a log end past
+/// their fetch offset.
+pub fn wait_item(item: &ReadItem, outcome: &ReadOutcome) -> WaitItem {
+    let replica = item.replica_id >= 0;
+    WaitItem {
+        tp: item.tp.clone(),
+        seen: if replica {
+            item.offset
+        } else {
+            outcome.high_watermark.max(item.offset)
+        },
+        replica,
+    }
 }
 
 /// The static configuration with the dynamic broker configs of a table.

@@ -1,12 +1,40 @@
-//! The engine's only `unsafe`: handing a duplicated descriptor to glommio so
-//! that `fdatasync` goes through the shard's io_uring instead of blocking the
-//! shard's thread in a system call.
+//! The engine's only `unsafe`: handing descriptors glommio did not create to
+//! glommio — a duplicated file descriptor, so that `fdatasync` goes through
+//! the shard's io_uring instead of blocking the shard's thread in a system
+//! call; and listening sockets with the options glommio's own `bind` does not
+//! set.
 #![allow(unsafe_code)]
 
 use glommio::io::BufferedFile;
+use glommio::net::TcpListener;
 use std::fs::File;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
+
+/// A listening socket on `addr` for this shard: SO_REUSEPORT (every shard
+/// listens on the same address) and SO_REUSEADDR. The latter is inherited by
+/// accepted connections, so when a broker dies, the connections the kernel is
+/// still closing (FIN-WAIT-2 until peers notice) do not keep a restarted
+/// broker from binding its address again; another process *listening* on it
+/// still does.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    let raw = socket.into_raw_fd();
+    // SAFETY: `raw` comes from `into_raw_fd` of a socket this function
+    // created, bound and set listening, so it is an open listening TCP socket
+    // owned by nobody else; the TcpListener takes over that ownership and
+    // closes it exactly once when dropped.
+    Ok(unsafe { TcpListener::from_raw_fd(raw) })
+}
 
 /// `fdatasync(2)` of `file` (for a directory: its entries) as an io_uring
 /// request on this shard's ring. Syncing works on the inode, so syncing a

@@ -39,6 +39,9 @@ pub enum Request {
     DescribeCluster(DescribeClusterRequest),
     DescribeLogDirs(DescribeLogDirsRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    ElectLeaders(ElectLeadersRequest),
+    DescribeQuorum(DescribeQuorumRequest),
 }
 
 /// Decodes the body of a classified request (bounds-checked first, see
@@ -76,6 +79,11 @@ pub fn decode_request(info: &RequestInfo, body: Bytes) -> Result<Request, NetErr
         ApiKey::DescribeTopicPartitions => {
             Request::DescribeTopicPartitions(decode_body(body, key, version)?)
         }
+        ApiKey::OffsetForLeaderEpoch => {
+            Request::OffsetForLeaderEpoch(decode_body(body, key, version)?)
+        }
+        ApiKey::ElectLeaders => Request::ElectLeaders(decode_body(body, key, version)?),
+        ApiKey::DescribeQuorum => Request::DescribeQuorum(decode_body(body, key, version)?),
         other => {
             return Err(NetError::UnknownApiKey {
                 api_key: other as i16,

@@ -193,6 +193,9 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::DescribeCluster => 0,
         ApiKey::DescribeLogDirs => 2,
         ApiKey::DescribeTopicPartitions => 0,
+        ApiKey::OffsetForLeaderEpoch => 4,
+        ApiKey::ElectLeaders => 2,
+        ApiKey::DescribeQuorum => 0,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -550,6 +553,44 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
                 c.skip(4, "cursor partition_index")?;
                 c.tagged("cursor tags")?;
             }
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            if v >= 3 {
+                c.skip(4, "replica_id")?;
+            }
+            c.array("topics", 2, |c| {
+                c.string("topic")?;
+                c.array("partitions", 8, |c| {
+                    c.skip(4, "partition")?;
+                    if v >= 2 {
+                        c.skip(4, "current_leader_epoch")?;
+                    }
+                    c.skip(4, "leader_epoch")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::ElectLeaders => {
+            if v >= 1 {
+                c.skip(1, "election_type")?;
+            }
+            c.array("topic_partitions", 2, |c| {
+                c.string("topic")?;
+                c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+                c.tagged("topic tags")
+            })?;
+            c.skip(4, "timeout_ms")?;
+        }
+        ApiKey::DescribeQuorum => {
+            c.array("topics", 2, |c| {
+                c.string("topic_name")?;
+                c.array("partitions", 4, |c| {
+                    c.skip(4, "partition_index")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
         }
         ApiKey::FindCoordinator => {
             if v <= 3 {

@@ -74,6 +74,9 @@ impl ApiSupport {
                 entry(ApiKey::DescribeCluster, 0, 2),
                 entry(ApiKey::DescribeLogDirs, 1, 4),
                 entry(ApiKey::DescribeTopicPartitions, 0, 0),
+                entry(ApiKey::OffsetForLeaderEpoch, 2, 4),
+                entry(ApiKey::ElectLeaders, 0, 2),
+                entry(ApiKey::DescribeQuorum, 0, 2),
             ],
         }
     }

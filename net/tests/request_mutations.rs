@@ -273,6 +273,39 @@ fn corpus() -> Vec<Vec<u8>> {
         r.topics = vec![t];
         out.push(frame(ApiKey::OffsetDelete, 0, &r));
     }
+    for v in 2..=4 {
+        let mut p = offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
+        p.partition = 3;
+        p.current_leader_epoch = 7;
+        p.leader_epoch = 6;
+        let mut t = offset_for_leader_epoch_request::OffsetForLeaderTopic::default();
+        t.topic = name("orders");
+        t.partitions = vec![p];
+        let mut r = OffsetForLeaderEpochRequest::default();
+        r.replica_id = BrokerId(2);
+        r.topics = vec![t];
+        out.push(frame(ApiKey::OffsetForLeaderEpoch, v, &r));
+    }
+    for v in 0..=2 {
+        let mut t = elect_leaders_request::TopicPartitions::default();
+        t.topic = name("orders");
+        t.partitions = vec![0, 1];
+        let mut r = ElectLeadersRequest::default();
+        r.election_type = if v >= 1 { 1 } else { 0 };
+        r.topic_partitions = Some(vec![t]);
+        r.timeout_ms = 5000;
+        out.push(frame(ApiKey::ElectLeaders, v, &r));
+    }
+    for v in 0..=2 {
+        let mut p = describe_quorum_request::PartitionData::default();
+        p.partition_index = 0;
+        let mut t = describe_quorum_request::TopicData::default();
+        t.topic_name = name("__cluster_metadata");
+        t.partitions = vec![p];
+        let mut r = DescribeQuorumRequest::default();
+        r.topics = vec![t];
+        out.push(frame(ApiKey::DescribeQuorum, v, &r));
+    }
     out
 }
 
@@ -356,7 +389,7 @@ fn valid_requests_of_every_served_version_decode() {
     let corpus = corpus();
     assert_eq!(
         corpus.len(),
-        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7 + 3 + 10 + 6 + 5 + 6 + 8 + 9 + 6 + 6 + 3 + 1,
+        10 + 14 + 10 + 14 + 6 + 6 + 5 + 7 + 3 + 10 + 6 + 5 + 6 + 8 + 9 + 6 + 6 + 3 + 1 + 3 + 3 + 3,
         "every served version"
     );
     for original in corpus {

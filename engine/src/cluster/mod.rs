@@ -39,7 +39,6 @@ use crate::shard::Shard;
 use bytes::Bytes;
 use controller::{Controller, ControllerRequest, ControllerResponse};
 use futures::channel::oneshot;
-use glommio::net::TcpListener;
 use quorum::Quorum;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -176,7 +175,10 @@ impl ClusterNode {
             shutdown_done: RefCell::new(Vec::new()),
         });
         if let (Some(transport), Some(address)) = (&transport, config.controller_listen) {
-            let listener = TcpListener::bind(address).map_err(|e| {
+            crate::server::probe_bind(address).map_err(|e| {
+                format!("cannot listen on {address} for the controller quorum: {e}")
+            })?;
+            let listener = crate::uring::listen(address).map_err(|e| {
                 format!("cannot listen on {address} for the controller quorum: {e}")
             })?;
             let inbound: Rc<dyn Inbound> = Rc::new(QuorumInbound {

@@ -296,7 +296,7 @@ async fn write_to_peer(
             Ok(target) => strom_net::client::connect_tcp(target, bind, CONNECT_TIMEOUT).await,
             Err(err) => Err(err),
         };
-        let mut stream = match stream {
+        let stream = match stream {
             Ok(stream) => stream,
             Err(err) => {
                 debug!(node, %address, "cannot reach controller peer: {err}");
@@ -315,9 +315,29 @@ async fn write_to_peer(
             connected_once = true;
         }
         pause_ms = RECONNECT_MIN_MS;
+        let (mut read_half, mut write_half) = stream.split();
+        // The peer never writes on this connection: a read that ends means
+        // it closed (or died), and the connection must be dropped at once,
+        // not left half-closed until the next write fails.
+        let closed = async move {
+            let mut buf = [0u8; 64];
+            loop {
+                match read_half.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        futures::pin_mut!(closed);
         loop {
-            let Some(first) = queue.next().await else {
-                return;
+            let next = queue.next();
+            let first = match futures::future::select(next, closed.as_mut()).await {
+                futures::future::Either::Left((Some(frame), _)) => frame,
+                futures::future::Either::Left((None, _)) => return,
+                futures::future::Either::Right(_) => {
+                    debug!(node, %address, "controller peer closed the connection");
+                    break;
+                }
             };
             let mut batch = first;
             while batch.len() < (1 << 20) {
@@ -326,7 +346,7 @@ async fn write_to_peer(
                     Err(_) => break,
                 }
             }
-            if let Err(err) = stream.write_all(&batch).await {
+            if let Err(err) = write_half.write_all(&batch).await {
                 debug!(node, %address, "controller peer connection broke: {err}");
                 break;
             }

@@ -1,4 +1,5 @@
-//! DescribeCluster: the cluster id, the controller and the brokers (this one).
+//! DescribeCluster: the cluster id, the active controller and the live brokers
+//! (v2: with every registered broker and whether it is fenced, KIP-1073).
 
 use crate::errors::KafkaCode;
 use crate::shard::Shard;
@@ -21,14 +22,33 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeClusterRequest) -> DescribeClu
         ));
         return response;
     }
-    let broker = &shard.broker;
-    let (host, port) = broker.advertised();
-    response.cluster_id = str_bytes(&shard.table().cluster_id);
-    response.controller_id = BrokerId(broker.node_id);
-    let mut node = DescribeClusterBroker::default();
-    node.broker_id = BrokerId(broker.node_id);
-    node.host = str_bytes(&host);
-    node.port = i32::from(port);
-    response.brokers = vec![node];
+    let table = shard.table();
+    response.cluster_id = str_bytes(&table.cluster_id);
+    response.controller_id = BrokerId(table.controller_id);
+    let mut brokers: Vec<DescribeClusterBroker> =
+        crate::handlers::metadata::live_brokers(shard, &table)
+            .into_iter()
+            .map(|(id, host, port, rack)| {
+                let mut node = DescribeClusterBroker::default();
+                node.broker_id = BrokerId(id);
+                node.host = str_bytes(&host);
+                node.port = i32::from(port);
+                node.rack = rack.map(|r| str_bytes(&r));
+                node
+            })
+            .collect();
+    if request.include_fenced_brokers {
+        for b in table.brokers.values().filter(|b| b.fenced) {
+            let mut node = DescribeClusterBroker::default();
+            node.broker_id = BrokerId(b.id);
+            node.host = str_bytes(&b.host);
+            node.port = i32::from(b.port);
+            node.rack = b.rack.as_ref().map(|r| str_bytes(r));
+            node.is_fenced = true;
+            brokers.push(node);
+        }
+        brokers.sort_by_key(|b| b.broker_id.0);
+    }
+    response.brokers = brokers;
     response
 }

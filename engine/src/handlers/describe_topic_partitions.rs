@@ -23,7 +23,6 @@ pub fn handle(
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let table = shard.table();
-    let node = BrokerId(shard.broker.node_id);
     let mut names: Vec<String> = if request.topics.is_empty() {
         table.topics.keys().cloned().collect()
     } else {
@@ -73,12 +72,22 @@ pub fn handle(
         };
         let mut p = first;
         while p < meta.partitions && budget > 0 {
+            let Some(state) = meta.partition(p) else {
+                break;
+            };
             let mut partition = DescribeTopicPartitionsResponsePartition::default();
             partition.partition_index = p;
-            partition.leader_id = node;
-            partition.leader_epoch = 0;
-            partition.replica_nodes = vec![node];
-            partition.isr_nodes = vec![node];
+            if state.leader == crate::metadata::NO_LEADER {
+                partition.error_code = KafkaCode::LEADER_NOT_AVAILABLE.0;
+            }
+            partition.leader_id = BrokerId(state.leader);
+            partition.leader_epoch = state.leader_epoch;
+            partition.replica_nodes = state.replicas.iter().map(|b| BrokerId(*b)).collect();
+            partition.isr_nodes = state.isr.iter().map(|b| BrokerId(*b)).collect();
+            partition.offline_replicas = crate::metadata::offline_replicas(state, &table)
+                .into_iter()
+                .map(BrokerId)
+                .collect();
             partition.eligible_leader_replicas = Some(Vec::new());
             partition.last_known_elr = Some(Vec::new());
             topic.partitions.push(partition);

@@ -7,7 +7,7 @@
 //! tells clients to keep sending full fetch requests.
 
 use crate::errors::KafkaCode;
-use crate::messages::{ReadItem, ReadOutcome, ShardMsg, TopicPartition};
+use crate::messages::{ReadItem, ReadOutcome, ShardMsg, TopicPartition, WaitItem};
 use crate::shard::Shard;
 use futures::future::{join_all, select, select_all};
 use kafka_protocol::messages::FetchRequest;
@@ -36,6 +36,12 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         response.error_code = KafkaCode::FETCH_SESSION_ID_NOT_FOUND.0;
         return response;
     }
+    // A follower's fetch names its broker id (v15+ in the replica state).
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
     let table = shard.table();
     let mut wanted: BTreeMap<usize, Vec<Wanted>> = BTreeMap::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
@@ -81,6 +87,8 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
                     tp,
                     offset: partition.fetch_offset,
                     max_bytes: partition.partition_max_bytes.max(0) as u64,
+                    current_leader_epoch: partition.current_leader_epoch,
+                    replica_id,
                 },
                 topic_index,
                 partition_index,
@@ -228,13 +236,13 @@ fn fill(
     (total, any_error)
 }
 
-/// Per owner shard, each partition with the log end offset the last read saw:
-/// the wait ends when any of them grows past it (so an append between the read
+/// Per owner shard, each partition with the offset the last read saw: the
+/// wait ends when any of them grows past it (so an append between the read
 /// and the wait is not missed, and data below `min_bytes` does not spin).
 fn log_ends(
     wanted: &BTreeMap<usize, Vec<Wanted>>,
     results: &BTreeMap<usize, Vec<ReadOutcome>>,
-) -> BTreeMap<usize, Vec<(TopicPartition, i64)>> {
+) -> BTreeMap<usize, Vec<WaitItem>> {
     wanted
         .iter()
         .map(|(owner, list)| {
@@ -242,11 +250,13 @@ fn log_ends(
             let items = list
                 .iter()
                 .enumerate()
-                .map(|(i, w)| {
-                    let seen = outcomes
-                        .and_then(|o| o.get(i))
-                        .map_or(w.item.offset, |o| o.high_watermark.max(w.item.offset));
-                    (w.item.tp.clone(), seen)
+                .map(|(i, w)| match outcomes.and_then(|o| o.get(i)) {
+                    Some(outcome) => crate::shard::wait_item(&w.item, outcome),
+                    None => WaitItem {
+                        tp: w.item.tp.clone(),
+                        seen: w.item.offset,
+                        replica: w.item.replica_id >= 0,
+                    },
                 })
                 .collect();
             (*owner, items)
@@ -256,7 +266,7 @@ fn log_ends(
 
 async fn wait_for_appends(
     shard: &Rc<Shard>,
-    seen: BTreeMap<usize, Vec<(TopicPartition, i64)>>,
+    seen: BTreeMap<usize, Vec<WaitItem>>,
     timeout: Duration,
 ) {
     let waits: Vec<_> = seen

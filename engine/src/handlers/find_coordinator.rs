@@ -30,8 +30,28 @@ fn answer(
             "The group id must not be empty".into(),
         )),
         KEY_TYPE_GROUP => {
-            let (host, port) = shard.broker.advertised();
-            Ok((shard.broker.node_id, host, i32::from(port)))
+            // The leader of the group's __consumer_offsets partition.
+            let table = shard.table();
+            let topic = table.topics.get(crate::group::OFFSETS_TOPIC).ok_or((
+                KafkaCode::COORDINATOR_NOT_AVAILABLE,
+                "The coordinator is not available".to_string(),
+            ))?;
+            let p = crate::group::offsets_partition(key, topic.partitions);
+            let leader = topic
+                .partition(p)
+                .map_or(crate::metadata::NO_LEADER, |s| s.leader);
+            let broker = table.brokers.get(&leader).filter(|b| !b.fenced);
+            match broker {
+                Some(b) => Ok((b.id, b.host.clone(), i32::from(b.port))),
+                None if leader == shard.broker.node_id => {
+                    let (host, port) = shard.broker.advertised();
+                    Ok((leader, host, i32::from(port)))
+                }
+                None => Err((
+                    KafkaCode::COORDINATOR_NOT_AVAILABLE,
+                    "The coordinator is not available".to_string(),
+                )),
+            }
         }
         KEY_TYPE_TRANSACTION => Err((
             KafkaCode::COORDINATOR_NOT_AVAILABLE,

@@ -142,10 +142,19 @@ pub async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<i32, KafkaCode> {
         .ok_or(KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
 
-/// The shard coordinating `group`.
+/// The shard coordinating `group`: the owner of its `__consumer_offsets`
+/// partition, which this broker must lead (NOT_COORDINATOR otherwise, so
+/// the client asks FindCoordinator again).
 pub async fn coordinator_shard(shard: &Rc<Shard>, group: &str) -> Result<usize, KafkaCode> {
     let partitions = ensure_offsets_topic(shard).await?;
     let p = offsets_partition(group, partitions);
+    let leader = shard
+        .table()
+        .partition(OFFSETS_TOPIC, p)
+        .map_or(crate::metadata::NO_LEADER, |s| s.leader);
+    if leader != shard.broker.node_id {
+        return Err(KafkaCode::NOT_COORDINATOR);
+    }
     Ok(shard_for(OFFSETS_TOPIC, p, shard.count))
 }
 
@@ -522,7 +531,9 @@ impl Shard {
         let mut offset = log.log_start_offset();
         let mut loaded = 0u64;
         let mut coordinator = self.coordinator.borrow_mut();
-        while let Ok(Some(region)) = log.read(offset, 1 << 20) {
+        // Up to the log end, as Kafka does: records past the high watermark
+        // are the in-sync replicas' too and become committed.
+        while let Ok(Some(region)) = log.read_to_end(offset, 1 << 20) {
             let mut bytes = vec![0u8; region.len as usize];
             if region
                 .file
@@ -583,21 +594,42 @@ impl Shard {
 mod oneshot_rx {
     use crate::errors::KafkaCode;
     pub enum Receiver {
-        Wait(futures::channel::oneshot::Receiver<()>),
+        Wait(futures::channel::oneshot::Receiver<KafkaCode>),
         Failed(KafkaCode),
     }
 }
 
+/// How long an offset commit waits for the in-sync replicas of its
+/// `__consumer_offsets` partition (Kafka's `offsets.commit.timeout.ms`).
+const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Waits for `__consumer_offsets` appends; errors as a group client sees them
+/// (a partition no longer led here: NOT_COORDINATOR).
 async fn wait_all(waits: Vec<oneshot_rx::Receiver>) -> KafkaCode {
+    let deadline = Instant::now() + OFFSETS_COMMIT_TIMEOUT;
     let mut result = KafkaCode::NONE;
     for wait in waits {
-        match wait {
+        let code = match wait {
             oneshot_rx::Receiver::Wait(rx) => {
-                if rx.await.is_err() {
-                    result = KafkaCode::COORDINATOR_NOT_AVAILABLE;
+                let sleep =
+                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()));
+                futures::pin_mut!(sleep);
+                match futures::future::select(rx, sleep).await {
+                    futures::future::Either::Left((Ok(code), _)) => code,
+                    futures::future::Either::Left((Err(_), _)) => {
+                        KafkaCode::COORDINATOR_NOT_AVAILABLE
+                    }
+                    futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
                 }
             }
-            oneshot_rx::Receiver::Failed(code) => result = code,
+            oneshot_rx::Receiver::Failed(code) => code,
+        };
+        if !code.is_ok() {
+            result = match code {
+                KafkaCode::NOT_LEADER_OR_FOLLOWER => KafkaCode::NOT_COORDINATOR,
+                KafkaCode::NOT_ENOUGH_REPLICAS => KafkaCode::COORDINATOR_NOT_AVAILABLE,
+                other => other,
+            };
         }
     }
     result

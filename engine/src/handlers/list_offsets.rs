@@ -33,7 +33,13 @@ pub async fn handle(
             p.timestamp = -1;
             p.offset = -1;
             // Leader epochs exist from v4; older versions must leave the default.
-            p.leader_epoch = if version >= 4 { 0 } else { -1 };
+            p.leader_epoch = match meta
+                .as_ref()
+                .and_then(|m| m.partition(partition.partition_index))
+            {
+                Some(state) if version >= 4 => state.leader_epoch,
+                _ => -1,
+            };
             let known = meta.as_ref().is_some_and(|m| {
                 partition.partition_index >= 0 && partition.partition_index < m.partitions
             });

@@ -1,10 +1,12 @@
-//! Metadata: brokers (this one), the controller (this one), and topics with their
-//! partitions. Unknown topics are created when auto-creation is enabled on the
-//! broker and allowed by the request (v4+), as Kafka does.
+//! Metadata: the live brokers, the active controller, and topics with their
+//! partitions (leader, leader epoch, replicas, ISR, offline replicas) as this
+//! broker's metadata image has them. Unknown topics are created when
+//! auto-creation is enabled on the broker and allowed by the request (v4+),
+//! as Kafka does.
 
 use crate::errors::KafkaCode;
 use crate::handlers::create_topics::auto_create;
-use crate::metadata::TopicMeta;
+use crate::metadata::{TopicMeta, TopicTable, NO_LEADER};
 use crate::shard::Shard;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -18,17 +20,26 @@ use uuid::Uuid;
 /// Kafka's "authorized operations not requested" marker.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
+/// The brokers clients may connect to: every registered broker that is not
+/// fenced (this one alone until the metadata says more).
+pub fn live_brokers(shard: &Shard, table: &TopicTable) -> Vec<(i32, String, u16, Option<String>)> {
+    let mut brokers: Vec<(i32, String, u16, Option<String>)> = table
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| (b.id, b.host.clone(), b.port, b.rack.clone()))
+        .collect();
+    if !brokers.iter().any(|b| b.0 == shard.broker.node_id) {
+        let (host, port) = shard.broker.advertised();
+        brokers.push((shard.broker.node_id, host, port, None));
+        brokers.sort_by_key(|b| b.0);
+    }
+    brokers
+}
+
 pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -> MetadataResponse {
     let broker = &shard.broker;
-    let node_id = broker.node_id;
-    let (host, port) = broker.advertised();
     let mut response = MetadataResponse::default();
-    let mut node = MetadataResponseBroker::default();
-    node.node_id = BrokerId(broker.node_id);
-    node.host = str_bytes(&host);
-    node.port = i32::from(port);
-    response.brokers = vec![node];
-    response.controller_id = BrokerId(broker.node_id);
     response.cluster_authorized_operations = OPERATIONS_NOT_REQUESTED;
 
     // v0: an empty list means all topics; v1+: null means all, empty means none.
@@ -40,10 +51,11 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
     let mut table = shard.table();
     response.cluster_id = Some(str_bytes(&table.cluster_id));
     let Some(requested) = requested else {
+        fill_brokers(&mut response, shard, &table);
         response.topics = table
             .topics
             .values()
-            .map(|t| topic_entry(t, node_id))
+            .map(|t| topic_entry(t, &table))
             .collect();
         return response;
     };
@@ -66,7 +78,7 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
             Some(name) => {
                 let name = name.0.to_string();
                 match table.topics.get(&name) {
-                    Some(meta) => topic_entry(meta, node_id),
+                    Some(meta) => topic_entry(meta, &table),
                     None => {
                         let code = if validate_topic_name(&name).is_err() {
                             KafkaCode::INVALID_TOPIC_EXCEPTION
@@ -78,13 +90,29 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
                 }
             }
             None => match table.by_id(wanted.topic_id) {
-                Some(meta) => topic_entry(meta, node_id),
+                Some(meta) => topic_entry(meta, &table),
                 None => error_entry(None, wanted.topic_id, KafkaCode::UNKNOWN_TOPIC_ID),
             },
         };
         response.topics.push(entry);
     }
+    fill_brokers(&mut response, shard, &table);
     response
+}
+
+fn fill_brokers(response: &mut MetadataResponse, shard: &Shard, table: &TopicTable) {
+    response.brokers = live_brokers(shard, table)
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            let mut node = MetadataResponseBroker::default();
+            node.node_id = BrokerId(id);
+            node.host = str_bytes(&host);
+            node.port = i32::from(port);
+            node.rack = rack.map(|r| str_bytes(&r));
+            node
+        })
+        .collect();
+    response.controller_id = BrokerId(table.controller_id);
 }
 
 fn error_entry(name: Option<String>, id: Uuid, code: KafkaCode) -> MetadataResponseTopic {
@@ -96,17 +124,27 @@ fn error_entry(name: Option<String>, id: Uuid, code: KafkaCode) -> MetadataRespo
     topic
 }
 
-fn topic_entry(meta: &TopicMeta, node_id: i32) -> MetadataResponseTopic {
+fn topic_entry(meta: &TopicMeta, table: &TopicTable) -> MetadataResponseTopic {
     let mut topic = error_entry(Some(meta.name.clone()), meta.id, KafkaCode::NONE);
     topic.is_internal = meta.name == crate::group::OFFSETS_TOPIC;
-    topic.partitions = (0..meta.partitions)
-        .map(|p| {
+    topic.partitions = meta
+        .assignments
+        .iter()
+        .enumerate()
+        .map(|(p, state)| {
             let mut partition = MetadataResponsePartition::default();
-            partition.partition_index = p;
-            partition.leader_id = BrokerId(node_id);
-            partition.leader_epoch = 0;
-            partition.replica_nodes = vec![BrokerId(node_id)];
-            partition.isr_nodes = vec![BrokerId(node_id)];
+            partition.partition_index = p as i32;
+            if state.leader == NO_LEADER {
+                partition.error_code = KafkaCode::LEADER_NOT_AVAILABLE.0;
+            }
+            partition.leader_id = BrokerId(state.leader);
+            partition.leader_epoch = state.leader_epoch;
+            partition.replica_nodes = state.replicas.iter().map(|b| BrokerId(*b)).collect();
+            partition.isr_nodes = state.isr.iter().map(|b| BrokerId(*b)).collect();
+            partition.offline_replicas = crate::metadata::offline_replicas(state, table)
+                .into_iter()
+                .map(BrokerId)
+                .collect();
             partition
         })
         .collect();

@@ -9,12 +9,15 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 
 use crate::metrics::ShardMetrics;
@@ -128,6 +131,16 @@ pub async fn dispatch(
         }
         Request::DescribeTopicPartitions(request) => {
             encoded(&info, &describe_topic_partitions::handle(shard, request))
+        }
+        Request::OffsetForLeaderEpoch(request) => encoded(
+            &info,
+            &offset_for_leader_epoch::handle(shard, request).await,
+        ),
+        Request::ElectLeaders(request) => {
+            encoded(&info, &elect_leaders::handle(shard, request, version).await)
+        }
+        Request::DescribeQuorum(request) => {
+            encoded(&info, &describe_quorum::handle(shard, request).await)
         }
     }
 }

@@ -31,9 +31,6 @@ use strom_storage::batch::{validate_batches, BatchHeader};
 use strom_tuning::validate_topic_name;
 use tracing::warn;
 
-/// Replicas in sync for every partition of this single-node broker.
-const IN_SYNC_REPLICAS: i32 = 1;
-
 /// Where each partition's answer comes from.
 enum Slot {
     Done(KafkaCode, Option<String>),
@@ -42,6 +39,7 @@ enum Slot {
 
 pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let request_timeout_ms = request.timeout_ms;
     if acks != 0 && acks != 1 && acks != -1 {
         return Some(all_failed(request, KafkaCode::INVALID_REQUIRED_ACKS));
     }
@@ -90,18 +88,6 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
                 ));
                 continue;
             };
-            if acks == -1 && config.min_insync_replicas > IN_SYNC_REPLICAS {
-                let message = format!(
-                    "The size of the current ISR ({IN_SYNC_REPLICAS}) is insufficient to satisfy \
-                     the min.isr requirement of {} for partition {name}-{index}",
-                    config.min_insync_replicas
-                );
-                partitions.push((
-                    index,
-                    Slot::Done(KafkaCode::NOT_ENOUGH_REPLICAS, Some(message)),
-                ));
-                continue;
-            }
             let headers = match validate_batches(&records) {
                 Ok(headers) => headers,
                 Err(err) => {
@@ -175,11 +161,17 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
         slots.push((name, partitions));
     }
 
+    // acks=all waits for the in-sync replicas at most the request's timeout.
+    let acks_all_timeout = (acks == -1).then(|| {
+        std::time::Duration::from_millis(u64::try_from(request_timeout_ms).unwrap_or(0).max(1))
+    });
     let calls = per_shard.into_iter().map(|(owner, items)| {
         let shard = shard.clone();
         async move {
             let outcome = shard
-                .call(owner, |reply| ShardMsg::Append(items, acks == -1, reply))
+                .call(owner, |reply| {
+                    ShardMsg::Append(items, acks_all_timeout, reply)
+                })
                 .await;
             (owner, outcome)
         }

@@ -1,0 +1,78 @@
+//! OffsetForLeaderEpoch (v2-4): for each partition, the largest leader epoch
+//! the leader has up to the one asked about, and the offset where that epoch
+//! ends in its log (the next epoch's start, or the log end for the latest).
+//! Followers use it to find where their log diverges from the leader's
+//! (KIP-101, KIP-279); consumers to detect truncation after a leader change
+//! (KIP-320). Only the leader answers (NOT_LEADER_OR_FOLLOWER elsewhere); a
+//! `current_leader_epoch` older than the leader's gets FENCED_LEADER_EPOCH,
+//! a newer one UNKNOWN_LEADER_EPOCH. One message per owner shard.
+
+use crate::errors::KafkaCode;
+use crate::handlers::{call_owners, Routed};
+use crate::messages::{ShardMsg, TopicPartition};
+use crate::shard::Shard;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let table = shard.table();
+    let mut response = OffsetForLeaderEpochResponse::default();
+    let mut per_shard: Routed<(TopicPartition, i32, i32)> = Routed::new();
+    for (ti, topic) in request.topics.into_iter().enumerate() {
+        let meta = table.topics.get(topic.topic.0.as_str()).cloned();
+        let name: Arc<str> = Arc::from(topic.topic.0.as_str());
+        let mut entry = OffsetForLeaderTopicResult::default();
+        entry.topic = topic.topic;
+        for (pi, partition) in topic.partitions.into_iter().enumerate() {
+            let mut answer = EpochEndOffset::default();
+            answer.partition = partition.partition;
+            answer.leader_epoch = -1;
+            answer.end_offset = -1;
+            if meta
+                .as_ref()
+                .and_then(|m| m.partition(partition.partition))
+                .is_some()
+            {
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: partition.partition,
+                };
+                per_shard.entry(shard.owner_of(&tp)).or_default().push((
+                    (tp, partition.current_leader_epoch, partition.leader_epoch),
+                    ti,
+                    pi,
+                ));
+            } else {
+                answer.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+            }
+            entry.partitions.push(answer);
+        }
+        response.topics.push(entry);
+    }
+    for (ti, pi, answer) in call_owners(
+        shard,
+        per_shard,
+        "OffsetForLeaderEpoch",
+        ShardMsg::EpochEndOffsets,
+    )
+    .await
+    {
+        let slot = &mut response.topics[ti].partitions[pi];
+        match answer {
+            Some((code, epoch, end)) => {
+                slot.error_code = code.0;
+                slot.leader_epoch = epoch;
+                slot.end_offset = end;
+            }
+            None => slot.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+        }
+    }
+    response
+}

@@ -1,0 +1,343 @@
+//! A partition's role on this broker (leader, follower, or offline) and what
+//! changes with it: who may produce, what the high watermark is, who waits.
+//!
+//! Who touches it: the shard that owns the partition, when it applies a new
+//! metadata image (`Shard::apply_table`), when a follower fetches from it
+//! (leader), and when its own fetcher appends (follower). Pure bookkeeping on
+//! the `Partition`; I/O (syncs, controller requests, fetches) is the
+//! caller's.
+
+use super::isr::{self, FollowerProgress};
+use crate::errors::KafkaCode;
+use crate::metadata::{PartitionState, NO_LEADER};
+use crate::shard::Partition;
+use std::collections::BTreeMap;
+
+/// What this broker does for a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Leader(LeaderState),
+    /// Copies `leader`'s log.
+    Follower {
+        leader: i32,
+        leader_epoch: i32,
+    },
+    /// No leader is elected: nobody may produce or consume.
+    Offline {
+        leader_epoch: i32,
+    },
+}
+
+/// What the leader tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderState {
+    pub leader_epoch: i32,
+    /// The partition epoch of the metadata state it leads under (an ISR
+    /// change must name it).
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+    /// The ISR as the metadata says.
+    pub isr: Vec<i32>,
+    /// An ISR change sent to the controller and not yet in the metadata.
+    pub pending_isr: Option<Vec<i32>>,
+    pub followers: BTreeMap<i32, FollowerProgress>,
+    /// The log end offset when it became leader: a replica joins the ISR
+    /// only once it has everything from before this epoch.
+    pub epoch_start_offset: i64,
+}
+
+/// What applying a new partition state changed, for the caller to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    Unchanged,
+    /// Leads now (newly, or at a new epoch).
+    BecameLeader {
+        leader_epoch: i32,
+    },
+    /// Follows `leader` now (newly, or at a new epoch): truncate, then fetch.
+    BecameFollower {
+        leader: i32,
+        leader_epoch: i32,
+    },
+    /// No leader is elected.
+    WentOffline,
+    /// Still leads; the ISR changed.
+    IsrChanged,
+}
+
+/// An ISR change the leader asks the controller for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrRequest {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+impl Role {
+    pub fn leader_epoch(&self) -> i32 {
+        match self {
+            Role::Leader(l) => l.leader_epoch,
+            Role::Follower { leader_epoch, .. } | Role::Offline { leader_epoch } => *leader_epoch,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        matches!(self, Role::Leader(_))
+    }
+
+    /// The leader this broker knows of ([`NO_LEADER`] when none).
+    pub fn leader(&self, me: i32) -> i32 {
+        match self {
+            Role::Leader(_) => me,
+            Role::Follower { leader, .. } => *leader,
+            Role::Offline { .. } => NO_LEADER,
+        }
+    }
+}
+
+impl Partition {
+    /// Takes up the role `state` gives this broker (`me`).
+    pub(crate) fn apply_state(
+        &mut self,
+        me: i32,
+        state: &PartitionState,
+        now_ms: i64,
+    ) -> Transition {
+        let replicated = state.replicas.len() > 1;
+        if state.leader == me {
+            if let Role::Leader(current) = &mut self.role {
+                if current.leader_epoch == state.leader_epoch {
+                    let isr_changed = current.isr != state.isr;
+                    current.partition_epoch = state.partition_epoch;
+                    current.replicas = state.replicas.clone();
+                    current.isr = state.isr.clone();
+                    if current.pending_isr.as_ref() == Some(&state.isr) || isr_changed {
+                        current.pending_isr = None;
+                    }
+                    let known: Vec<i32> = current.followers.keys().copied().collect();
+                    for r in &state.replicas {
+                        if *r != me && !known.contains(r) {
+                            current.followers.insert(*r, FollowerProgress::new(now_ms));
+                        }
+                    }
+                    current.followers.retain(|r, _| state.replicas.contains(r));
+                    self.recompute_high_watermark(me);
+                    return if isr_changed {
+                        Transition::IsrChanged
+                    } else {
+                        Transition::Unchanged
+                    };
+                }
+            }
+            let followers = state
+                .replicas
+                .iter()
+                .filter(|r| **r != me)
+                .map(|r| (*r, FollowerProgress::new(now_ms)))
+                .collect();
+            self.role = Role::Leader(LeaderState {
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch,
+                replicas: state.replicas.clone(),
+                isr: state.isr.clone(),
+                pending_isr: None,
+                followers,
+                epoch_start_offset: self.log.log_end_offset(),
+            });
+            if !replicated {
+                self.log.set_replicated_high_watermark(None);
+            }
+            self.recompute_high_watermark(me);
+            return Transition::BecameLeader {
+                leader_epoch: state.leader_epoch,
+            };
+        }
+        let was_leader = self.role.is_leader();
+        if was_leader {
+            self.lose_leadership();
+        }
+        // Not leading: hold what consumers could see where it is.
+        let hw = self.log.high_watermark();
+        self.log.set_replicated_high_watermark(Some(hw));
+        if state.leader == NO_LEADER {
+            if matches!(self.role, Role::Offline { leader_epoch } if leader_epoch == state.leader_epoch)
+            {
+                return Transition::Unchanged;
+            }
+            self.role = Role::Offline {
+                leader_epoch: state.leader_epoch,
+            };
+            return Transition::WentOffline;
+        }
+        let same = matches!(self.role, Role::Follower { leader, leader_epoch }
+            if leader == state.leader && leader_epoch == state.leader_epoch);
+        if same {
+            return Transition::Unchanged;
+        }
+        self.role = Role::Follower {
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+        };
+        Transition::BecameFollower {
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+        }
+    }
+
+    /// Producers still waiting are told to find the new leader.
+    pub(crate) fn lose_leadership(&mut self) {
+        for (_, waiter) in self.ack_waiters.drain(..) {
+            let _ = waiter.send(KafkaCode::NOT_LEADER_OR_FOLLOWER);
+        }
+        self.wake_replica_fetches();
+        self.wake_fetches();
+    }
+
+    /// Leader: the high watermark from the followers' progress (never
+    /// backwards), then answers producers and wakes consumers.
+    pub(crate) fn recompute_high_watermark(&mut self, me: i32) {
+        let Role::Leader(leader) = &self.role else {
+            self.on_progress();
+            return;
+        };
+        let members = isr::maximal_isr(&leader.isr, leader.pending_isr.as_deref(), me);
+        match isr::followers_bound(&members, &leader.followers) {
+            None => self.log.set_replicated_high_watermark(None),
+            Some(bound) => {
+                let floor = self.log.high_watermark();
+                self.log
+                    .set_replicated_high_watermark(Some(bound.max(floor)));
+            }
+        }
+        self.on_progress();
+    }
+
+    /// After the high watermark or the synced offset may have moved:
+    /// answers acks=all producers and followers waiting for a sync, wakes
+    /// consumers.
+    pub(crate) fn on_progress(&mut self) {
+        let hw = self.log.high_watermark();
+        let mut i = 0;
+        while i < self.ack_waiters.len() {
+            if self.ack_waiters[i].0 <= hw {
+                let (_, waiter) = self.ack_waiters.swap_remove(i);
+                let _ = waiter.send(KafkaCode::NONE);
+            } else {
+                i += 1;
+            }
+        }
+        let synced = self.log.synced_offset();
+        let mut i = 0;
+        while i < self.sync_waiters.len() {
+            if self.sync_waiters[i].0 <= synced {
+                let (_, waiter) = self.sync_waiters.swap_remove(i);
+                let _ = waiter.send(());
+            } else {
+                i += 1;
+            }
+        }
+        if hw > self.last_high_watermark {
+            self.last_high_watermark = hw;
+            self.wake_fetches();
+        }
+    }
+
+    /// Leader: a follower fetched at `fetch_offset`. Returns an ISR change to
+    /// ask for when the follower may join the ISR now.
+    pub(crate) fn follower_fetched(
+        &mut self,
+        me: i32,
+        replica: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Option<IsrRequest> {
+        let leader_end = self.log.log_end_offset();
+        let Role::Leader(leader) = &mut self.role else {
+            return None;
+        };
+        let progress = leader
+            .followers
+            .entry(replica)
+            .or_insert_with(|| FollowerProgress::new(now_ms));
+        progress.fetched(fetch_offset.min(leader_end), leader_end, now_ms);
+        self.recompute_high_watermark(me);
+        let hw = self.log.high_watermark();
+        let Role::Leader(leader) = &mut self.role else {
+            return None;
+        };
+        if leader.pending_isr.is_some() {
+            return None;
+        }
+        let joining = isr::ready_to_join(
+            &leader.replicas,
+            &leader.isr,
+            &leader.followers,
+            hw,
+            leader.epoch_start_offset,
+        );
+        if joining.is_empty() {
+            return None;
+        }
+        let isr: Vec<i32> = leader
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| leader.isr.contains(r) || joining.contains(r))
+            .collect();
+        leader.pending_isr = Some(isr.clone());
+        Some(IsrRequest {
+            leader_epoch: leader.leader_epoch,
+            partition_epoch: leader.partition_epoch,
+            isr,
+        })
+    }
+
+    /// Leader: ISR members that fell behind for longer than `lag_max_ms`
+    /// leave it (asked of the controller; they count until it agrees).
+    pub(crate) fn shrink_lagging(
+        &mut self,
+        me: i32,
+        now_ms: i64,
+        lag_max_ms: i64,
+    ) -> Option<IsrRequest> {
+        let Role::Leader(leader) = &mut self.role else {
+            return None;
+        };
+        if leader.pending_isr.is_some() {
+            return None;
+        }
+        let lagging = isr::lagging(&leader.isr, me, &leader.followers, now_ms, lag_max_ms);
+        if lagging.is_empty() {
+            return None;
+        }
+        let isr: Vec<i32> = leader
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !lagging.contains(r))
+            .collect();
+        leader.pending_isr = Some(isr.clone());
+        Some(IsrRequest {
+            leader_epoch: leader.leader_epoch,
+            partition_epoch: leader.partition_epoch,
+            isr,
+        })
+    }
+
+    /// Leader: the controller refused or did not answer an ISR change; it may
+    /// be asked again.
+    pub(crate) fn isr_request_failed(&mut self) {
+        if let Role::Leader(leader) = &mut self.role {
+            leader.pending_isr = None;
+        }
+    }
+
+    /// Replicas in sync as the metadata says (1 for a partition led here
+    /// without followers; 0 when not leading).
+    pub(crate) fn in_sync_replicas(&self) -> usize {
+        match &self.role {
+            Role::Leader(leader) => leader.isr.len().max(1),
+            _ => 0,
+        }
+    }
+}
