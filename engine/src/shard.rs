@@ -1083,6 +1083,9 @@ impl Shard {
             .call(request, ADMIN_TIMEOUT)
             .await
             .map_err(|code| (code, "no active controller answered in time".to_string()))?;
+        if let R::Refused { error, message } = answer {
+            return Err((error, message));
+        }
         let offset = match &answer {
             R::CreateTopics { offset, .. }
             | R::DeleteTopics { offset, .. }

@@ -6,6 +6,8 @@
 //! builds `strom` first. The binary is found through `STROM_BIN`, or next to
 //! the test executable (`<target>/debug/deps/test-xxx` → `<target>/debug/strom`).
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

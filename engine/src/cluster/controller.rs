@@ -42,6 +42,21 @@ use uuid::Uuid;
 
 /// How often the active controller checks sessions and leaderless partitions.
 pub const PERIODIC_MS: u64 = 200;
+/// Free space the data directory must have for the controller to write to
+/// the metadata log: a full disk refuses metadata changes (retriable)
+/// instead of failing the write that raft relies on.
+pub const METADATA_FREE_BYTES_MIN: u64 = 1 << 20;
+
+/// Whether the file system holding `dir` has room for metadata entries.
+fn room_for_metadata(dir: &std::path::Path) -> bool {
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(stat) => {
+            stat.blocks_available().saturating_mul(stat.fragment_size()) >= METADATA_FREE_BYTES_MIN
+        }
+        // Cannot tell: let the write decide.
+        Err(_) => true,
+    }
+}
 
 /// A request to the active controller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,6 +152,12 @@ pub enum ControllerResponse {
         offset: u64,
     },
     Quorum(QuorumInfo),
+    /// Refused before anything was written (the active controller's disk is
+    /// full).
+    Refused {
+        error: KafkaCode,
+        message: String,
+    },
 }
 
 pub struct Controller {
@@ -220,6 +241,12 @@ impl Controller {
         let records = records::diff(&image, &next);
         let offset = if records.is_empty() {
             image.metadata_offset
+        } else if !room_for_metadata(self.config.data_dir()) {
+            warn!("disk full: metadata change refused");
+            return ControllerResponse::Refused {
+                error: KafkaCode::KAFKA_STORAGE_ERROR,
+                message: crate::shard::DISK_FULL_MESSAGE.to_string(),
+            };
         } else {
             match self.quorum.propose(&records).await {
                 Ok(index) => index,
@@ -510,7 +537,7 @@ impl Controller {
                 }
             }
             let records = records::diff(&image, &next);
-            if !records.is_empty() {
+            if !records.is_empty() && room_for_metadata(self.config.data_dir()) {
                 if let Err(err) = self.quorum.propose(&records).await {
                     info!("periodic metadata change not committed: {err}");
                 }

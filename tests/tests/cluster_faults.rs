@@ -1,0 +1,460 @@
+//! Fault tests of a 3-broker cluster (every broker also a controller voter):
+//! a real client (confluent-kafka / librdkafka) produces numbered records with
+//! acks=all to a topic with replication factor 3 and `min.insync.replicas=2`
+//! while a fault is injected; afterwards a checker reads everything back.
+//!
+//! Every run must show: no acknowledged record lost (each acknowledged
+//! record is at the offset its acknowledgement named), no offset holding two
+//! different records, each partition's records in the order they were
+//! produced (a retried record may appear twice), and acknowledged writes
+//! again within 30 s after the fault heals.
+//!
+//! Each scenario runs with several seeds (which partition's leader, which
+//! brokers, how long the fault lasts); the seed is printed first, and
+//! `STROM_FAULT_SEEDS=7,8` replays chosen ones. Runs are serialized (one
+//! cluster at a time) so they do not starve each other of the 2 cores.
+//!
+//! Needs root and nftables for the network partition (installed by
+//! `.ci/test-all`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use strom_tests::cluster::Cluster;
+use strom_tests::{clients_dir, require_confluent_kafka, run_command, strom_bin};
+
+const TOPIC: &str = "faults";
+const PARTITIONS: i32 = 3;
+/// Writes must be acknowledged again this soon after a fault heals.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
+/// Acknowledgements already on their way when a fault starts.
+const ACK_GRACE_MS: i64 = 2000;
+
+/// One cluster at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("STROM_FAULT_SEEDS") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
+        Err(_) => vec![1, 2, 3],
+    }
+}
+
+/// xorshift64*: the fault's choices, replayable from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn ms(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.below(hi - lo + 1))
+    }
+}
+
+/// The producer process; killed if the test fails before stopping it.
+struct Producer {
+    child: Option<Child>,
+    log: PathBuf,
+    stop: PathBuf,
+}
+
+impl Producer {
+    fn start(bootstrap: &str, dir: &Path) -> Producer {
+        require_confluent_kafka();
+        let log = dir.join("acks.log");
+        let stop = dir.join("stop");
+        let child = Command::new("python3")
+            .arg(clients_dir().join("numbered.py"))
+            .args(["produce", bootstrap, TOPIC, &PARTITIONS.to_string()])
+            .arg(&log)
+            .arg(&stop)
+            .arg("200")
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the producer");
+        Producer {
+            child: Some(child),
+            log,
+            stop,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Acknowledgement times (unix ms).
+    fn ack_times(&self) -> Vec<i64> {
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with("ack "))
+            .filter_map(|l| l.split(' ').nth(4).and_then(|t| t.parse().ok()))
+            .collect()
+    }
+
+    fn wait_acks_after(&self, after_ms: i64, limit: Duration, what: &str) -> i64 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(t) = self.ack_times().into_iter().find(|t| *t > after_ms) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no acknowledged write within {limit:?} after {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn finish(&mut self) {
+        std::fs::write(&self.stop, b"").expect("stop file");
+        let mut child = self.child.take().expect("producer running");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                assert!(status.success(), "producer exited with {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("producer did not finish within 60 s of being told to stop");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn strom(args: &[&str]) -> strom_tests::Output {
+    let mut cmd = Command::new(strom_bin());
+    cmd.args(args);
+    run_command(cmd, None, Duration::from_secs(60))
+}
+
+fn create_topic(cluster: &Cluster) {
+    let out = strom(&[
+        "topic",
+        "create",
+        TOPIC,
+        "-p",
+        &PARTITIONS.to_string(),
+        "-r",
+        "3",
+        "-c",
+        "min.insync.replicas=2",
+        "--brokers",
+        &cluster.bootstrap(),
+    ]);
+    assert!(out.success(), "creating the topic failed\n{out}");
+}
+
+/// Waits until every partition has a live leader and all three replicas
+/// in sync.
+fn wait_fully_replicated(cluster: &mut Cluster, limit: Duration) {
+    cluster.wait_until("every partition fully in sync", limit, |c| {
+        (0..PARTITIONS)
+            .all(|p| {
+                c.partition(TOPIC, p)
+                    .is_some_and(|info| info.leader > 0 && info.isr.len() == 3)
+            })
+            .then_some(())
+    });
+}
+
+/// The leader of a partition (a live one).
+fn leader_of(cluster: &mut Cluster, partition: i32) -> i32 {
+    cluster.wait_until("a leader", Duration::from_secs(30), |c| {
+        c.partition(TOPIC, partition)
+            .map(|p| p.leader)
+            .filter(|l| *l > 0)
+    })
+}
+
+/// Checks the history: see the module docs.
+fn check(cluster: &mut Cluster, producer: &Producer, seed: u64, scenario: &str) {
+    let out_path = cluster.work_dir().join("read.txt");
+    let out = strom_tests::try_python(
+        "numbered.py",
+        &[
+            "read",
+            &cluster.bootstrap(),
+            TOPIC,
+            &PARTITIONS.to_string(),
+            out_path.to_str().expect("utf-8 path"),
+        ],
+        &[],
+        Duration::from_secs(120),
+    );
+    assert!(out.success(), "[{scenario} seed {seed}] reading back failed\n{out}");
+    let read = std::fs::read_to_string(&out_path).expect("read output");
+    // (partition, offset) -> n
+    let mut stored: HashMap<(i32, i64), i64> = HashMap::new();
+    let mut by_partition: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
+    for line in read.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (p, o, k, v): (i32, i64, i64, &str) = (
+            f[0].parse().expect("partition"),
+            f[1].parse().expect("offset"),
+            f[2].parse().expect("key"),
+            f[3],
+        );
+        assert_eq!(v, format!("v{k}"), "[{scenario} seed {seed}] record {p}/{o} has key {k} but value {v}");
+        assert_eq!(i64::from(p), k % i64::from(PARTITIONS), "[{scenario} seed {seed}] record {k} in partition {p}");
+        stored.insert((p, o), k);
+        by_partition.entry(p).or_default().push((o, k));
+    }
+    let lines = producer.lines();
+    let mut acked: HashMap<(i32, i64), i64> = HashMap::new();
+    let mut acks = 0;
+    for line in lines.iter().filter(|l| l.starts_with("ack ")) {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (p, o, n): (i32, i64, i64) = (
+            f[1].parse().expect("partition"),
+            f[2].parse().expect("offset"),
+            f[3].parse().expect("n"),
+        );
+        acks += 1;
+        if let Some(other) = acked.insert((p, o), n) {
+            assert_eq!(other, n, "[{scenario} seed {seed}] offset {p}/{o} acknowledged for records {other} and {n}");
+        }
+        match stored.get(&(p, o)) {
+            None => panic!("[{scenario} seed {seed}] acknowledged record {n} at {p}/{o} is lost"),
+            Some(k) => assert_eq!(*k, n, "[{scenario} seed {seed}] offset {p}/{o} was acknowledged for record {n} but holds {k}"),
+        }
+    }
+    assert!(acks > 50, "[{scenario} seed {seed}] only {acks} records were acknowledged");
+    for (p, records) in &by_partition {
+        let mut seen = std::collections::HashSet::new();
+        let mut last = -1;
+        for (o, n) in records {
+            if !seen.insert(*n) {
+                continue; // a retried record written twice
+            }
+            assert!(*n > last, "[{scenario} seed {seed}] partition {p}: record {n} at offset {o} after record {last}");
+            last = *n;
+        }
+    }
+    let errors = lines.iter().filter(|l| l.starts_with("err ")).count();
+    eprintln!(
+        "[{scenario} seed {seed}] ok: {acks} acknowledged, {} stored, {errors} delivery errors",
+        stored.len()
+    );
+}
+
+/// Runs one scenario: cluster up, topic, producer, `fault` (returns the
+/// time the fault healed), writes acknowledged again within 30 s, checker.
+fn run(scenario: &str, fault: impl Fn(&mut Cluster, &Producer, &mut Rng) -> i64) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for seed in seeds() {
+        eprintln!("[{scenario}] seed={seed} (STROM_FAULT_SEEDS={seed} replays it)");
+        let mut rng = Rng::new(seed);
+        let mut cluster = Cluster::start(
+            3,
+            1,
+            "replica.lag.time.max.ms = 10000\nleader.imbalance.check.interval.seconds = 5",
+        );
+        create_topic(&cluster);
+        wait_fully_replicated(&mut cluster, Duration::from_secs(30));
+        let producer = Producer::start(&cluster.bootstrap(), cluster.work_dir());
+        producer.wait_acks_after(0, Duration::from_secs(30), "the start");
+        std::thread::sleep(rng.ms(500, 2000));
+        let healed_ms = fault(&mut cluster, &producer, &mut rng);
+        let first = producer.wait_acks_after(healed_ms, RECOVERY_LIMIT, "the fault healed");
+        eprintln!(
+            "[{scenario} seed {seed}] FIGURE writes_after_heal_ms={}",
+            first - healed_ms
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let mut producer = producer;
+        producer.finish();
+        wait_fully_replicated(&mut cluster, Duration::from_secs(60));
+        check(&mut cluster, &producer, seed, scenario);
+    }
+}
+
+/// Polls until `partition` has a live leader other than `old`; the time it took.
+fn time_to_new_leader(cluster: &mut Cluster, partition: i32, old: i32, since: Instant) -> Duration {
+    cluster.wait_until("a new leader", Duration::from_secs(30), |c| {
+        c.partition(TOPIC, partition)
+            .filter(|p| p.leader > 0 && p.leader != old)
+            .map(|_| since.elapsed())
+    })
+}
+
+#[test]
+fn sigkill_of_a_leader_during_produce() {
+    run("leader-kill", |cluster, _producer, rng| {
+        let partition = rng.below(PARTITIONS as u64) as i32;
+        let leader = leader_of(cluster, partition);
+        let killed = Instant::now();
+        cluster.kill9(leader);
+        let took = time_to_new_leader(cluster, partition, leader, killed);
+        eprintln!("[leader-kill] FIGURE new_leader_ms={}", took.as_millis());
+        std::thread::sleep(rng.ms(1000, 4000));
+        cluster.restart(leader);
+        let healed = now_ms();
+        // It catches up and rejoins every ISR.
+        wait_fully_replicated(cluster, Duration::from_secs(60));
+        healed
+    });
+}
+
+#[test]
+fn sigkill_of_a_follower_which_catches_up_and_rejoins() {
+    run("follower-kill", |cluster, _producer, rng| {
+        let partition = rng.below(PARTITIONS as u64) as i32;
+        let leader = leader_of(cluster, partition);
+        let follower = cluster
+            .partition(TOPIC, partition)
+            .and_then(|p| p.replicas.into_iter().find(|r| *r != leader))
+            .expect("a follower");
+        cluster.kill9(follower);
+        // The leader drops it from the ISR once it is fenced.
+        cluster.wait_until("the ISR without the dead follower", Duration::from_secs(30), |c| {
+            c.partition(TOPIC, partition)
+                .filter(|p| !p.isr.contains(&follower) && p.leader > 0)
+        });
+        std::thread::sleep(rng.ms(1000, 3000));
+        cluster.restart(follower);
+        let healed = now_ms();
+        cluster.wait_until("the follower back in the ISR", Duration::from_secs(60), |c| {
+            c.partition(TOPIC, partition).filter(|p| p.isr.contains(&follower))
+        });
+        healed
+    });
+}
+
+#[test]
+fn two_of_three_down_refuses_acks_all_until_one_returns() {
+    run("two-down", |cluster, producer, rng| {
+        let survivor = 1 + rng.below(3) as i32;
+        let killed: Vec<i32> = (1..=3).filter(|b| *b != survivor).collect();
+        let down_ms = now_ms();
+        for b in &killed {
+            cluster.kill9(*b);
+        }
+        std::thread::sleep(rng.ms(5000, 8000));
+        let back = killed[rng.below(2) as usize];
+        let restart_ms = now_ms();
+        // Nothing may be acknowledged while only one replica is up.
+        let during: Vec<i64> = producer
+            .ack_times()
+            .into_iter()
+            .filter(|t| *t > down_ms + ACK_GRACE_MS && *t < restart_ms)
+            .collect();
+        assert!(
+            during.is_empty(),
+            "{} writes were acknowledged with two of three brokers down (survivor {survivor})",
+            during.len()
+        );
+        cluster.restart(back);
+        let healed = now_ms();
+        producer.wait_acks_after(healed, RECOVERY_LIMIT, "one broker returned");
+        let last = killed.into_iter().find(|b| *b != back).expect("other");
+        cluster.restart(last);
+        healed
+    });
+}
+
+#[test]
+fn sigkill_of_the_active_controller() {
+    run("controller-kill", |cluster, _producer, rng| {
+        let controller = cluster.wait_until("an active controller", Duration::from_secs(30), |c| {
+            c.controller_from(1)
+        });
+        let killed = Instant::now();
+        cluster.kill9(controller);
+        let survivor = (1..=3).find(|b| *b != controller).expect("survivor");
+        let new = cluster.wait_until("a new active controller", Duration::from_secs(30), |c| {
+            c.controller_from(survivor).filter(|n| *n != controller)
+        });
+        eprintln!(
+            "[controller-kill] FIGURE new_controller_ms={} (node {controller} -> {new})",
+            killed.elapsed().as_millis()
+        );
+        std::thread::sleep(rng.ms(1000, 3000));
+        cluster.restart(controller);
+        let healed = now_ms();
+        wait_fully_replicated(cluster, Duration::from_secs(60));
+        healed
+    });
+}
+
+#[test]
+fn network_partition_isolating_a_leader_then_healing() {
+    run("partition", |cluster, _producer, rng| {
+        let partition = rng.below(PARTITIONS as u64) as i32;
+        let leader = leader_of(cluster, partition);
+        cluster.isolate(leader);
+        // The majority side elects another leader.
+        let others: Vec<i32> = (1..=3).filter(|b| *b != leader).collect();
+        let from = others[0];
+        cluster.wait_until("a leader on the majority side", Duration::from_secs(30), |c| {
+            let m = c.metadata_from(from)?;
+            let topic = m["topics"].as_array()?.iter().find(|t| t["topic"] == TOPIC)?.clone();
+            let p = topic["partitions"].as_array()?.iter().find(|p| p["partition"] == partition)?.clone();
+            let l = p["leader"].as_i64()? as i32;
+            (l > 0 && l != leader).then_some(())
+        });
+        std::thread::sleep(rng.ms(2000, 5000));
+        cluster.heal();
+        let healed = now_ms();
+        wait_fully_replicated(cluster, Duration::from_secs(60));
+        healed
+    });
+}
+
+#[test]
+fn rolling_restart_under_load() {
+    run("rolling-restart", |cluster, producer, rng| {
+        let first = 1 + rng.below(3) as i32;
+        let order: Vec<i32> = (0..3).map(|i| 1 + (first - 1 + i) % 3).collect();
+        let mut healed = now_ms();
+        for broker in order {
+            cluster.stop(broker);
+            std::thread::sleep(rng.ms(500, 1500));
+            cluster.restart(broker);
+            healed = now_ms();
+            wait_fully_replicated(cluster, Duration::from_secs(60));
+            producer.wait_acks_after(healed, RECOVERY_LIMIT, "a broker restarted");
+        }
+        healed
+    });
+}
