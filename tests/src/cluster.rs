@@ -214,7 +214,10 @@ impl Cluster {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("node {id} did not stop after SIGTERM\n{}", tail(&stderr, 60));
+                panic!(
+                    "node {id} did not stop after SIGTERM\n{}",
+                    tail(&stderr, 60)
+                );
             }
         }
     }
@@ -240,10 +243,7 @@ impl Cluster {
 
     /// Metadata from one running node (kcat -L -J), or None if it does not answer.
     pub fn metadata_from(&self, id: i32) -> Option<Value> {
-        let out = crate::try_kcat(
-            &["-b", &self.address(id), "-L", "-J", "-m", "3"],
-            None,
-        );
+        let out = crate::try_kcat(&["-b", &self.address(id), "-L", "-J", "-m", "3"], None);
         if !out.success() {
             return None;
         }
@@ -305,7 +305,10 @@ impl Cluster {
             return None;
         }
         let info: Value = serde_json::from_str(out.stdout.trim()).ok()?;
-        info["controller_id"].as_i64().map(|c| c as i32).filter(|c| *c >= 0)
+        info["controller_id"]
+            .as_i64()
+            .map(|c| c as i32)
+            .filter(|c| *c >= 0)
     }
 
     /// Brokers the metadata lists (registered and unfenced).
@@ -325,11 +328,18 @@ impl Cluster {
         ids
     }
 
-    /// Waits until `count` brokers are listed.
+    /// Waits until every running node lists `count` live brokers.
     pub fn wait_brokers(&mut self, count: usize, timeout: Duration) {
-        let what = format!("{count} live brokers");
+        let what = format!("{count} live brokers on every node");
         self.wait_until(&what, timeout, |c| {
-            (c.live_brokers().len() == count).then_some(())
+            let running = c.running();
+            running
+                .iter()
+                .all(|id| {
+                    c.metadata_from(*id)
+                        .is_some_and(|m| m["brokers"].as_array().map_or(0, Vec::len) == count)
+                })
+                .then_some(())
         });
     }
 
@@ -371,7 +381,13 @@ impl Cluster {
     pub fn isolate(&mut self, id: i32) {
         let table = self
             .firewall
-            .get_or_insert_with(|| format!("strom_{}_{}", std::process::id(), CLUSTERS.load(Ordering::SeqCst)))
+            .get_or_insert_with(|| {
+                format!(
+                    "strom_{}_{}",
+                    std::process::id(),
+                    CLUSTERS.load(Ordering::SeqCst)
+                )
+            })
             .clone();
         self.nft(&["add", "table", "inet", &table]);
         self.nft(&[

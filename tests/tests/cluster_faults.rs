@@ -222,7 +222,10 @@ fn check(cluster: &mut Cluster, producer: &Producer, seed: u64, scenario: &str) 
         &[],
         Duration::from_secs(120),
     );
-    assert!(out.success(), "[{scenario} seed {seed}] reading back failed\n{out}");
+    assert!(
+        out.success(),
+        "[{scenario} seed {seed}] reading back failed\n{out}"
+    );
     let read = std::fs::read_to_string(&out_path).expect("read output");
     // (partition, offset) -> n
     let mut stored: HashMap<(i32, i64), i64> = HashMap::new();
@@ -235,8 +238,16 @@ fn check(cluster: &mut Cluster, producer: &Producer, seed: u64, scenario: &str) 
             f[2].parse().expect("key"),
             f[3],
         );
-        assert_eq!(v, format!("v{k}"), "[{scenario} seed {seed}] record {p}/{o} has key {k} but value {v}");
-        assert_eq!(i64::from(p), k % i64::from(PARTITIONS), "[{scenario} seed {seed}] record {k} in partition {p}");
+        assert_eq!(
+            v,
+            format!("v{k}"),
+            "[{scenario} seed {seed}] record {p}/{o} has key {k} but value {v}"
+        );
+        assert_eq!(
+            i64::from(p),
+            k % i64::from(PARTITIONS),
+            "[{scenario} seed {seed}] record {k} in partition {p}"
+        );
         stored.insert((p, o), k);
         by_partition.entry(p).or_default().push((o, k));
     }
@@ -252,14 +263,20 @@ fn check(cluster: &mut Cluster, producer: &Producer, seed: u64, scenario: &str) 
         );
         acks += 1;
         if let Some(other) = acked.insert((p, o), n) {
-            assert_eq!(other, n, "[{scenario} seed {seed}] offset {p}/{o} acknowledged for records {other} and {n}");
+            assert_eq!(
+                other, n,
+                "[{scenario} seed {seed}] offset {p}/{o} acknowledged for records {other} and {n}"
+            );
         }
         match stored.get(&(p, o)) {
             None => panic!("[{scenario} seed {seed}] acknowledged record {n} at {p}/{o} is lost"),
             Some(k) => assert_eq!(*k, n, "[{scenario} seed {seed}] offset {p}/{o} was acknowledged for record {n} but holds {k}"),
         }
     }
-    assert!(acks > 50, "[{scenario} seed {seed}] only {acks} records were acknowledged");
+    assert!(
+        acks > 50,
+        "[{scenario} seed {seed}] only {acks} records were acknowledged"
+    );
     for (p, records) in &by_partition {
         let mut seen = std::collections::HashSet::new();
         let mut last = -1;
@@ -347,16 +364,25 @@ fn sigkill_of_a_follower_which_catches_up_and_rejoins() {
             .expect("a follower");
         cluster.kill9(follower);
         // The leader drops it from the ISR once it is fenced.
-        cluster.wait_until("the ISR without the dead follower", Duration::from_secs(30), |c| {
-            c.partition(TOPIC, partition)
-                .filter(|p| !p.isr.contains(&follower) && p.leader > 0)
-        });
+        cluster.wait_until(
+            "the ISR without the dead follower",
+            Duration::from_secs(30),
+            |c| {
+                c.partition(TOPIC, partition)
+                    .filter(|p| !p.isr.contains(&follower) && p.leader > 0)
+            },
+        );
         std::thread::sleep(rng.ms(1000, 3000));
         cluster.restart(follower);
         let healed = now_ms();
-        cluster.wait_until("the follower back in the ISR", Duration::from_secs(60), |c| {
-            c.partition(TOPIC, partition).filter(|p| p.isr.contains(&follower))
-        });
+        cluster.wait_until(
+            "the follower back in the ISR",
+            Duration::from_secs(60),
+            |c| {
+                c.partition(TOPIC, partition)
+                    .filter(|p| p.isr.contains(&follower))
+            },
+        );
         healed
     });
 }
@@ -426,13 +452,25 @@ fn network_partition_isolating_a_leader_then_healing() {
         // The majority side elects another leader.
         let others: Vec<i32> = (1..=3).filter(|b| *b != leader).collect();
         let from = others[0];
-        cluster.wait_until("a leader on the majority side", Duration::from_secs(30), |c| {
-            let m = c.metadata_from(from)?;
-            let topic = m["topics"].as_array()?.iter().find(|t| t["topic"] == TOPIC)?.clone();
-            let p = topic["partitions"].as_array()?.iter().find(|p| p["partition"] == partition)?.clone();
-            let l = p["leader"].as_i64()? as i32;
-            (l > 0 && l != leader).then_some(())
-        });
+        cluster.wait_until(
+            "a leader on the majority side",
+            Duration::from_secs(30),
+            |c| {
+                let m = c.metadata_from(from)?;
+                let topic = m["topics"]
+                    .as_array()?
+                    .iter()
+                    .find(|t| t["topic"] == TOPIC)?
+                    .clone();
+                let p = topic["partitions"]
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["partition"] == partition)?
+                    .clone();
+                let l = p["leader"].as_i64()? as i32;
+                (l > 0 && l != leader).then_some(())
+            },
+        );
         std::thread::sleep(rng.ms(2000, 5000));
         cluster.heal();
         let healed = now_ms();

@@ -266,12 +266,22 @@ impl ClusterNode {
                     Some(transport) => {
                         let payload = serde_json::to_vec(&request).unwrap_or_default();
                         let wait = CALL_TIMEOUT.min(deadline - now);
-                        match transport.call(leader, &payload, wait).await {
-                            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
-                            Err(err) => {
+                        // A request to a controller that lost its place (cut
+                        // off, dead) is abandoned as soon as another one is
+                        // known, not after the whole timeout: heartbeats must
+                        // reach a new controller within its session timeout.
+                        let moved = self.quorum.leader_changed();
+                        let call = transport.call(leader, &payload, wait);
+                        futures::pin_mut!(call);
+                        match futures::future::select(call, moved).await {
+                            futures::future::Either::Left((Ok(bytes), _)) => {
+                                serde_json::from_slice(&bytes).ok()
+                            }
+                            futures::future::Either::Left((Err(err), _)) => {
                                 tracing::debug!("controller request failed: {err}");
                                 None
                             }
+                            futures::future::Either::Right(_) => None,
                         }
                     }
                     None => None,
@@ -324,7 +334,7 @@ impl ClusterNode {
                 applied: self.quorum.image().metadata_offset,
                 want_shutdown,
             };
-            match self.call(request, interval.max(CALL_TIMEOUT)).await {
+            match self.call(request, (interval * 4).min(CALL_TIMEOUT)).await {
                 Ok(ControllerResponse::Heartbeat {
                     error,
                     fenced,

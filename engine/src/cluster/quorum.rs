@@ -117,6 +117,8 @@ pub struct Quorum {
     next_proposal: Cell<u64>,
     /// Woken at every leadership change and applied entry.
     watchers: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Woken when the active controller changes.
+    leader_watchers: RefCell<Vec<oneshot::Sender<()>>>,
     publish: Publish,
     /// Revision of the last image published.
     revision: Cell<u64>,
@@ -201,6 +203,7 @@ impl Quorum {
             proposal_tag: (uuid::Uuid::new_v4().as_u128() & 0xffff_ffff) as u32,
             next_proposal: Cell::new(1),
             watchers: RefCell::new(Vec::new()),
+            leader_watchers: RefCell::new(Vec::new()),
             publish,
             revision: Cell::new(0),
         }))
@@ -259,6 +262,13 @@ impl Quorum {
     pub fn changed(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         self.watchers.borrow_mut().push(tx);
+        rx
+    }
+
+    /// Resolves when the active controller changes (or becomes unknown).
+    pub fn leader_changed(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.leader_watchers.borrow_mut().push(tx);
         rx
     }
 
@@ -457,6 +467,11 @@ impl Quorum {
                     format!("node {leader}")
                 }
             );
+        }
+        if leader != self.leader.get() {
+            for watcher in self.leader_watchers.borrow_mut().drain(..) {
+                let _ = watcher.send(());
+            }
         }
         self.leader.set(leader);
         if role != StateRole::Leader {

@@ -21,20 +21,19 @@ use uuid::Uuid;
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 /// The brokers clients may connect to: every registered broker that is not
-/// fenced (this one alone until the metadata says more).
+/// fenced. Before this broker has any metadata (no broker registered yet),
+/// itself, so a client can come back later.
 pub fn live_brokers(shard: &Shard, table: &TopicTable) -> Vec<(i32, String, u16, Option<String>)> {
-    let mut brokers: Vec<(i32, String, u16, Option<String>)> = table
+    if table.brokers.is_empty() {
+        let (host, port) = shard.broker.advertised();
+        return vec![(shard.broker.node_id, host, port, None)];
+    }
+    table
         .brokers
         .values()
         .filter(|b| !b.fenced)
         .map(|b| (b.id, b.host.clone(), b.port, b.rack.clone()))
-        .collect();
-    if !brokers.iter().any(|b| b.0 == shard.broker.node_id) {
-        let (host, port) = shard.broker.advertised();
-        brokers.push((shard.broker.node_id, host, port, None));
-        brokers.sort_by_key(|b| b.0);
-    }
-    brokers
+        .collect()
 }
 
 pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -> MetadataResponse {
