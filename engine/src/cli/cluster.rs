@@ -2,7 +2,10 @@
 //! `rpk cluster info` and `rpk cluster config`.
 //!
 //! - `info`: DescribeCluster when the broker serves it, else Metadata: cluster
-//!   id, controller, brokers (ID HOST PORT RACK), topic count.
+//!   id, controller, brokers (ID HOST PORT RACK STATE, fenced ones included
+//!   with DescribeCluster v2), topic count; and with DescribeQuorum the
+//!   controller quorum (active controller, epoch, high watermark, each
+//!   voter's log end offset and lag).
 //! - `config`: DescribeConfigs of a broker (resource type BROKER, KEY VALUE
 //!   SOURCE); with `--set` / `--delete`, IncrementalAlterConfigs of the
 //!   cluster-wide default broker resource (name "").
@@ -10,7 +13,7 @@
 use super::client::Session;
 use super::tools::{self, emit, emit_json, ConfigChange, ConfigOp, ConnArgs, RESOURCE_BROKER};
 use super::{codes, render_table, CliError, Format, KafkaError, EXIT_ERROR};
-use kafka_protocol::messages::{ApiKey, DescribeClusterRequest};
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, DescribeQuorumRequest, TopicName};
 use serde::Serialize;
 
 const COMMAND: &str = "cluster";
@@ -102,6 +105,26 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// "active", or "fenced" (registered but not heartbeating / not caught up).
+    pub state: String,
+}
+
+/// The controller quorum (DescribeQuorum of the metadata log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuorumInfo {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<VoterInfo>,
+}
+
+/// One voter of the controller quorum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VoterInfo {
+    pub node_id: i32,
+    pub log_end_offset: i64,
+    /// Entries behind the high watermark.
+    pub lag: i64,
 }
 
 /// What `info` shows.
@@ -115,6 +138,8 @@ pub struct ClusterInfo {
     pub internal_topics: usize,
     /// "DescribeCluster" or "Metadata": where the broker list came from.
     pub source: String,
+    /// The controller quorum, when the broker serves DescribeQuorum.
+    pub quorum: Option<QuorumInfo>,
 }
 
 fn cluster_info(session: &mut Session) -> Result<ClusterInfo, CliError> {
@@ -136,6 +161,7 @@ fn cluster_info(session: &mut Session) -> Result<ClusterInfo, CliError> {
                 let mut request = DescribeClusterRequest::default();
                 request.include_cluster_authorized_operations = false;
                 request.endpoint_type = 1; // brokers
+                request.include_fenced_brokers = true; // v2
                 request
             })
         })?;
@@ -157,11 +183,13 @@ fn cluster_info(session: &mut Session) -> Result<ClusterInfo, CliError> {
                     host: b.host.to_string(),
                     port: b.port,
                     rack: b.rack.as_ref().map(|r| r.to_string()),
+                    state: if b.is_fenced { "fenced" } else { "active" }.to_string(),
                 })
                 .collect(),
             topics,
             internal_topics,
             source: "DescribeCluster".to_string(),
+            quorum: None,
         }
     } else {
         ClusterInfo {
@@ -175,15 +203,63 @@ fn cluster_info(session: &mut Session) -> Result<ClusterInfo, CliError> {
                     host: b.host.to_string(),
                     port: b.port,
                     rack: b.rack.as_ref().map(|r| r.to_string()),
+                    state: "active".to_string(),
                 })
                 .collect(),
             topics,
             internal_topics,
             source: "Metadata".to_string(),
+            quorum: None,
         }
     };
     info.brokers.sort_by_key(|b| b.node_id);
+    if tools::supports(session, ApiKey::DescribeQuorum)? {
+        info.quorum = describe_quorum(session)?;
+    }
     Ok(info)
+}
+
+/// DescribeQuorum of `__cluster_metadata` partition 0; None when the broker
+/// has no active controller to ask right now.
+fn describe_quorum(session: &mut Session) -> Result<Option<QuorumInfo>, CliError> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let addr = session.any()?.addr().to_string();
+    let (_, response) = session.call(&addr, |c| {
+        c.send(|_version| {
+            let mut partition = PartitionData::default();
+            partition.partition_index = 0;
+            let mut topic = TopicData::default();
+            topic.topic_name = TopicName(kafka_protocol::protocol::StrBytes::from_static_str(
+                "__cluster_metadata",
+            ));
+            topic.partitions = vec![partition];
+            let mut request = DescribeQuorumRequest::default();
+            request.topics = vec![topic];
+            request
+        })
+    })?;
+    if response.error_code != codes::NONE {
+        return Ok(None);
+    }
+    let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
+        return Ok(None);
+    };
+    let mut voters: Vec<VoterInfo> = p
+        .current_voters
+        .iter()
+        .map(|v| VoterInfo {
+            node_id: v.replica_id.0,
+            log_end_offset: v.log_end_offset,
+            lag: (p.high_watermark - v.log_end_offset).max(0),
+        })
+        .collect();
+    voters.sort_by_key(|v| v.node_id);
+    Ok(Some(QuorumInfo {
+        leader_id: p.leader_id.0,
+        leader_epoch: p.leader_epoch,
+        high_watermark: p.high_watermark,
+        voters,
+    }))
 }
 
 fn info(session: &mut Session, format: Format) -> Result<i32, CliError> {
@@ -226,10 +302,32 @@ pub fn render_info(info: &ClusterInfo) -> String {
                 b.host.clone(),
                 b.port.to_string(),
                 b.rack.clone().unwrap_or_else(|| "-".to_string()),
+                b.state.clone(),
             ]
         })
         .collect();
-    out.push_str(&render_table(&["ID", "HOST", "PORT", "RACK"], &rows));
+    out.push_str(&render_table(
+        &["ID", "HOST", "PORT", "RACK", "STATE"],
+        &rows,
+    ));
+    if let Some(quorum) = &info.quorum {
+        out.push_str(&format!(
+            "\nCONTROLLER QUORUM\n=================\nLEADER          {}\nEPOCH           {}\nHIGH-WATERMARK  {}\n\n",
+            quorum.leader_id, quorum.leader_epoch, quorum.high_watermark
+        ));
+        let rows: Vec<Vec<String>> = quorum
+            .voters
+            .iter()
+            .map(|v| {
+                vec![
+                    v.node_id.to_string(),
+                    v.log_end_offset.to_string(),
+                    v.lag.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&render_table(&["VOTER", "LOG-END-OFFSET", "LAG"], &rows));
+    }
     out
 }
 
@@ -350,20 +448,60 @@ mod tests {
         let info = ClusterInfo {
             cluster_id: Some("abc".to_string()),
             controller_id: 1,
-            brokers: vec![BrokerInfo {
-                node_id: 1,
-                host: "127.0.0.1".to_string(),
-                port: 9092,
-                rack: None,
-            }],
+            brokers: vec![
+                BrokerInfo {
+                    node_id: 1,
+                    host: "127.0.0.1".to_string(),
+                    port: 9092,
+                    rack: None,
+                    state: "active".to_string(),
+                },
+                BrokerInfo {
+                    node_id: 2,
+                    host: "127.0.0.2".to_string(),
+                    port: 9092,
+                    rack: None,
+                    state: "fenced".to_string(),
+                },
+            ],
             topics: 2,
             internal_topics: 1,
-            source: "Metadata".to_string(),
+            source: "DescribeCluster".to_string(),
+            quorum: Some(QuorumInfo {
+                leader_id: 1,
+                leader_epoch: 3,
+                high_watermark: 40,
+                voters: vec![
+                    VoterInfo {
+                        node_id: 1,
+                        log_end_offset: 40,
+                        lag: 0,
+                    },
+                    VoterInfo {
+                        node_id: 2,
+                        log_end_offset: 31,
+                        lag: 9,
+                    },
+                ],
+            }),
         };
         let text = render_info(&info);
         assert!(text.contains("CLUSTER-ID       abc\n"), "{text}");
         assert!(
-            text.contains("ID  HOST       PORT  RACK\n1*  127.0.0.1  9092  -\n"),
+            text.contains(
+                "ID  HOST       PORT  RACK  STATE\n1*  127.0.0.1  9092  -     active\n\
+                 2   127.0.0.2  9092  -     fenced\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("LEADER          1\nEPOCH           3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "VOTER  LOG-END-OFFSET  LAG\n1      40              0\n2      31              9\n"
+            ),
             "{text}"
         );
     }
