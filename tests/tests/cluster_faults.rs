@@ -349,6 +349,16 @@ fn sigkill_of_a_leader_during_produce() {
         let healed = now_ms();
         // It catches up and rejoins every ISR.
         wait_fully_replicated(cluster, Duration::from_secs(60));
+        // Preferred-leader election gives the partitions back to their
+        // first replica (checked every 5 s in these tests).
+        cluster.wait_until("preferred leaders again", Duration::from_secs(30), |c| {
+            (0..PARTITIONS)
+                .all(|p| {
+                    c.partition(TOPIC, p)
+                        .is_some_and(|i| i.replicas.first() == Some(&i.leader))
+                })
+                .then_some(())
+        });
         healed
     });
 }
@@ -495,4 +505,82 @@ fn rolling_restart_under_load() {
         }
         healed
     });
+}
+
+/// The `__consumer_offsets` partition of a group (Kafka's rule: Java's
+/// String.hashCode of the group id, modulo the partition count).
+fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let hash = group.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    (hash & 0x7fff_ffff) % partitions
+}
+
+fn group_client(command: &str, cluster: &Cluster, group: &str) -> BTreeMap<String, i64> {
+    let out = strom_tests::try_python(
+        "group_failover.py",
+        &[
+            command,
+            &cluster.bootstrap(),
+            TOPIC,
+            group,
+            &PARTITIONS.to_string(),
+        ],
+        &[],
+        Duration::from_secs(120),
+    );
+    assert!(out.success(), "group_failover.py {command} failed\n{out}");
+    serde_json::from_str(out.stdout.trim()).expect("offsets as JSON")
+}
+
+/// `__consumer_offsets` is replicated like any topic: a group's committed
+/// offsets survive the loss of the broker coordinating it, the group can
+/// commit again at the new coordinator, and after the broker returns.
+#[test]
+fn committed_offsets_survive_the_loss_of_the_group_coordinator() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cluster = Cluster::start(3, 1, "offsets.topic.num.partitions = 10");
+    create_topic(&cluster);
+    wait_fully_replicated(&mut cluster, Duration::from_secs(30));
+    let produce = |cluster: &Cluster, from: u32, to: u32| {
+        let lines: String = (from..to).map(|n| format!("{n}\n")).collect();
+        let out = strom_tests::kcat(
+            &[
+                "-b",
+                &cluster.bootstrap(),
+                "-t",
+                TOPIC,
+                "-P",
+                "-X",
+                "acks=all",
+            ],
+            Some(lines.as_bytes()),
+        );
+        assert!(out.success(), "{out}");
+    };
+    produce(&cluster, 0, 300);
+    let group = "failover-group";
+    let first = group_client("commit", &cluster, group);
+    assert_eq!(first.values().sum::<i64>(), 300, "{first:?}");
+
+    // The coordinator is the leader of the group's offsets partition; it
+    // replicated the commit to the other two brokers.
+    let p = offsets_partition(group, 10);
+    let coordinator = cluster.wait_until("the group's coordinator", Duration::from_secs(30), |c| {
+        let info = c.partition("__consumer_offsets", p)?;
+        (info.leader > 0 && info.isr.len() == 3).then_some(info.leader)
+    });
+    cluster.kill9(coordinator);
+    assert_eq!(
+        group_client("committed", &cluster, group),
+        first,
+        "committed offsets after the coordinator (broker {coordinator}) died"
+    );
+    // The new coordinator takes commits.
+    produce(&cluster, 300, 330);
+    let second = group_client("commit", &cluster, group);
+    assert_eq!(second.values().sum::<i64>(), 330, "{second:?}");
+    cluster.restart(coordinator);
+    wait_fully_replicated(&mut cluster, Duration::from_secs(60));
+    assert_eq!(group_client("committed", &cluster, group), second);
 }
