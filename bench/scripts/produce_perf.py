@@ -2,9 +2,12 @@
 """Produce throughput against any Kafka bootstrap address, driven by librdkafka
 (Python confluent-kafka), so the client is one nobody at Strom wrote.
 
-Prints one JSON line: messages, bytes, seconds, msgs/s, MB/s, and, when
---broker-pid is given, the broker's CPU seconds (user+sys from /proc) spent
-during the run and per million messages.
+Prints one JSON line: messages, bytes, seconds, msgs/s, MB/s, produce latency
+percentiles (librdkafka's per-message latency: produce() call to delivery
+report, in ms), and, when --broker-pid is given, the broker's CPU seconds
+(user+sys from /proc) spent during the run and per million messages. With
+--rate the producer sends at that many messages/s instead of as fast as it can
+(latency at a load the broker keeps up with).
 
 Example:
   python3 bench/scripts/produce_perf.py --bootstrap 127.0.0.1:9092 \
@@ -32,6 +35,9 @@ def main():
     ap.add_argument("--bootstrap", default="127.0.0.1:9092")
     ap.add_argument("--topic", default="perf")
     ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--replication-factor", type=int, default=1)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="messages/s (0: as fast as possible)")
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--acks", default="all")
@@ -46,7 +52,8 @@ def main():
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     topic_config = dict(kv.split("=", 1) for kv in args.topic_config)
-    fut = admin.create_topics([NewTopic(args.topic, args.partitions, 1,
+    fut = admin.create_topics([NewTopic(args.topic, args.partitions,
+                                        args.replication_factor,
                                         config=topic_config)])[args.topic]
     try:
         fut.result(30)
@@ -66,17 +73,26 @@ def main():
     payload = os.urandom(args.size)
     errors = []
     acked = [0]
+    latencies = []
 
     def on_delivery(err, msg):
         if err is not None:
             errors.append(str(err))
         else:
             acked[0] += 1
+            latency = msg.latency()
+            if latency is not None:
+                latencies.append(latency * 1000.0)
 
     cpu_before = cpu_seconds(args.broker_pid) if args.broker_pid else None
     start = time.monotonic()
     deadline = start + args.timeout_s
+    interval = 1.0 / args.rate if args.rate > 0 else 0.0
     for i in range(args.messages):
+        if interval:
+            wait = start + i * interval - time.monotonic()
+            if wait > 0:
+                producer.poll(wait)
         while True:
             try:
                 producer.produce(args.topic, payload, partition=i % args.partitions,
@@ -84,7 +100,7 @@ def main():
                 break
             except BufferError:
                 producer.poll(0.01)
-        if i % 10000 == 0:
+        if interval or i % 10000 == 0:
             producer.poll(0)
             if time.monotonic() > deadline:
                 break
@@ -93,7 +109,9 @@ def main():
     cpu_after = cpu_seconds(args.broker_pid) if args.broker_pid else None
     result = {
         "workload": f"{args.messages} x {args.size} B, {args.partitions} partitions, "
-                    f"acks={args.acks}, compression={args.compression}, linger.ms={args.linger_ms}",
+                    f"RF {args.replication_factor}, acks={args.acks}, "
+                    f"compression={args.compression}, linger.ms={args.linger_ms}, "
+                    f"rate={'max' if not args.rate else args.rate}",
         "acked": acked[0],
         "errors": len(errors),
         "unflushed": remaining,
@@ -101,6 +119,11 @@ def main():
         "msgs_per_s": round(acked[0] / seconds),
         "mb_per_s": round(acked[0] * args.size / seconds / 1e6, 1),
     }
+    if latencies:
+        latencies.sort()
+        for name, q in (("p50", 0.5), ("p99", 0.99), ("p99_9", 0.999)):
+            result[f"latency_ms_{name}"] = round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+        result["latency_ms_max"] = round(latencies[-1], 2)
     if cpu_before is not None:
         used = cpu_after - cpu_before
         result["broker_cpu_s"] = round(used, 2)

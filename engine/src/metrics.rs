@@ -28,6 +28,10 @@
 //! | `strom_partition_bytes_out_total` / `strom_partition_records_out_total` | counter | topic, partition | fetched (records: offsets a consumer advanced by) |
 //! | `strom_partition_log_start_offset` / `strom_partition_log_end_offset` / `strom_partition_high_watermark` | gauge | topic, partition | |
 //! | `strom_partition_segments` / `strom_partition_size_bytes` | gauge | topic, partition | segment files and their bytes |
+//! | `strom_partition_leader` | gauge | topic, partition | 1 where this broker leads the partition, 0 where it follows (or no leader) |
+//! | `strom_partition_replicas` / `strom_partition_in_sync_replicas` | gauge | topic, partition | replicas; ISR members (as the leader knows them; 0 on followers) |
+//! | `strom_partition_under_replicated` | gauge | topic, partition | 1 where this broker leads and the ISR is smaller than the replica set |
+//! | `strom_partition_replica_bytes_out_total` | counter | topic, partition | bytes sent to followers |
 //! | `strom_group_members` | gauge | group, state | members of a consumer group |
 //! | `strom_group_committed_offset` / `strom_group_lag` | gauge | group, topic, partition | committed offset; high watermark − committed offset |
 //! | `strom_storage_*_total` | counter | | recovery and disk-full counters of `strom_storage::metrics` |
@@ -171,6 +175,11 @@ pub struct PartitionSnapshot {
     pub high_watermark: i64,
     pub segments: u64,
     pub size_bytes: u64,
+    /// Whether this broker leads it.
+    pub leader: bool,
+    pub replicas: u64,
+    /// ISR members as the leader knows them (0 when not leading).
+    pub in_sync_replicas: u64,
 }
 
 /// One group at scrape time (on its coordinator shard).
@@ -409,7 +418,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         shards.iter().flat_map(|s| s.partitions.iter()).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     type PField = fn(&PartitionSnapshot) -> i64;
-    let per_partition: [(&str, &str, &str, PField); 9] = [
+    let per_partition: [(&str, &str, &str, PField); 14] = [
         (
             "strom_partition_bytes_in_total",
             "counter",
@@ -460,6 +469,36 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
             "gauge",
             "Bytes of the partition's segment files.",
             |p| p.size_bytes as i64,
+        ),
+        (
+            "strom_partition_leader",
+            "gauge",
+            "1 where this broker leads the partition.",
+            |p| i64::from(p.leader),
+        ),
+        (
+            "strom_partition_replicas",
+            "gauge",
+            "Replicas of the partition.",
+            |p| p.replicas as i64,
+        ),
+        (
+            "strom_partition_in_sync_replicas",
+            "gauge",
+            "In-sync replicas as the leader knows them (0 where not leading).",
+            |p| p.in_sync_replicas as i64,
+        ),
+        (
+            "strom_partition_under_replicated",
+            "gauge",
+            "1 where this broker leads and not every replica is in sync.",
+            |p| i64::from(p.leader && p.in_sync_replicas < p.replicas),
+        ),
+        (
+            "strom_partition_replica_bytes_out_total",
+            "counter",
+            "Bytes sent to followers.",
+            |p| p.counters.replica_bytes_out as i64,
         ),
     ];
     for (name, kind, help, field) in per_partition {
@@ -630,6 +669,9 @@ mod tests {
             log_start_offset: 0,
             log_end_offset: 10,
             high_watermark: 10,
+            leader: true,
+            replicas: 3,
+            in_sync_replicas: 2,
             segments: 1,
             size_bytes: 100,
         });

@@ -54,6 +54,8 @@ pub struct Partition {
     pub(crate) last_high_watermark: i64,
     /// Leader, follower or offline (see `replication::role`).
     pub(crate) role: crate::replication::role::Role,
+    /// Replicas of the partition, as the metadata last said.
+    pub(crate) replica_count: usize,
     /// Queued for the next group-commit round.
     pub(crate) sync_queued: bool,
     /// Wall clock of the last completed sync (for `flush.ms`).
@@ -75,6 +77,7 @@ impl Partition {
             sync_waiters: Vec::new(),
             last_high_watermark,
             role: crate::replication::role::Role::Offline { leader_epoch: -1 },
+            replica_count: 1,
             sync_queued: false,
             last_sync_ms: now_ms(),
             counters: crate::metrics::PartitionCounters::default(),
@@ -602,6 +605,9 @@ impl Shard {
                 high_watermark: p.log.high_watermark(),
                 segments: p.log.segment_count() as u64,
                 size_bytes: p.log.size_bytes(),
+                leader: p.role.is_leader(),
+                replicas: p.replica_count as u64,
+                in_sync_replicas: p.in_sync_replicas() as u64,
             })
             .collect();
         snapshot.groups = self

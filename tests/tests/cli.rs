@@ -1084,8 +1084,12 @@ fn errors_name_the_problem() {
     assert_eq!(info["topics"], 1, "{info}");
     assert_eq!(
         info["brokers"],
-        serde_json::json!([{"node_id": 1, "host": "127.0.0.1", "port": broker.port(), "rack": null}])
+        serde_json::json!([{"node_id": 1, "host": "127.0.0.1", "port": broker.port(), "rack": null, "state": "active"}])
     );
+    // A single node is a controller quorum of itself.
+    assert_eq!(info["quorum"]["leader_id"], 1, "{info}");
+    assert_eq!(info["quorum"]["voters"][0]["node_id"], 1, "{info}");
+    assert_eq!(info["quorum"]["voters"][0]["lag"], 0, "{info}");
     let table = ok(&b, &["cluster", "info"]).stdout;
     assert!(
         table.contains(&format!("1*  127.0.0.1  {}", broker.port())),

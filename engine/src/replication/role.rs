@@ -104,6 +104,7 @@ impl Partition {
         now_ms: i64,
     ) -> Transition {
         let replicated = state.replicas.len() > 1;
+        self.replica_count = state.replicas.len();
         if state.leader == me {
             if let Role::Leader(current) = &mut self.role {
                 if current.leader_epoch == state.leader_epoch {
