@@ -42,6 +42,13 @@ pub struct AppendOutcome {
     pub log_start_offset: i64,
 }
 
+/// The outcome of an `Append` message: one outcome per item, and the items
+/// (by index) still waiting for their acknowledgement.
+pub type Appended = (
+    Vec<AppendOutcome>,
+    Vec<(usize, oneshot::Receiver<KafkaCode>)>,
+);
+
 /// A fetch of one partition.
 #[derive(Debug, Clone)]
 pub struct ReadItem {
@@ -201,14 +208,11 @@ impl AdminOutcome {
 
 /// Every message a shard can receive.
 pub enum ShardMsg {
-    /// Append; with a timeout (acks=all) reply only once every in-sync
-    /// replica has the records (and, without write caching, synced them),
-    /// or REQUEST_TIMED_OUT after the timeout.
-    Append(
-        Vec<AppendItem>,
-        Option<Duration>,
-        oneshot::Sender<Vec<AppendOutcome>>,
-    ),
+    /// Append; with `true` (acks=all) the reply also carries, per item that
+    /// must wait, a receiver that fires once every in-sync replica has the
+    /// records (and, without write caching, synced them): NONE, or the error
+    /// that ended the wait (leadership moved).
+    Append(Vec<AppendItem>, bool, oneshot::Sender<Appended>),
     /// To shard 0 only: any request for the active controller; answered once
     /// every shard applied its effect.
     Controller(

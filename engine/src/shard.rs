@@ -243,29 +243,8 @@ impl Shard {
     /// Handles one message (from the mesh or from this shard itself).
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Append(items, acks_all_timeout, reply) => {
-                let (mut outcomes, waits) = self.append_local(items, acks_all_timeout.is_some());
-                let deadline =
-                    std::time::Instant::now() + acks_all_timeout.unwrap_or(Duration::ZERO);
-                for (index, acked) in waits {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    let sleep = glommio::timer::sleep(left);
-                    futures::pin_mut!(sleep);
-                    let code = match select(acked, sleep).await {
-                        futures::future::Either::Left((Ok(code), _)) => code,
-                        // The partition went away (deleted, or the broker is
-                        // stopping) before the records were acknowledged.
-                        futures::future::Either::Left((Err(_), _)) => KafkaCode::REQUEST_TIMED_OUT,
-                        // Not every in-sync replica has them yet.
-                        futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
-                    };
-                    if !code.is_ok() {
-                        outcomes[index].error = code;
-                        outcomes[index].base_offset = -1;
-                        outcomes[index].message = None;
-                    }
-                }
-                let _ = reply.send(outcomes);
+            ShardMsg::Append(items, acks_all, reply) => {
+                let _ = reply.send(self.append_local(items, acks_all));
             }
             ShardMsg::Group(call, reply) => {
                 let answer = self.group_call(call).await;

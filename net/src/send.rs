@@ -50,16 +50,30 @@ pub async fn write_items<S>(stream: &mut S, items: Vec<SendItem>) -> Result<(), 
 where
     S: AsyncWrite + AsRawFd + Unpin,
 {
+    let fd = stream.as_raw_fd();
+    write_items_to(stream, fd, items).await
+}
+
+/// [`write_items`] to the write half of a split socket: bytes through
+/// `writer`, file regions by `sendfile` on `socket_fd` (the same socket).
+pub async fn write_items_to<W>(
+    writer: &mut W,
+    socket_fd: RawFd,
+    items: Vec<SendItem>,
+) -> Result<(), NetError>
+where
+    W: AsyncWrite + Unpin,
+{
     for item in items {
         match item {
-            SendItem::Bytes(bytes) => stream.write_all(&bytes).await?,
+            SendItem::Bytes(bytes) => writer.write_all(&bytes).await?,
             SendItem::File(slice) => {
-                stream.flush().await?;
-                send_file(stream.as_raw_fd(), slice).await?;
+                writer.flush().await?;
+                send_file(socket_fd, slice).await?;
             }
         }
     }
-    stream.flush().await?;
+    writer.flush().await?;
     Ok(())
 }
 

@@ -96,6 +96,14 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Requests of one connection whose responses are not written yet: while
+/// acks=all produce requests wait for their replicas, the connection reads
+/// and handles the next ones (answers still go out in request order). A
+/// client with more in flight waits for the oldest answer.
+///
+/// Unit: requests. Value: 16.
+pub const REQUESTS_IN_FLIGHT_PER_CONNECTION_MAX: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,13 +33,20 @@ use strom_net::{NetError, SendItem};
 /// What to write back for a request; `None` for acks=0 produce requests.
 pub type Reply = Option<Vec<SendItem>>;
 
+/// A request's answer: ready, or (acks=all produce) a future of it. The
+/// connection writes answers in request order either way.
+pub enum Dispatched {
+    Now(Reply),
+    Later(futures::future::LocalBoxFuture<'static, Result<Reply, NetError>>),
+}
+
 /// Routes a request to its handler.
 pub async fn dispatch(
     shard: &Rc<Shard>,
     info: RequestInfo,
     body: Bytes,
     client_host: &str,
-) -> Result<Reply, NetError> {
+) -> Result<Dispatched, NetError> {
     let version = info.api_version;
     match decode_request(&info, body)? {
         Request::ApiVersions(request) => encoded(&info, &api_versions::handle(shard, &request)),
@@ -53,13 +60,21 @@ pub async fn dispatch(
             encoded(&info, &delete_topics::handle(shard, request, version).await)
         }
         Request::Produce(request) => {
-            let response = {
+            let produced = {
                 let _in_flight = ShardMetrics::in_flight(&shard.metrics.produce_in_flight);
                 produce::handle(shard, request).await
             };
-            match response {
-                Some(response) => encoded(&info, &response),
-                None => Ok(None),
+            match produced {
+                produce::Produced::NoResponse => Ok(Dispatched::Now(None)),
+                produce::Produced::Now(response) => encoded(&info, &response),
+                produce::Produced::Later(response) => {
+                    let shard = shard.clone();
+                    Ok(Dispatched::Later(Box::pin(async move {
+                        let _in_flight = ShardMetrics::in_flight(&shard.metrics.produce_in_flight);
+                        let response = response.await;
+                        encode_reply(&info, &response)
+                    })))
+                }
             }
         }
         Request::Fetch(request) => {
@@ -67,10 +82,12 @@ pub async fn dispatch(
                 let _in_flight = ShardMetrics::in_flight(&shard.metrics.fetch_in_flight);
                 fetch::handle(shard, request, version).await
             };
-            Ok(Some(strom_net::fetch_response::encode_fetch_response(
-                version,
-                info.correlation_id,
-                &data,
+            Ok(Dispatched::Now(Some(
+                strom_net::fetch_response::encode_fetch_response(
+                    version,
+                    info.correlation_id,
+                    &data,
+                ),
             )))
         }
         Request::ListOffsets(request) => {
@@ -182,8 +199,13 @@ pub async fn call_owners<I, A>(
     out
 }
 
+/// Encodes a response for the request it answers, to be written now.
+fn encoded<R: Encodable>(info: &RequestInfo, response: &R) -> Result<Dispatched, NetError> {
+    encode_reply(info, response).map(Dispatched::Now)
+}
+
 /// Encodes a response for the request it answers.
-fn encoded<R: Encodable>(info: &RequestInfo, response: &R) -> Result<Reply, NetError> {
+fn encode_reply<R: Encodable>(info: &RequestInfo, response: &R) -> Result<Reply, NetError> {
     let bytes = encode_response(
         info.api_key,
         info.api_version,

@@ -37,11 +37,21 @@ enum Slot {
     Pending { shard: usize, index: usize },
 }
 
-pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<ProduceResponse> {
+/// What Produce answers: nothing (acks=0), a response now, or, with acks=all
+/// records still waiting for the in-sync replicas, a future of the response.
+/// The records are appended (in request order) before this returns either
+/// way, so the connection may go on to its next request while it waits.
+pub enum Produced {
+    NoResponse,
+    Now(ProduceResponse),
+    Later(futures::future::LocalBoxFuture<'static, ProduceResponse>),
+}
+
+pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
     let acks = request.acks;
     let request_timeout_ms = request.timeout_ms;
     if acks != 0 && acks != 1 && acks != -1 {
-        return Some(all_failed(request, KafkaCode::INVALID_REQUIRED_ACKS));
+        return Produced::Now(all_failed(request, KafkaCode::INVALID_REQUIRED_ACKS));
     }
     let mut table = shard.table();
     if shard.broker.auto_create_topics_enable {
@@ -161,34 +171,66 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
         slots.push((name, partitions));
     }
 
-    // acks=all waits for the in-sync replicas at most the request's timeout.
-    let acks_all_timeout = (acks == -1).then(|| {
-        std::time::Duration::from_millis(u64::try_from(request_timeout_ms).unwrap_or(0).max(1))
-    });
     let calls = per_shard.into_iter().map(|(owner, items)| {
         let shard = shard.clone();
         async move {
             let outcome = shard
-                .call(owner, |reply| {
-                    ShardMsg::Append(items, acks_all_timeout, reply)
-                })
+                .call(owner, |reply| ShardMsg::Append(items, acks == -1, reply))
                 .await;
             (owner, outcome)
         }
     });
     let mut results: BTreeMap<usize, Vec<AppendOutcome>> = BTreeMap::new();
+    let mut waits = Vec::new();
     for (owner, outcome) in join_all(calls).await {
         match outcome {
-            Ok(list) => {
+            Ok((list, pending)) => {
                 results.insert(owner, list);
+                waits.extend(pending.into_iter().map(|(index, rx)| (owner, index, rx)));
             }
             Err(err) => warn!("produce to shard {owner} failed: {err}"),
         }
     }
     if acks == 0 {
-        return None;
+        return Produced::NoResponse;
     }
+    if waits.is_empty() {
+        return Produced::Now(respond(slots, results));
+    }
+    // acks=all waits for the in-sync replicas at most the request's timeout.
+    let timeout =
+        std::time::Duration::from_millis(u64::try_from(request_timeout_ms).unwrap_or(0).max(1));
+    Produced::Later(Box::pin(async move {
+        let deadline = std::time::Instant::now() + timeout;
+        for (owner, index, acked) in waits {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let sleep = glommio::timer::sleep(left);
+            futures::pin_mut!(sleep);
+            let code = match futures::future::select(acked, sleep).await {
+                futures::future::Either::Left((Ok(code), _)) => code,
+                // The partition went away (deleted, or the broker is
+                // stopping) before the records were acknowledged.
+                futures::future::Either::Left((Err(_), _)) => KafkaCode::REQUEST_TIMED_OUT,
+                // Not every in-sync replica has them yet.
+                futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
+            };
+            if let Some(outcome) = results.get_mut(&owner).and_then(|l| l.get_mut(index)) {
+                if !code.is_ok() {
+                    outcome.error = code;
+                    outcome.base_offset = -1;
+                    outcome.message = None;
+                }
+            }
+        }
+        respond(slots, results)
+    }))
+}
 
+/// The response from every partition's slot and the owners' outcomes.
+fn respond(
+    slots: Vec<(String, Vec<(i32, Slot)>)>,
+    results: BTreeMap<usize, Vec<AppendOutcome>>,
+) -> ProduceResponse {
     let mut response = ProduceResponse::default();
     for (name, partitions) in slots {
         let mut topic = TopicProduceResponse::default();
@@ -222,7 +264,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Option<Produc
         }
         response.responses.push(topic);
     }
-    Some(response)
+    response
 }
 
 /// The error message when a batch is above `max.message.bytes`.
