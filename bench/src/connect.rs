@@ -11,7 +11,9 @@ use strom_net::client::{ClientOptions, Connection};
 pub fn our_max_version(api_key: ApiKey) -> i16 {
     match api_key {
         ApiKey::Produce => 11,
-        ApiKey::Fetch => 12,
+        // v11: the newest without tagged fields; tansu 0.6 answers v12 with a
+        // top-level tag kafka-protocol refuses below v16.
+        ApiKey::Fetch => 11,
         ApiKey::ListOffsets => 7,
         ApiKey::Metadata => 12,
         ApiKey::CreateTopics => 7,
