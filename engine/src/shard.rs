@@ -65,6 +65,14 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A partition with an empty log in `dir` and default configs (tests).
+    #[cfg(test)]
+    pub(crate) fn empty_for_test(dir: &std::path::Path) -> Partition {
+        let config = TopicConfig::defaults_from(&strom_tuning::config::BrokerConfig::default());
+        let (log, _) = PartitionLog::open(dir, log_config(&config), 0).expect("open log");
+        Partition::new(log, Uuid::nil(), Arc::new(config))
+    }
+
     fn new(log: PartitionLog, topic_id: Uuid, config: Arc<TopicConfig>) -> Partition {
         let last_high_watermark = log.high_watermark();
         Partition {
@@ -536,7 +544,7 @@ impl Shard {
             if failed {
                 info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, ?result, "ISR change not made");
                 if let Some(partition) = shard.partitions.borrow_mut().get_mut(&tp) {
-                    partition.isr_request_failed();
+                    partition.isr_request_failed(now_ms());
                 }
             }
         })

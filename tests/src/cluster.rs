@@ -201,7 +201,6 @@ impl Cluster {
 
     /// SIGTERM (controlled shutdown) and wait for a clean exit.
     pub fn stop(&mut self, id: i32) {
-        let stderr = self.stderr(id);
         let node = self.node_mut(id);
         let mut child = node.child.take().expect("node not running");
         signal(child.id(), "TERM");
@@ -209,14 +208,17 @@ impl Cluster {
             Some(status) => assert!(
                 status.success(),
                 "node {id} exited with {status} after SIGTERM\n{}",
-                tail(&stderr, 60)
+                tail(&self.stderr(id), 60)
             ),
             None => {
+                // What the node logged after the signal, and where its
+                // threads wait, tell why it hung.
+                let stacks = crate::thread_stacks(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "node {id} did not stop after SIGTERM\n{}",
-                    tail(&stderr, 60)
+                    "node {id} did not stop after SIGTERM\n{}\n--- threads ---\n{stacks}",
+                    tail(&self.stderr(id), 60)
                 );
             }
         }

@@ -333,10 +333,11 @@ impl Broker {
                 self.stderr()
             ),
             None => {
+                let stacks = thread_stacks(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "strom did not exit within {STOP_TIMEOUT:?} after SIGTERM\n--- stderr ---\n{}",
+                    "strom did not exit within {STOP_TIMEOUT:?} after SIGTERM\n--- stderr ---\n{}\n--- threads ---\n{stacks}",
                     self.stderr()
                 );
             }
@@ -403,6 +404,26 @@ fn signal(pid: u32, sig: &str) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// The stacks of every thread of a hung process (gdb, when installed), to
+/// say where a broker that would not stop was waiting.
+fn thread_stacks(pid: u32) -> String {
+    let out = Command::new("timeout")
+        .args(["30", "gdb", "-p", &pid.to_string(), "-batch", "-nx"])
+        .args(["-ex", "thread apply all bt 40"])
+        .output();
+    match out {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let stacks: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("Thread ") || l.starts_with('#'))
+                .collect();
+            stacks.join("\n")
+        }
+        Err(err) => format!("(no thread stacks: gdb: {err})"),
+    }
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {

@@ -209,7 +209,9 @@ async fn run(shard: Weak<Shard>, task: Rc<FetcherTask>) {
             _ => fetch(&shard, &task, conn).await,
         };
         match result {
-            Ok(Progress::Busy) => {}
+            // Busy rounds may follow one another without I/O: let the
+            // shard's other tasks (and its shutdown) run in between.
+            Ok(Progress::Busy) => glommio::yield_if_needed().await,
             Ok(Progress::Idle) => pause(&task, backoff).await,
             Err(err) => {
                 debug!(
@@ -266,6 +268,48 @@ fn by_topic<T>(items: Vec<(TopicPartition, T)>) -> BTreeMap<std::sync::Arc<str>,
     out
 }
 
+/// The local half of a truncation round: partitions with no epoch of their
+/// own are settled here; the rest are returned, to be asked of the leader
+/// as (leader epoch, epoch asked, rounds). A partition this shard no longer
+/// holds (deleted, or closed at shutdown) leaves the task: kept, it would
+/// be planned again at once, forever, and the loop would never yield.
+fn truncations_to_ask(
+    shard_id: usize,
+    partitions: &mut HashMap<TopicPartition, crate::shard::Partition>,
+    task: &FetcherTask,
+    list: Vec<(TopicPartition, i32, Option<i32>, u8)>,
+) -> Vec<(TopicPartition, (i32, i32, u8))> {
+    let mut asked = Vec::new();
+    for (tp, leader_epoch, ask_epoch, rounds) in list {
+        let Some(partition) = partitions.get_mut(&tp) else {
+            task.partitions.borrow_mut().remove(&tp);
+            continue;
+        };
+        let latest = ask_epoch.or(partition.log.latest_epoch());
+        let local_hw = partition.log.high_watermark();
+        let done = match latest {
+            // Nothing of ours to compare: keep what is committed.
+            None if partition.log.log_end_offset() > local_hw
+                || rounds >= TRUNCATION_ROUNDS_MAX =>
+            {
+                truncate_log(shard_id, &tp, partition, local_hw);
+                true
+            }
+            None => true,
+            Some(epoch) => {
+                asked.push((tp.clone(), (leader_epoch, epoch, rounds)));
+                false
+            }
+        };
+        if done {
+            task.partitions
+                .borrow_mut()
+                .insert(tp, FetchState::Fetch { leader_epoch });
+        }
+    }
+    asked
+}
+
 /// One OffsetForLeaderEpoch round for the partitions that need it.
 async fn truncate(
     shard: &Rc<Shard>,
@@ -273,36 +317,7 @@ async fn truncate(
     conn: &mut Connection,
     list: Vec<(TopicPartition, i32, Option<i32>, u8)>,
 ) -> Result<Progress, strom_net::client::ClientError> {
-    let mut asked = Vec::new();
-    {
-        let mut partitions = shard.partitions.borrow_mut();
-        for (tp, leader_epoch, ask_epoch, rounds) in list {
-            let Some(partition) = partitions.get_mut(&tp) else {
-                continue;
-            };
-            let latest = ask_epoch.or(partition.log.latest_epoch());
-            let local_hw = partition.log.high_watermark();
-            let done = match latest {
-                // Nothing of ours to compare: keep what is committed.
-                None if partition.log.log_end_offset() > local_hw
-                    || rounds >= TRUNCATION_ROUNDS_MAX =>
-                {
-                    truncate_log(shard, &tp, partition, local_hw);
-                    true
-                }
-                None => true,
-                Some(epoch) => {
-                    asked.push((tp.clone(), (leader_epoch, epoch, rounds)));
-                    false
-                }
-            };
-            if done {
-                task.partitions
-                    .borrow_mut()
-                    .insert(tp, FetchState::Fetch { leader_epoch });
-            }
-        }
-    }
+    let asked = truncations_to_ask(shard.id, &mut shard.partitions.borrow_mut(), task, list);
     if asked.is_empty() {
         return Ok(Progress::Busy);
     }
@@ -349,7 +364,7 @@ async fn truncate(
             let next_state = if answer.end_offset < 0 || answer.leader_epoch < 0 {
                 // The leader has nothing for our epochs: keep what is committed.
                 let hw = partition.log.high_watermark();
-                truncate_log(shard, &tp, partition, hw);
+                truncate_log(shard.id, &tp, partition, hw);
                 FetchState::Fetch { leader_epoch }
             } else {
                 let (ours, our_end) = partition.log.end_offset_for_epoch(answer.leader_epoch);
@@ -359,7 +374,7 @@ async fn truncate(
                     } else {
                         answer.end_offset.min(our_end)
                     };
-                    truncate_log(shard, &tp, partition, target);
+                    truncate_log(shard.id, &tp, partition, target);
                     FetchState::Fetch { leader_epoch }
                 } else {
                     // We lack the leader's epoch: ask about our own largest
@@ -395,7 +410,7 @@ fn still_following(task: &FetcherTask, tp: &TopicPartition, leader_epoch: i32) -
 
 /// Cuts a follower's log at `offset` (fail-stop if that fails).
 fn truncate_log(
-    shard: &Shard,
+    shard_id: usize,
     tp: &TopicPartition,
     partition: &mut crate::shard::Partition,
     offset: i64,
@@ -404,9 +419,9 @@ fn truncate_log(
     if offset >= end {
         return;
     }
-    info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, from = end, to = offset, "truncating a follower's log to match its leader");
+    info!(shard = shard_id, topic = %tp.topic, partition = tp.partition, from = end, to = offset, "truncating a follower's log to match its leader");
     if let Err(err) = partition.log.truncate_to(offset) {
-        tracing::error!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "truncating the log failed, stopping the broker: {err}");
+        tracing::error!(shard = shard_id, topic = %tp.topic, partition = tp.partition, "truncating the log failed, stopping the broker: {err}");
         crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
     }
 }
@@ -640,6 +655,54 @@ async fn wait_synced(shard: &Rc<Shard>, list: Vec<(TopicPartition, i64)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task_truncating(tps: &[TopicPartition]) -> FetcherTask {
+        let partitions = tps
+            .iter()
+            .map(|tp| {
+                let state = FetchState::Truncate {
+                    leader_epoch: 1,
+                    ask_epoch: None,
+                    rounds: 0,
+                };
+                (tp.clone(), state)
+            })
+            .collect();
+        FetcherTask {
+            leader: 2,
+            partitions: RefCell::new(partitions),
+            wake: RefCell::new(None),
+        }
+    }
+
+    fn tp(partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: std::sync::Arc::from("t"),
+            partition,
+        }
+    }
+
+    /// The shutdown hang of the rolling-restart fault test: the shard
+    /// closed its partitions while one was still to be truncated; planned
+    /// again and again without ever yielding, the fetcher starved the shard.
+    #[test]
+    fn a_partition_no_longer_on_the_shard_leaves_the_truncation_plan() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut partitions = HashMap::new();
+        partitions.insert(tp(0), crate::shard::Partition::empty_for_test(tmp.path()));
+        let task = task_truncating(&[tp(0), tp(1)]);
+        let list = truncations(&task);
+        assert_eq!(list.len(), 2);
+        let asked = truncations_to_ask(0, &mut partitions, &task, list);
+        assert!(asked.is_empty(), "an empty log has no epoch to ask about");
+        // Partition 0 (held, empty) fetches now; partition 1 (gone) is dropped.
+        assert_eq!(
+            task.partitions.borrow().get(&tp(0)),
+            Some(&FetchState::Fetch { leader_epoch: 1 })
+        );
+        assert!(!task.partitions.borrow().contains_key(&tp(1)));
+        assert!(truncations(&task).is_empty(), "nothing left to plan");
+    }
 
     #[test]
     fn a_partial_batch_at_the_end_is_left_for_the_next_fetch() {

@@ -28,6 +28,9 @@ pub enum Role {
     },
 }
 
+/// How long a leader waits after a refused ISR change before asking again.
+pub const ISR_RETRY_BACKOFF_MS: i64 = 500;
+
 /// What the leader tracks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderState {
@@ -41,6 +44,10 @@ pub struct LeaderState {
     /// An ISR change sent to the controller and not yet in the metadata.
     pub pending_isr: Option<Vec<i32>>,
     pub followers: BTreeMap<i32, FollowerProgress>,
+    /// After a refused ISR change, none is asked before this time (ms): a
+    /// follower fetching every few milliseconds must not turn a refusal
+    /// (say, of a fenced broker) into a request storm on the controller.
+    pub isr_retry_after_ms: i64,
     /// The log end offset when it became leader: a replica joins the ISR
     /// only once it has everything from before this epoch.
     pub epoch_start_offset: i64,
@@ -143,6 +150,7 @@ impl Partition {
                 isr: state.isr.clone(),
                 pending_isr: None,
                 followers,
+                isr_retry_after_ms: 0,
                 epoch_start_offset: self.log.log_end_offset(),
             });
             if !replicated {
@@ -266,7 +274,7 @@ impl Partition {
         let Role::Leader(leader) = &mut self.role else {
             return None;
         };
-        if leader.pending_isr.is_some() {
+        if leader.pending_isr.is_some() || now_ms < leader.isr_retry_after_ms {
             return None;
         }
         let joining = isr::ready_to_join(
@@ -304,7 +312,7 @@ impl Partition {
         let Role::Leader(leader) = &mut self.role else {
             return None;
         };
-        if leader.pending_isr.is_some() {
+        if leader.pending_isr.is_some() || now_ms < leader.isr_retry_after_ms {
             return None;
         }
         let lagging = isr::lagging(&leader.isr, me, &leader.followers, now_ms, lag_max_ms);
@@ -326,10 +334,11 @@ impl Partition {
     }
 
     /// Leader: the controller refused or did not answer an ISR change; it may
-    /// be asked again.
-    pub(crate) fn isr_request_failed(&mut self) {
+    /// be asked again after [`ISR_RETRY_BACKOFF_MS`].
+    pub(crate) fn isr_request_failed(&mut self, now_ms: i64) {
         if let Role::Leader(leader) = &mut self.role {
             leader.pending_isr = None;
+            leader.isr_retry_after_ms = now_ms + ISR_RETRY_BACKOFF_MS;
         }
     }
 
@@ -340,5 +349,49 @@ impl Partition {
             Role::Leader(leader) => leader.isr.len().max(1),
             _ => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader_of(dir: &std::path::Path, replicas: Vec<i32>, isr: Vec<i32>) -> Partition {
+        let mut partition = Partition::empty_for_test(dir);
+        let state = PartitionState {
+            leader: replicas[0],
+            replicas,
+            isr,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        partition.apply_state(1, &state, 0);
+        partition
+    }
+
+    /// A refused ISR change (say, adding a fenced broker) is asked again
+    /// only after a pause, not at the follower's next fetch a millisecond
+    /// later: no request storm on the controller.
+    #[test]
+    fn a_refused_isr_change_is_asked_again_only_after_the_backoff() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = leader_of(tmp.path(), vec![1, 2], vec![1]);
+        let first = p
+            .follower_fetched(1, 2, 0, 1_000)
+            .expect("replica 2 caught up");
+        assert_eq!(first.isr, vec![1, 2]);
+        assert_eq!(
+            p.follower_fetched(1, 2, 0, 1_001),
+            None,
+            "one request in flight"
+        );
+        p.isr_request_failed(1_002);
+        assert_eq!(p.follower_fetched(1, 2, 0, 1_003), None);
+        assert_eq!(
+            p.follower_fetched(1, 2, 0, 1_002 + ISR_RETRY_BACKOFF_MS - 1),
+            None
+        );
+        let again = p.follower_fetched(1, 2, 0, 1_002 + ISR_RETRY_BACKOFF_MS);
+        assert_eq!(again.map(|r| r.isr), Some(vec![1, 2]));
     }
 }
