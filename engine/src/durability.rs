@@ -212,14 +212,20 @@ impl Shard {
         }
     }
 
-    /// Applies retention every `log.retention.check.interval.ms`.
+    /// Applies retention, and forgets idempotent producers idle for
+    /// `producer.id.expiration.ms`, every `log.retention.check.interval.ms`.
     async fn retention_timer(self: Rc<Self>) {
         let period = Duration::from_millis(self.broker.log_retention_check_interval_ms as u64);
         loop {
             glommio::timer::sleep(period).await;
             let now = now_ms();
             let mut changed = Vec::new();
+            let expiration = self.broker.producer_id_expiration_ms;
             for (tp, partition) in self.partitions.borrow_mut().iter_mut() {
+                let expired = partition.log.expire_producers(now, expiration);
+                if expired > 0 {
+                    info!(shard = self.id, topic = %tp.topic, partition = tp.partition, expired, "forgot idle idempotent producers");
+                }
                 match partition.log.enforce_retention(now) {
                     Ok(removed) if removed.segments > 0 => {
                         info!(

@@ -62,6 +62,10 @@ impl KafkaCode {
     pub const ELECTION_NOT_NEEDED: KafkaCode = KafkaCode(84);
     pub const INVALID_UPDATE_VERSION: KafkaCode = KafkaCode(95);
     pub const INELIGIBLE_REPLICA: KafkaCode = KafkaCode(107);
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: KafkaCode = KafkaCode(45);
+    pub const INVALID_PRODUCER_EPOCH: KafkaCode = KafkaCode(47);
+    pub const INVALID_TXN_STATE: KafkaCode = KafkaCode(48);
+    pub const TRANSACTIONAL_ID_NOT_FOUND: KafkaCode = KafkaCode(105);
 
     pub fn is_ok(self) -> bool {
         self == KafkaCode::NONE

@@ -227,6 +227,9 @@ pub enum ShardMsg {
         Vec<(TopicPartition, i32, i32)>,
         oneshot::Sender<Vec<(KafkaCode, i32, i64)>>,
     ),
+    /// To shard 0 only: a new producer id for an idempotent producer
+    /// (InitProducerId), from the block the controller gave this broker.
+    ProducerId(oneshot::Sender<Result<i64, KafkaCode>>),
     /// To shard 0 only: a partition leader's ISR change for the controller.
     AlterIsr(
         crate::cluster::elections::IsrChange,

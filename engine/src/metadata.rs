@@ -134,6 +134,9 @@ pub struct TopicTable {
     /// there is none), not part of the replicated log.
     #[serde(default)]
     pub controller_id: i32,
+    /// The first producer id of the next block the controller hands out.
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 mod topics_as_list {

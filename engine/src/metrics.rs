@@ -32,6 +32,8 @@
 //! | `strom_partition_replicas` / `strom_partition_in_sync_replicas` | gauge | topic, partition | replicas; ISR members (as the leader knows them; 0 on followers) |
 //! | `strom_partition_under_replicated` | gauge | topic, partition | 1 where this broker leads and the ISR is smaller than the replica set |
 //! | `strom_partition_replica_bytes_out_total` | counter | topic, partition | bytes sent to followers |
+//! | `strom_partition_duplicate_batches_total` | counter | topic, partition | retried batches of idempotent producers answered with their first offsets, not written again |
+//! | `strom_partition_producers` | gauge | topic, partition | idempotent producer ids the partition keeps state for |
 //! | `strom_group_members` | gauge | group, state | members of a consumer group |
 //! | `strom_group_committed_offset` / `strom_group_lag` | gauge | group, topic, partition | committed offset; high watermark − committed offset |
 //! | `strom_storage_*_total` | counter | | recovery and disk-full counters of `strom_storage::metrics` |
@@ -162,6 +164,8 @@ pub struct PartitionCounters {
     pub records_out: u64,
     /// Bytes sent to followers (replica fetches), not counted in `bytes_out`.
     pub replica_bytes_out: u64,
+    /// Retried batches of idempotent producers answered without writing.
+    pub duplicate_batches: u64,
 }
 
 /// One partition at scrape time.
@@ -180,6 +184,8 @@ pub struct PartitionSnapshot {
     pub replicas: u64,
     /// ISR members as the leader knows them (0 when not leading).
     pub in_sync_replicas: u64,
+    /// Idempotent producer ids with state here.
+    pub producers: u64,
 }
 
 /// One group at scrape time (on its coordinator shard).
@@ -418,7 +424,19 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         shards.iter().flat_map(|s| s.partitions.iter()).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     type PField = fn(&PartitionSnapshot) -> i64;
-    let per_partition: [(&str, &str, &str, PField); 14] = [
+    let per_partition: [(&str, &str, &str, PField); 16] = [
+        (
+            "strom_partition_duplicate_batches_total",
+            "counter",
+            "Retried batches of idempotent producers answered without writing them again.",
+            |p| p.counters.duplicate_batches as i64,
+        ),
+        (
+            "strom_partition_producers",
+            "gauge",
+            "Idempotent producer ids this partition keeps state for.",
+            |p| p.producers as i64,
+        ),
         (
             "strom_partition_bytes_in_total",
             "counter",
@@ -665,6 +683,7 @@ mod tests {
                 bytes_out: 0,
                 records_out: 0,
                 replica_bytes_out: 0,
+                duplicate_batches: 0,
             },
             log_start_offset: 0,
             log_end_offset: 10,
@@ -672,6 +691,7 @@ mod tests {
             leader: true,
             replicas: 3,
             in_sync_replicas: 2,
+            producers: 0,
             segments: 1,
             size_bytes: 100,
         });

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strom_net::versions::ApiSupport;
 use strom_net::FileSlice;
 use strom_storage::log::{LogConfig, PartitionLog};
+use strom_storage::producers::SequenceCheck;
 use strom_storage::StorageError;
 use strom_tuning::catalog::BrokerLayers;
 use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
@@ -161,6 +162,11 @@ pub struct Shard {
         RefCell<Option<futures::channel::mpsc::UnboundedReceiver<TopicPartition>>>,
     /// Serializes checkpoint writes, so an older one never lands last.
     pub(crate) checkpoint_lock: Semaphore,
+    /// Shard 0: the block of producer ids this broker hands out, as
+    /// (next, end).
+    producer_ids: Cell<(i64, i64)>,
+    /// Shard 0: one producer id block request to the controller at a time.
+    producer_id_lock: Semaphore,
     /// Produce is refused while set: the data directory's file system is
     /// below `strom.log.dir.min.free.bytes`, or a write hit ENOSPC.
     pub(crate) disk_full: Cell<bool>,
@@ -197,6 +203,8 @@ impl Shard {
             sync_queue,
             sync_queue_rx: RefCell::new(Some(sync_queue_rx)),
             checkpoint_lock: Semaphore::new(1),
+            producer_ids: Cell::new((0, 0)),
+            producer_id_lock: Semaphore::new(1),
             disk_full: Cell::new(false),
             missing_partitions: Cell::new(false),
             coordinator: RefCell::new(crate::group::Coordinator::new(
@@ -282,6 +290,9 @@ impl Shard {
             }
             ShardMsg::Controller(request, reply) => {
                 let _ = reply.send(self.controller_admin(request).await);
+            }
+            ShardMsg::ProducerId(reply) => {
+                let _ = reply.send(self.allocate_producer_id().await);
             }
             ShardMsg::EpochEndOffsets(items, reply) => {
                 let _ = reply.send(self.epoch_end_offsets(&items));
@@ -595,6 +606,7 @@ impl Shard {
                 leader: p.role.is_leader(),
                 replicas: p.replica_count as u64,
                 in_sync_replicas: p.in_sync_replicas() as u64,
+                producers: p.log.producers().len() as u64,
             })
             .collect();
         snapshot.groups = self
@@ -695,6 +707,46 @@ impl Shard {
                 }
                 if self.disk_full.get() {
                     return failed(KafkaCode::KAFKA_STORAGE_ERROR, DISK_FULL_MESSAGE);
+                }
+                match partition.log.check_producers(&item.headers) {
+                    SequenceCheck::Append => {}
+                    SequenceCheck::Duplicate {
+                        base_offset,
+                        last_offset,
+                    } => {
+                        // A retry of a batch already written: answered with
+                        // the offsets it got, once it is acknowledged.
+                        partition.counters.duplicate_batches += 1;
+                        let acked = last_offset + 1;
+                        if wait_synced && partition.log.high_watermark() < acked {
+                            let (tx, rx) = oneshot::channel();
+                            partition.ack_waiters.push((acked, tx));
+                            waits.push((index, rx));
+                        }
+                        return AppendOutcome {
+                            error: KafkaCode::NONE,
+                            message: None,
+                            base_offset,
+                            log_append_time_ms: -1,
+                            log_start_offset: partition.log.log_start_offset(),
+                        };
+                    }
+                    SequenceCheck::OutOfOrder { expected, got } => {
+                        let message = format!(
+                            "Out of order sequence number for producer {} at {}-{}: {got} \
+                             (expected {expected})",
+                            item.headers[0].producer_id, item.tp.topic, item.tp.partition
+                        );
+                        return failed(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, &message);
+                    }
+                    SequenceCheck::StaleEpoch { current, got } => {
+                        let message = format!(
+                            "Producer {} has epoch {got}, older than the current epoch \
+                             {current} at {}-{}",
+                            item.headers[0].producer_id, item.tp.topic, item.tp.partition
+                        );
+                        return failed(KafkaCode::INVALID_PRODUCER_EPOCH, &message);
+                    }
                 }
                 let append_time = match partition.config.message_timestamp_type {
                     TimestampType::LogAppendTime => Some(now),
@@ -1046,6 +1098,51 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// A producer id no other producer of the cluster has (shard 0 only):
+    /// the next of the block this broker holds, taking a new block from the
+    /// controller when it runs out (one request at a time). Blocks are in
+    /// the metadata log, so ids are never handed out twice, even across
+    /// restarts; ids left in a block at shutdown are skipped.
+    pub(crate) async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, KafkaCode> {
+        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
+        debug_assert_eq!(self.id, 0);
+        loop {
+            let (next, end) = self.producer_ids.get();
+            if next < end {
+                self.producer_ids.set((next + 1, end));
+                return Ok(next);
+            }
+            let _one = self
+                .producer_id_lock
+                .acquire_permit(1)
+                .await
+                .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)?;
+            let (next, end) = self.producer_ids.get();
+            if next < end {
+                continue;
+            }
+            let request = ControllerRequest::AllocateProducerIds {
+                broker: self.broker.node_id,
+            };
+            match self.controller_admin(request).await {
+                Ok(ControllerResponse::ProducerIds { first, count, .. }) => {
+                    info!(first, count, "took a block of producer ids");
+                    self.producer_ids.set((first, first + count));
+                }
+                Ok(other) => {
+                    warn!("unexpected answer to a producer id request: {other:?}");
+                    return Err(KafkaCode::COORDINATOR_NOT_AVAILABLE);
+                }
+                Err((code, message)) => {
+                    warn!(?code, "no producer id block from the controller: {message}");
+                    return Err(KafkaCode::COORDINATOR_NOT_AVAILABLE);
+                }
+            }
+        }
+    }
+}
+
 /// How long an admin request may wait for the active controller.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -1085,7 +1182,8 @@ impl Shard {
             | R::Admin { offset, .. }
             | R::AlterIsr { offset, .. }
             | R::ElectLeaders { offset, .. }
-            | R::Registered { offset, .. } => *offset,
+            | R::Registered { offset, .. }
+            | R::ProducerIds { offset, .. } => *offset,
             _ => 0,
         };
         if !node.wait_published(offset, ADMIN_TIMEOUT).await {

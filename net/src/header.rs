@@ -188,9 +188,10 @@ mod tests {
             Err(NetError::UnsupportedVersion { .. })
         ));
         // An API Kafka knows but Strom does not serve yet is not advertised and not served.
+        // AddPartitionsToTxn (24): transactions are not served yet.
         assert!(matches!(
-            classify(header_bytes(22, 4, 1), &support),
-            Err(NetError::UnknownApiKey { api_key: 22 })
+            classify(header_bytes(24, 4, 1), &support),
+            Err(NetError::UnknownApiKey { api_key: 24 })
         ));
     }
 

@@ -196,6 +196,7 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::OffsetForLeaderEpoch => 4,
         ApiKey::ElectLeaders => 2,
         ApiKey::DescribeQuorum => 0,
+        ApiKey::InitProducerId => 2,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -601,6 +602,13 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
             }
             if v >= 4 {
                 c.array("coordinator_keys", 1, |c| c.string("key"))?;
+            }
+        }
+        ApiKey::InitProducerId => {
+            c.string("transactional_id")?;
+            c.skip(4, "transaction_timeout_ms")?;
+            if v >= 3 {
+                c.skip(8 + 2, "producer_id, producer_epoch")?;
             }
         }
         _ => {}

@@ -77,6 +77,7 @@ impl ApiSupport {
                 entry(ApiKey::OffsetForLeaderEpoch, 2, 4),
                 entry(ApiKey::ElectLeaders, 0, 2),
                 entry(ApiKey::DescribeQuorum, 0, 2),
+                entry(ApiKey::InitProducerId, 0, 4),
             ],
         }
     }

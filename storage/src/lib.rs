@@ -12,5 +12,6 @@ pub mod error;
 pub mod index;
 pub mod log;
 pub mod metrics;
+pub mod producers;
 
 pub use error::StorageError;

@@ -61,6 +61,7 @@ use crate::epochs::{self, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFF
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 use crate::metrics;
+use crate::producers::{ProducerStates, SequenceCheck};
 
 const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 const LOG_SUFFIX: &str = ".log";
@@ -935,6 +936,9 @@ pub struct PartitionLog {
     /// failed): it is rewritten before the next batch is written, so no
     /// record ever lands on disk with its epoch missing from the file.
     epochs_stale: bool,
+    /// Idempotent producers' sequences (see [`crate::producers`]), rebuilt
+    /// from the batch headers at open and after a truncation.
+    producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -1140,7 +1144,9 @@ impl PartitionLog {
             syncer,
             epochs,
             epochs_stale: epochs_changed,
+            producers: ProducerStates::new(),
         };
+        log.rebuild_producers()?;
         // Make whatever recovery found durable and record the new recovery
         // point, so the next crash need not scan this again.
         log.flush()?;
@@ -1241,6 +1247,7 @@ impl PartitionLog {
             epochs_before,
         )?;
         debug_assert_eq!(self.log_end_offset, next_offset);
+        self.record_producers(headers, Some(first_offset));
         Ok(AppendInfo {
             base_offset: first_offset,
             last_offset: next_offset - 1,
@@ -1313,6 +1320,7 @@ impl PartitionLog {
         let position =
             self.write_batches(batches, headers, first_offset, None, now_ms, epochs_before)?;
         debug_assert_eq!(self.log_end_offset, next_offset);
+        self.record_producers(headers, None);
         Ok(AppendInfo {
             base_offset: first_offset,
             last_offset: next_offset - 1,
@@ -1976,7 +1984,65 @@ impl PartitionLog {
         self.truncations += 1;
         self.write_lowered_checkpoint(cut.offset, cut.offset)?;
         self.cut_at(cut)?;
+        self.rebuild_producers()?;
         self.write_checkpoint()
+    }
+
+    /// Checks a client's batches against the idempotent producers' state
+    /// before they are appended (see [`crate::producers`]).
+    pub fn check_producers(&self, headers: &[BatchHeader]) -> SequenceCheck {
+        self.producers.check(headers)
+    }
+
+    /// The idempotent producers this partition knows.
+    pub fn producers(&self) -> &ProducerStates {
+        &self.producers
+    }
+
+    /// Forgets producers idle for `expiration_ms`; returns how many.
+    pub fn expire_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.producers.expire(now_ms, expiration_ms)
+    }
+
+    /// Records written batches in the producer state. `first_offset`: the
+    /// offset the leader assigned to the first batch (`None`: the headers
+    /// carry their offsets, as replicated batches do).
+    fn record_producers(&mut self, headers: &[BatchHeader], first_offset: Option<i64>) {
+        if !headers.iter().any(crate::producers::is_idempotent) {
+            return;
+        }
+        let Some(mut next) = first_offset else {
+            self.producers.record(headers);
+            return;
+        };
+        let placed: Vec<BatchHeader> = headers
+            .iter()
+            .map(|h| {
+                let mut h = *h;
+                h.base_offset = next;
+                next += i64::from(h.last_offset_delta) + 1;
+                h
+            })
+            .collect();
+        self.producers.record(&placed);
+    }
+
+    /// Reads the batch headers of every segment to rebuild the producer
+    /// state (at open, and after a truncation removed batches).
+    fn rebuild_producers(&mut self) -> Result<(), StorageError> {
+        let mut states = ProducerStates::new();
+        for segment in &self.segments {
+            let mut position = 0;
+            while position < segment.size {
+                let header = segment.read_header(position)?;
+                position += header.total_bytes() as u64;
+                if crate::producers::is_idempotent(&header) {
+                    states.record(std::slice::from_ref(&header));
+                }
+            }
+        }
+        self.producers = states;
+        Ok(())
     }
 
     /// Deletes every segment and starts an empty log at `offset`: log start
@@ -2040,6 +2106,7 @@ impl PartitionLog {
         // open drops or moves to the new start.
         let changed = self.epochs.clear();
         self.persist_epochs_if(changed)?;
+        self.producers.clear();
         self.write_checkpoint()
     }
 

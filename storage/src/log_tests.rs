@@ -1646,3 +1646,62 @@ fn an_append_whose_epoch_cannot_be_made_durable_writes_nothing() {
     assert_eq!(log.epoch_entries(), &[(1, 0), (2, 3)]);
     assert_eq!(epoch_file(tmp.path()), "0\n2\n1 0\n2 3\n");
 }
+
+/// A batch of `records` records from idempotent producer `pid`, epoch
+/// `epoch`, starting at sequence `seq` (CRC recomputed).
+fn idempotent_batch(records: usize, pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
+    let mut buf = make_batch(records, NOW);
+    buf[43..51].copy_from_slice(&pid.to_be_bytes());
+    buf[51..53].copy_from_slice(&epoch.to_be_bytes());
+    buf[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[21..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+    buf
+}
+
+fn check(log: &PartitionLog, buf: &[u8]) -> crate::producers::SequenceCheck {
+    log.check_producers(&validate_batches(buf).unwrap())
+}
+
+#[test]
+fn producer_state_survives_a_reopen_and_follows_a_truncation() {
+    use crate::producers::SequenceCheck;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("topic-0");
+    let (mut log, _) = open(&dir, config(400));
+    append(&mut log, 2, NOW); // a plain batch: offsets 0-1
+    for seq in [0, 3, 6] {
+        let info = append_buf(&mut log, idempotent_batch(3, 42, 1, seq), None);
+        assert_eq!(info.base_offset, 2 + i64::from(seq));
+    }
+    assert!(log.segment_count() > 1, "the state spans segments");
+    let retry = idempotent_batch(3, 42, 1, 3);
+    let duplicate = SequenceCheck::Duplicate {
+        base_offset: 5,
+        last_offset: 7,
+    };
+    assert_eq!(check(&log, &retry), duplicate);
+    log.close().unwrap();
+
+    let (mut log, _) = open(&dir, config(400));
+    assert_eq!(log.producers().len(), 1);
+    assert_eq!(check(&log, &retry), duplicate, "after a reopen");
+    assert_eq!(
+        check(&log, &idempotent_batch(1, 42, 1, 9)),
+        SequenceCheck::Append
+    );
+    assert_eq!(
+        check(&log, &idempotent_batch(1, 42, 0, 9)),
+        SequenceCheck::StaleEpoch { current: 1, got: 0 }
+    );
+
+    // A follower cut back to offset 8 no longer has sequences 6-8.
+    log.truncate_to(8).unwrap();
+    assert_eq!(
+        check(&log, &idempotent_batch(3, 42, 1, 6)),
+        SequenceCheck::Append
+    );
+    assert_eq!(check(&log, &retry), duplicate);
+    log.truncate_fully_and_start_at(100).unwrap();
+    assert!(log.producers().is_empty());
+}

@@ -20,7 +20,8 @@ def main():
         bootstrap_servers=args.bootstrap,
         compression_type=args.compression,
         acks="all",
-        # Idempotence needs InitProducerId, which this broker version does not serve.
+        # Plain batches: this script checks codecs, tests/clients/idempotence.py
+        # the idempotent producer.
         enable_idempotence=False,
         linger_ms=20,
     )

@@ -713,6 +713,37 @@ pub fn stored_batches(data_dir: &Path, topic: &str) -> Vec<strom_storage::batch:
     batches
 }
 
+/// Sends one request on a new connection and returns the decoded
+/// response (raw protocol tests).
+pub fn exchange<
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+>(
+    bootstrap: &str,
+    api_key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    request: &Req,
+) -> Resp {
+    let frame =
+        strom_net::request::encode_request(api_key, version, 42, "strom-protocol-test", request)
+            .expect("encode request");
+    let mut stream = raw_connect(bootstrap);
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut stream, &frame).expect("send");
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).expect("response size");
+    let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut response).expect("response body");
+    let mut buf = bytes::Bytes::from(response);
+    assert_eq!(bytes::Buf::get_i32(&mut buf), 42, "correlation id");
+    if api_key.response_header_version(version) >= 1 {
+        assert_eq!(bytes::Buf::get_u8(&mut buf), 0, "no response header tags");
+    }
+    Resp::decode(&mut buf, version).expect("decode response")
+}
+
 /// Fails (never skips) when kafka-python with lz4 support is missing.
 pub fn require_kafka_python() {
     let out = Command::new(python_exe())

@@ -3,36 +3,10 @@
 
 use bytes::Buf;
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::io::{Read, Write};
 use strom_net::request::encode_request;
 use strom_tests::*;
-
-/// Sends one request and returns the decoded response.
-fn exchange<Req: Encodable, Resp: Decodable>(
-    bootstrap: &str,
-    api_key: ApiKey,
-    version: i16,
-    request: &Req,
-) -> Resp {
-    let frame = encode_request(api_key, version, 42, "strom-protocol-test", request)
-        .expect("encode request");
-    let mut stream = raw_connect(bootstrap);
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
-    stream.write_all(&frame).expect("send");
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).expect("response size");
-    let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut response).expect("response body");
-    let mut buf = bytes::Bytes::from(response);
-    assert_eq!(buf.get_i32(), 42, "correlation id");
-    if api_key.response_header_version(version) >= 1 {
-        assert_eq!(buf.get_u8(), 0, "no response header tags");
-    }
-    Resp::decode(&mut buf, version).expect("decode response")
-}
 
 #[test]
 fn find_coordinator_names_this_broker_for_groups_only() {

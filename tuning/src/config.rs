@@ -71,6 +71,7 @@
 //! | `log.message.timestamp.type` | string | `CreateTime` | `CreateTime`, `LogAppendTime` | Whether record timestamps are the producer's or the broker's append time. |
 //! | `strom.fetch.max.wait.ms.cap` | integer, ms | `30000` | 0..=2147483647 | Upper bound applied to a Fetch request's `max_wait_ms`. |
 //! | `log.retention.check.interval.ms` | integer, ms | `300000` (5 min) | 1..=9223372036854775807 | How often each shard applies retention to its partitions. |
+//! | `producer.id.expiration.ms` | integer, ms | `86400000` (1 day) | 1..=2147483647 | How long a partition keeps an idempotent producer's sequences after its last batch; expired producers are forgotten at the next retention check. |
 //! | `strom.write.caching.default` | boolean | `false` | `true` / `false` | Default of the topic key `write.caching`. `false`: a record is acknowledged to acks=all producers, and shown to consumers, only after it is synced to disk (`fdatasync`, group commit per shard). `true`: acknowledged and shown once in the page cache (Kafka's default), synced per `flush.messages` / `flush.ms`. |
 //! | `log.flush.interval.messages` | integer | `9223372036854775807` | 1..=9223372036854775807 | Default of `flush.messages`: sync a partition once this many records are unsynced (matters with write caching). |
 //! | `log.flush.interval.ms` | integer, ms | `9223372036854775807` | 0..=9223372036854775807 | Default of `flush.ms`: sync a partition's unsynced records at least this often (matters with write caching). |
@@ -159,6 +160,7 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.message.timestamp.type",
     "strom.fetch.max.wait.ms.cap",
     "log.retention.check.interval.ms",
+    "producer.id.expiration.ms",
     "strom.write.caching.default",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
@@ -341,6 +343,9 @@ pub struct BrokerConfig {
     /// `log.retention.check.interval.ms`: how often retention runs. Default
     /// 300000.
     pub log_retention_check_interval_ms: i64,
+    /// `producer.id.expiration.ms`: idle time after which a partition
+    /// forgets an idempotent producer. Default 86400000 (1 day).
+    pub producer_id_expiration_ms: i64,
     /// `strom.write.caching.default`: default of the topic's
     /// `write.caching`. Default false (acks=all waits for the sync).
     pub write_caching_default: bool,
@@ -475,6 +480,7 @@ impl Default for BrokerConfig {
             log_retention_ms: 168 * MS_PER_HOUR,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
             write_caching_default: false,
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: i64::MAX,
@@ -719,6 +725,7 @@ impl BrokerConfig {
             "log.message.timestamp.type" => text(&self.log_message_timestamp_type),
             "strom.fetch.max.wait.ms.cap" => text(&self.fetch_max_wait_ms_cap),
             "log.retention.check.interval.ms" => text(&self.log_retention_check_interval_ms),
+            "producer.id.expiration.ms" => text(&self.producer_id_expiration_ms),
             "strom.write.caching.default" => text(&self.write_caching_default),
             "log.flush.interval.messages" => text(&self.log_flush_interval_messages),
             "log.flush.interval.ms" => text(&self.log_flush_interval_ms),
@@ -978,6 +985,9 @@ impl BrokerConfig {
         }
         if let Some(n) = layer.int("log.retention.check.interval.ms", 1, i64::MAX) {
             c.log_retention_check_interval_ms = n;
+        }
+        if let Some(n) = layer.int("producer.id.expiration.ms", 1, I32_MAX) {
+            c.producer_id_expiration_ms = n;
         }
         if let Some(b) = layer.get("strom.write.caching.default", parse_bool) {
             c.write_caching_default = b;

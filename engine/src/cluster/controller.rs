@@ -102,7 +102,14 @@ pub enum ControllerRequest {
     },
     /// The quorum as the active controller sees it (DescribeQuorum).
     DescribeQuorum,
+    /// A block of producer ids for a broker (Kafka's AllocateProducerIds).
+    AllocateProducerIds {
+        broker: i32,
+    },
 }
+
+/// Producer ids a broker takes from the controller at a time.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// The voters as the active controller sees them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +159,12 @@ pub enum ControllerResponse {
         offset: u64,
     },
     Quorum(QuorumInfo),
+    /// Producer ids `first .. first + count` belong to the asking broker.
+    ProducerIds {
+        first: i64,
+        count: i64,
+        offset: u64,
+    },
     /// Refused before anything was written (the active controller's disk is
     /// full).
     Refused {
@@ -420,6 +433,24 @@ impl Controller {
                     elections::elect_preferred(next, partitions.as_deref())
                 };
                 Box::new(move |offset| ControllerResponse::ElectLeaders { outcomes, offset })
+            }
+            ControllerRequest::AllocateProducerIds { broker } => {
+                // The first block starts at PRODUCER_ID_BLOCK: id 0 is
+                // valid in Kafka, but a non-zero start makes a mix-up with
+                // "no producer id" (-1) or a zeroed field easy to spot.
+                let first = next.next_producer_id.max(PRODUCER_ID_BLOCK);
+                next.next_producer_id = first + PRODUCER_ID_BLOCK;
+                info!(
+                    broker,
+                    first,
+                    count = PRODUCER_ID_BLOCK,
+                    "producer id block handed out"
+                );
+                Box::new(move |offset| ControllerResponse::ProducerIds {
+                    first,
+                    count: PRODUCER_ID_BLOCK,
+                    offset,
+                })
             }
             ControllerRequest::DescribeQuorum => {
                 Box::new(|_| ControllerResponse::NotController { leader: NO_LEADER })

@@ -3463,10 +3463,302 @@ mod root {
                 }
             }
 
+            ///  Producer ids handed out so far: the next block starts here (Kafka's
+            ///  ProducerIdsRecord). Brokers take blocks of ids for idempotent and
+            ///  transactional producers from the controller.
+            ///
+            /// Generated from these locations:
+            /// * Table `ProducerIds` in the file `metadata.fbs:98`
+            #[derive(
+                Clone,
+                Debug,
+                PartialEq,
+                PartialOrd,
+                Eq,
+                Ord,
+                Hash,
+                ::serde::Serialize,
+                ::serde::Deserialize,
+            )]
+            pub struct ProducerIds {
+                /// The field `next_producer_id` in the table `ProducerIds`
+                pub next_producer_id: i64,
+            }
+
+            #[allow(clippy::derivable_impls)]
+            impl ::core::default::Default for ProducerIds {
+                fn default() -> Self {
+                    Self {
+                        next_producer_id: 0,
+                    }
+                }
+            }
+
+            impl ProducerIds {
+                /// Creates a [ProducerIdsBuilder] for serializing an instance of this table.
+                #[inline]
+                pub fn builder() -> ProducerIdsBuilder<()> {
+                    ProducerIdsBuilder(())
+                }
+
+                #[allow(clippy::too_many_arguments)]
+                pub fn create(
+                    builder: &mut ::planus::Builder,
+                    field_next_producer_id: impl ::planus::WriteAsDefault<i64, i64>,
+                ) -> ::planus::Offset<Self> {
+                    let prepared_next_producer_id = field_next_producer_id.prepare(builder, &0);
+
+                    let mut table_writer: ::planus::table_writer::TableWriter<6> =
+                        ::core::default::Default::default();
+                    if prepared_next_producer_id.is_some() {
+                        table_writer.write_entry::<i64>(0);
+                    }
+
+                    unsafe {
+                        table_writer.finish(builder, |object_writer| {
+                            if let ::core::option::Option::Some(prepared_next_producer_id) =
+                                prepared_next_producer_id
+                            {
+                                object_writer.write::<_, _, 8>(&prepared_next_producer_id);
+                            }
+                        });
+                    }
+                    builder.current_offset()
+                }
+            }
+
+            impl ::planus::WriteAs<::planus::Offset<ProducerIds>> for ProducerIds {
+                type Prepared = ::planus::Offset<Self>;
+
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::planus::Offset<ProducerIds> {
+                    ::planus::WriteAsOffset::prepare(self, builder)
+                }
+            }
+
+            impl ::planus::WriteAsOptional<::planus::Offset<ProducerIds>> for ProducerIds {
+                type Prepared = ::planus::Offset<Self>;
+
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::core::option::Option<::planus::Offset<ProducerIds>> {
+                    ::core::option::Option::Some(::planus::WriteAsOffset::prepare(self, builder))
+                }
+            }
+
+            impl ::planus::WriteAsOffset<ProducerIds> for ProducerIds {
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::planus::Offset<ProducerIds> {
+                    ProducerIds::create(builder, self.next_producer_id)
+                }
+            }
+
+            /// Builder for serializing an instance of the [ProducerIds] type.
+            ///
+            /// Can be created using the [ProducerIds::builder] method.
+            #[derive(Debug)]
+            #[must_use]
+            pub struct ProducerIdsBuilder<State>(State);
+
+            impl ProducerIdsBuilder<()> {
+                /// Setter for the [`next_producer_id` field](ProducerIds#structfield.next_producer_id).
+                #[inline]
+                #[allow(clippy::type_complexity)]
+                pub fn next_producer_id<T0>(self, value: T0) -> ProducerIdsBuilder<(T0,)>
+                where
+                    T0: ::planus::WriteAsDefault<i64, i64>,
+                {
+                    ProducerIdsBuilder((value,))
+                }
+
+                /// Sets the [`next_producer_id` field](ProducerIds#structfield.next_producer_id) to the default value.
+                #[inline]
+                #[allow(clippy::type_complexity)]
+                pub fn next_producer_id_as_default(
+                    self,
+                ) -> ProducerIdsBuilder<(::planus::DefaultValue,)> {
+                    self.next_producer_id(::planus::DefaultValue)
+                }
+            }
+
+            impl<T0> ProducerIdsBuilder<(T0,)> {
+                /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [ProducerIds].
+                #[inline]
+                pub fn finish(
+                    self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::planus::Offset<ProducerIds>
+                where
+                    Self: ::planus::WriteAsOffset<ProducerIds>,
+                {
+                    ::planus::WriteAsOffset::prepare(&self, builder)
+                }
+            }
+
+            impl<T0: ::planus::WriteAsDefault<i64, i64>>
+                ::planus::WriteAs<::planus::Offset<ProducerIds>> for ProducerIdsBuilder<(T0,)>
+            {
+                type Prepared = ::planus::Offset<ProducerIds>;
+
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::planus::Offset<ProducerIds> {
+                    ::planus::WriteAsOffset::prepare(self, builder)
+                }
+            }
+
+            impl<T0: ::planus::WriteAsDefault<i64, i64>>
+                ::planus::WriteAsOptional<::planus::Offset<ProducerIds>>
+                for ProducerIdsBuilder<(T0,)>
+            {
+                type Prepared = ::planus::Offset<ProducerIds>;
+
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::core::option::Option<::planus::Offset<ProducerIds>> {
+                    ::core::option::Option::Some(::planus::WriteAsOffset::prepare(self, builder))
+                }
+            }
+
+            impl<T0: ::planus::WriteAsDefault<i64, i64>> ::planus::WriteAsOffset<ProducerIds>
+                for ProducerIdsBuilder<(T0,)>
+            {
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::planus::Offset<ProducerIds> {
+                    let (v0,) = &self.0;
+                    ProducerIds::create(builder, v0)
+                }
+            }
+
+            /// Reference to a deserialized [ProducerIds].
+            #[derive(Copy, Clone)]
+            pub struct ProducerIdsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
+
+            impl<'a> ProducerIdsRef<'a> {
+                /// Getter for the [`next_producer_id` field](ProducerIds#structfield.next_producer_id).
+                #[inline]
+                pub fn next_producer_id(&self) -> ::planus::Result<i64> {
+                    ::core::result::Result::Ok(
+                        self.0
+                            .access(0, "ProducerIds", "next_producer_id")?
+                            .unwrap_or(0),
+                    )
+                }
+            }
+
+            impl<'a> ::core::fmt::Debug for ProducerIdsRef<'a> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    let mut f = f.debug_struct("ProducerIdsRef");
+                    f.field("next_producer_id", &self.next_producer_id());
+                    f.finish()
+                }
+            }
+
+            impl<'a> ::core::convert::TryFrom<ProducerIdsRef<'a>> for ProducerIds {
+                type Error = ::planus::Error;
+
+                #[allow(unreachable_code)]
+                fn try_from(value: ProducerIdsRef<'a>) -> ::planus::Result<Self> {
+                    ::core::result::Result::Ok(Self {
+                        next_producer_id: ::core::convert::TryInto::try_into(
+                            value.next_producer_id()?,
+                        )?,
+                    })
+                }
+            }
+
+            impl<'a> ::planus::TableRead<'a> for ProducerIdsRef<'a> {
+                #[inline]
+                fn from_buffer(
+                    buffer: ::planus::SliceWithStartOffset<'a>,
+                    offset: usize,
+                ) -> ::core::result::Result<Self, ::planus::errors::ErrorKind> {
+                    ::core::result::Result::Ok(Self(::planus::table_reader::Table::from_buffer(
+                        buffer, offset,
+                    )?))
+                }
+            }
+
+            impl<'a> ::planus::VectorReadInner<'a> for ProducerIdsRef<'a> {
+                type Error = ::planus::Error;
+                const STRIDE: usize = 4;
+
+                unsafe fn from_buffer(
+                    buffer: ::planus::SliceWithStartOffset<'a>,
+                    offset: usize,
+                ) -> ::planus::Result<Self> {
+                    ::planus::TableRead::from_buffer(buffer, offset).map_err(|error_kind| {
+                        error_kind.with_error_location(
+                            "[ProducerIdsRef]",
+                            "get",
+                            buffer.offset_from_start,
+                        )
+                    })
+                }
+            }
+
+            /// # Safety
+            /// The planus compiler generates implementations that initialize
+            /// the bytes in `write_values`.
+            unsafe impl ::planus::VectorWrite<::planus::Offset<ProducerIds>> for ProducerIds {
+                type Value = ::planus::Offset<ProducerIds>;
+                const STRIDE: usize = 4;
+                #[inline]
+                fn prepare(&self, builder: &mut ::planus::Builder) -> Self::Value {
+                    ::planus::WriteAs::prepare(self, builder)
+                }
+
+                #[inline]
+                unsafe fn write_values(
+                    values: &[::planus::Offset<ProducerIds>],
+                    bytes: *mut ::core::mem::MaybeUninit<u8>,
+                    buffer_position: u32,
+                ) {
+                    let bytes = bytes as *mut [::core::mem::MaybeUninit<u8>; 4];
+                    for (i, v) in ::core::iter::Iterator::enumerate(values.iter()) {
+                        ::planus::WriteAsPrimitive::write(
+                            v,
+                            ::planus::Cursor::new(unsafe { &mut *bytes.add(i) }),
+                            buffer_position - (Self::STRIDE * i) as u32,
+                        );
+                    }
+                }
+            }
+
+            impl<'a> ::planus::ReadAsRoot<'a> for ProducerIdsRef<'a> {
+                fn read_as_root(slice: &'a [u8]) -> ::planus::Result<Self> {
+                    ::planus::TableRead::from_buffer(
+                        ::planus::SliceWithStartOffset {
+                            buffer: slice,
+                            offset_from_start: 0,
+                        },
+                        0,
+                    )
+                    .map_err(|error_kind| {
+                        error_kind.with_error_location("[ProducerIdsRef]", "read_as_root", 0)
+                    })
+                }
+            }
+
             /// The union `Payload` in the namespace `strom.metadata`
             ///
             /// Generated from these locations:
-            /// * Union `Payload` in the file `metadata.fbs:95`
+            /// * Union `Payload` in the file `metadata.fbs:102`
             #[derive(
                 Clone,
                 Debug,
@@ -3499,6 +3791,9 @@ mod root {
 
                 /// The variant of type `BrokerConfigs` in the union `Payload`
                 BrokerConfigs(::planus::alloc::boxed::Box<self::BrokerConfigs>),
+
+                /// The variant of type `ProducerIds` in the union `Payload`
+                ProducerIds(::planus::alloc::boxed::Box<self::ProducerIds>),
             }
 
             impl Payload {
@@ -3563,6 +3858,14 @@ mod root {
                 ) -> ::planus::UnionOffset<Self> {
                     ::planus::UnionOffset::new(7, value.prepare(builder).downcast())
                 }
+
+                #[inline]
+                pub fn create_producer_ids(
+                    builder: &mut ::planus::Builder,
+                    value: impl ::planus::WriteAsOffset<self::ProducerIds>,
+                ) -> ::planus::UnionOffset<Self> {
+                    ::planus::UnionOffset::new(8, value.prepare(builder).downcast())
+                }
             }
 
             impl ::planus::WriteAsUnion<Payload> for Payload {
@@ -3578,6 +3881,7 @@ mod root {
                         Self::RemoveTopic(value) => Self::create_remove_topic(builder, value),
                         Self::Partition(value) => Self::create_partition(builder, value),
                         Self::BrokerConfigs(value) => Self::create_broker_configs(builder, value),
+                        Self::ProducerIds(value) => Self::create_producer_ids(builder, value),
                     }
                 }
             }
@@ -3671,6 +3975,18 @@ mod root {
                 ) -> PayloadBuilder<::planus::Initialized<7, T>>
                 where
                     T: ::planus::WriteAsOffset<self::BrokerConfigs>,
+                {
+                    PayloadBuilder(::planus::Initialized(value))
+                }
+
+                /// Creates an instance of the [`ProducerIds` variant](Payload#variant.ProducerIds).
+                #[inline]
+                pub fn producer_ids<T>(
+                    self,
+                    value: T,
+                ) -> PayloadBuilder<::planus::Initialized<8, T>>
+                where
+                    T: ::planus::WriteAsOffset<self::ProducerIds>,
                 {
                     PayloadBuilder(::planus::Initialized(value))
                 }
@@ -3865,6 +4181,31 @@ mod root {
                     ::core::option::Option::Some(::planus::WriteAsUnion::prepare(self, builder))
                 }
             }
+            impl<T> ::planus::WriteAsUnion<Payload> for PayloadBuilder<::planus::Initialized<8, T>>
+            where
+                T: ::planus::WriteAsOffset<self::ProducerIds>,
+            {
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::planus::UnionOffset<Payload> {
+                    ::planus::UnionOffset::new(8, (self.0).0.prepare(builder).downcast())
+                }
+            }
+
+            impl<T> ::planus::WriteAsOptionalUnion<Payload> for PayloadBuilder<::planus::Initialized<8, T>>
+            where
+                T: ::planus::WriteAsOffset<self::ProducerIds>,
+            {
+                #[inline]
+                fn prepare(
+                    &self,
+                    builder: &mut ::planus::Builder,
+                ) -> ::core::option::Option<::planus::UnionOffset<Payload>> {
+                    ::core::option::Option::Some(::planus::WriteAsUnion::prepare(self, builder))
+                }
+            }
 
             /// Reference to a deserialized [Payload].
             #[derive(Copy, Clone, Debug)]
@@ -3876,6 +4217,7 @@ mod root {
                 RemoveTopic(self::RemoveTopicRef<'a>),
                 Partition(self::PartitionRef<'a>),
                 BrokerConfigs(self::BrokerConfigsRef<'a>),
+                ProducerIds(self::ProducerIdsRef<'a>),
             }
 
             impl<'a> ::core::convert::TryFrom<PayloadRef<'a>> for Payload {
@@ -3922,6 +4264,12 @@ mod root {
                                 ::core::convert::TryFrom::try_from(value)?,
                             ))
                         }
+
+                        PayloadRef::ProducerIds(value) => {
+                            Self::ProducerIds(::planus::alloc::boxed::Box::new(
+                                ::core::convert::TryFrom::try_from(value)?,
+                            ))
+                        }
                     })
                 }
             }
@@ -3954,6 +4302,9 @@ mod root {
                         7 => ::core::result::Result::Ok(Self::BrokerConfigs(
                             ::planus::TableRead::from_buffer(buffer, field_offset)?,
                         )),
+                        8 => ::core::result::Result::Ok(Self::ProducerIds(
+                            ::planus::TableRead::from_buffer(buffer, field_offset)?,
+                        )),
                         _ => ::core::result::Result::Err(
                             ::planus::errors::ErrorKind::UnknownUnionTag { tag },
                         ),
@@ -3968,7 +4319,7 @@ mod root {
             /// The table `Record` in the namespace `strom.metadata`
             ///
             /// Generated from these locations:
-            /// * Table `Record` in the file `metadata.fbs:105`
+            /// * Table `Record` in the file `metadata.fbs:113`
             #[derive(
                 Clone,
                 Debug,
@@ -4214,7 +4565,7 @@ mod root {
             ///  The data of one raft entry.
             ///
             /// Generated from these locations:
-            /// * Table `RecordBatch` in the file `metadata.fbs:110`
+            /// * Table `RecordBatch` in the file `metadata.fbs:118`
             #[derive(
                 Clone,
                 Debug,
@@ -4489,7 +4840,7 @@ mod root {
             ///  The image at raft index `last_index` (of term `last_term`), as records.
             ///
             /// Generated from these locations:
-            /// * Table `Snapshot` in the file `metadata.fbs:115`
+            /// * Table `Snapshot` in the file `metadata.fbs:123`
             #[derive(
                 Clone,
                 Debug,

@@ -206,6 +206,11 @@ pub fn diff(old: &TopicTable, new: &TopicTable) -> Vec<Payload> {
             }
         }
     }
+    if old.next_producer_id != new.next_producer_id {
+        out.push(Payload::ProducerIds(Box::new(fb::ProducerIds {
+            next_producer_id: new.next_producer_id,
+        })));
+    }
     if old.broker_defaults != new.broker_defaults {
         out.push(Payload::BrokerConfigs(Box::new(fb::BrokerConfigs {
             node: -1,
@@ -312,6 +317,9 @@ pub fn apply(table: &mut TopicTable, payload: &Payload) {
             }
             topic.partitions = topic.assignments.len() as i32;
         }
+        Payload::ProducerIds(p) => {
+            table.next_producer_id = table.next_producer_id.max(p.next_producer_id);
+        }
         Payload::BrokerConfigs(c) => {
             let configs = map_of(&c.configs);
             if c.node < 0 {
@@ -390,6 +398,7 @@ mod tests {
         assert_eq!(a.topics, b.topics);
         assert_eq!(a.broker_defaults, b.broker_defaults);
         assert_eq!(a.node_configs, b.node_configs);
+        assert_eq!(a.next_producer_id, b.next_producer_id);
     }
 
     #[test]

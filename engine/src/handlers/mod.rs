@@ -15,6 +15,7 @@ pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -158,6 +159,9 @@ pub async fn dispatch(
         }
         Request::DescribeQuorum(request) => {
             encoded(&info, &describe_quorum::handle(shard, request).await)
+        }
+        Request::InitProducerId(request) => {
+            encoded(&info, &init_producer_id::handle(shard, request).await)
         }
     }
 }

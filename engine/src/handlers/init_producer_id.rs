@@ -1,0 +1,50 @@
+//! InitProducerId for idempotent producers (no `transactional.id`): a
+//! producer id unique in the cluster and epoch 0 (KIP-98). Every call gets a
+//! new id, as Kafka gives an idempotent producer: its state on the
+//! partitions (see `strom_storage::producers`) starts afresh.
+//!
+//! Ids come from shard 0, which takes blocks of them from the controller
+//! (`AllocateProducerIds` in the metadata log), so any broker can answer.
+//! A `transactional.id` is refused with COORDINATOR_NOT_AVAILABLE: Strom
+//! has no transaction coordinator yet (FindCoordinator says so too).
+
+use crate::errors::KafkaCode;
+use crate::messages::ShardMsg;
+use crate::shard::Shard;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use std::rc::Rc;
+
+pub async fn handle(shard: &Rc<Shard>, request: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut response = InitProducerIdResponse::default();
+    response.producer_id = ProducerId(-1);
+    response.producer_epoch = -1;
+    match request.transactional_id.as_deref() {
+        None => {}
+        // As Kafka: an empty transactional id is malformed, not "none".
+        Some(id) if id.is_empty() => {
+            response.error_code = KafkaCode::INVALID_REQUEST.0;
+            return response;
+        }
+        Some(_) => {
+            response.error_code = KafkaCode::COORDINATOR_NOT_AVAILABLE.0;
+            return response;
+        }
+    }
+    // v3+: a producer that names its current id must name its epoch too.
+    if (request.producer_id.0 == -1) != (request.producer_epoch == -1) {
+        response.error_code = KafkaCode::INVALID_REQUEST.0;
+        return response;
+    }
+    let id = shard
+        .call(0, ShardMsg::ProducerId)
+        .await
+        .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE));
+    match id {
+        Ok(id) => {
+            response.producer_id = ProducerId(id);
+            response.producer_epoch = 0;
+        }
+        Err(code) => response.error_code = code.0,
+    }
+    response
+}

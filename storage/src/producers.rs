@@ -1,0 +1,436 @@
+//! Producer state of one partition: what an idempotent producer wrote, so a
+//! retried batch is written once and a lost one is noticed (KIP-98).
+//!
+//! Per producer id the partition keeps the producer epoch and the sequence
+//! ranges (with their offsets) of the last [`BATCHES_KEPT`] batches, as
+//! Kafka does: a client has at most five batches in flight per partition, so
+//! a retry always names one of them.
+//!
+//! A batch from the client is checked against that state before it is
+//! appended ([`ProducerStates::check`]):
+//! - an epoch older than the producer's current one is refused
+//!   ([`SequenceCheck::StaleEpoch`]: INVALID_PRODUCER_EPOCH);
+//! - a newer epoch starts afresh and must begin at sequence 0;
+//! - the same epoch: a batch whose sequence range is one of the kept ones
+//!   is a duplicate (answered with the offsets it got the first time,
+//!   nothing written); otherwise it must start right after the last kept
+//!   batch ([`SequenceCheck::OutOfOrder`]: OUT_OF_ORDER_SEQUENCE_NUMBER);
+//! - a producer id the partition does not know is accepted at any sequence
+//!   (its state may have expired, or been deleted with old segments; since
+//!   KIP-360 Kafka accepts it too).
+//!
+//! Batches a follower copies from its leader are not checked, only
+//! recorded: the leader checked them. The state is rebuilt from the batch
+//! headers of the log when the log opens and after a truncation, so it
+//! survives restarts and leader changes without a file of its own; an idle
+//! producer is forgotten after `producer.id.expiration.ms`
+//! ([`ProducerStates::expire`]).
+
+use crate::batch::BatchHeader;
+use std::collections::{HashMap, VecDeque};
+
+/// Batches remembered per producer (Kafka's NUM_BATCHES_TO_RETAIN).
+pub const BATCHES_KEPT: usize = 5;
+
+/// One batch of an idempotent producer: its sequence range and offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSequence {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+/// What a partition knows of one producer id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerEntry {
+    pub epoch: i16,
+    /// Oldest first; at most [`BATCHES_KEPT`].
+    pub batches: VecDeque<BatchSequence>,
+    /// Largest batch timestamp seen (ms), for expiry.
+    pub last_timestamp: i64,
+}
+
+impl ProducerEntry {
+    /// The last sequence written, if any.
+    pub fn last_seq(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.last_seq)
+    }
+}
+
+/// The outcome of checking a client's batch before it is appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// New: append it.
+    Append,
+    /// Already written, at these offsets: answer with them, write nothing.
+    Duplicate { base_offset: i64, last_offset: i64 },
+    /// Not the next sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    OutOfOrder { expected: i32, got: i32 },
+    /// An epoch older than the producer's current one: INVALID_PRODUCER_EPOCH.
+    StaleEpoch { current: i16, got: i16 },
+}
+
+/// The sequence after `seq`, `by` further on (sequences wrap from
+/// `i32::MAX` to 0, as Kafka's do).
+pub fn advance_sequence(seq: i32, by: i32) -> i32 {
+    if seq > i32::MAX - by {
+        by - (i32::MAX - seq) - 1
+    } else {
+        seq + by
+    }
+}
+
+/// The last sequence of a batch.
+pub fn last_sequence(header: &BatchHeader) -> i32 {
+    advance_sequence(header.base_sequence, header.last_offset_delta)
+}
+
+/// Whether a batch carries idempotent producer state (a producer id and a
+/// sequence; control batches carry markers, not sequences).
+pub fn is_idempotent(header: &BatchHeader) -> bool {
+    header.producer_id >= 0 && header.base_sequence >= 0 && !header.is_control()
+}
+
+/// Producer state of a partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    pub fn new() -> ProducerStates {
+        ProducerStates::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(&producer_id)
+    }
+
+    /// Every producer id known here, with its entry.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(id, e)| (*id, e))
+    }
+
+    /// Checks the batches of one produce request for this partition, in
+    /// order, as if each were appended before the next is checked. They are
+    /// all new ([`SequenceCheck::Append`]), all duplicates (the offsets of
+    /// the first to the last), or the first problem found. A mix of
+    /// duplicates and new batches is out of order: a client retries whole
+    /// batches, never part of a request.
+    pub fn check(&self, headers: &[BatchHeader]) -> SequenceCheck {
+        let mut scratch: HashMap<i64, ProducerEntry> = HashMap::new();
+        let mut duplicate: Option<(i64, i64)> = None;
+        let mut appended = false;
+        for header in headers.iter().filter(|h| is_idempotent(h)) {
+            let entry = scratch.entry(header.producer_id).or_insert_with(|| {
+                self.producers
+                    .get(&header.producer_id)
+                    .cloned()
+                    .unwrap_or(ProducerEntry {
+                        epoch: -1,
+                        batches: VecDeque::new(),
+                        last_timestamp: -1,
+                    })
+            });
+            match check_one(entry, header) {
+                SequenceCheck::Append => {
+                    if duplicate.is_some() {
+                        return out_of_order(entry, header);
+                    }
+                    appended = true;
+                    push(entry, header, -1);
+                }
+                SequenceCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => {
+                    if appended {
+                        return out_of_order(entry, header);
+                    }
+                    duplicate = Some(match duplicate {
+                        Some((first, _)) => (first, last_offset),
+                        None => (base_offset, last_offset),
+                    });
+                }
+                problem => return problem,
+            }
+        }
+        match duplicate {
+            Some((base_offset, last_offset)) => SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            },
+            None => SequenceCheck::Append,
+        }
+    }
+
+    /// Records batches written to the log (their offsets assigned).
+    pub fn record(&mut self, headers: &[BatchHeader]) {
+        for header in headers.iter().filter(|h| is_idempotent(h)) {
+            let entry = self
+                .producers
+                .entry(header.producer_id)
+                .or_insert_with(|| ProducerEntry {
+                    epoch: header.producer_epoch,
+                    batches: VecDeque::new(),
+                    last_timestamp: -1,
+                });
+            push(entry, header, header.base_offset);
+        }
+    }
+
+    /// Forgets producers whose last batch is older than `expiration_ms`
+    /// before `now_ms`; returns how many.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, e| e.last_timestamp.saturating_add(expiration_ms) > now_ms);
+        before - self.producers.len()
+    }
+
+    /// Forgets everything (the log was emptied).
+    pub fn clear(&mut self) {
+        self.producers.clear();
+    }
+}
+
+fn check_one(entry: &ProducerEntry, header: &BatchHeader) -> SequenceCheck {
+    let epoch = header.producer_epoch;
+    if epoch < entry.epoch {
+        return SequenceCheck::StaleEpoch {
+            current: entry.epoch,
+            got: epoch,
+        };
+    }
+    let first = header.base_sequence;
+    let last = last_sequence(header);
+    if epoch > entry.epoch {
+        // A new epoch starts at 0, except for a producer this partition
+        // never saw (its state expired or was never here).
+        return if first == 0 || entry.batches.is_empty() {
+            SequenceCheck::Append
+        } else {
+            SequenceCheck::OutOfOrder {
+                expected: 0,
+                got: first,
+            }
+        };
+    }
+    if let Some(b) = entry
+        .batches
+        .iter()
+        .find(|b| b.first_seq == first && b.last_seq == last)
+    {
+        return SequenceCheck::Duplicate {
+            base_offset: b.base_offset,
+            last_offset: b.last_offset,
+        };
+    }
+    match entry.last_seq() {
+        None => SequenceCheck::Append,
+        Some(seq) if advance_sequence(seq, 1) == first => SequenceCheck::Append,
+        Some(seq) => SequenceCheck::OutOfOrder {
+            expected: advance_sequence(seq, 1),
+            got: first,
+        },
+    }
+}
+
+fn out_of_order(entry: &ProducerEntry, header: &BatchHeader) -> SequenceCheck {
+    SequenceCheck::OutOfOrder {
+        expected: entry.last_seq().map_or(0, |s| advance_sequence(s, 1)),
+        got: header.base_sequence,
+    }
+}
+
+/// Adds a batch to an entry (a newer epoch starts it afresh).
+fn push(entry: &mut ProducerEntry, header: &BatchHeader, base_offset: i64) {
+    if header.producer_epoch != entry.epoch {
+        entry.epoch = header.producer_epoch;
+        entry.batches.clear();
+    }
+    if entry.batches.len() == BATCHES_KEPT {
+        entry.batches.pop_front();
+    }
+    entry.batches.push_back(BatchSequence {
+        first_seq: header.base_sequence,
+        last_seq: last_sequence(header),
+        base_offset,
+        last_offset: base_offset + i64::from(header.last_offset_delta),
+    });
+    entry.last_timestamp = entry.last_timestamp.max(header.max_timestamp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(pid: i64, epoch: i16, first_seq: i32, records: i32, base_offset: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            batch_length: 100,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: records - 1,
+            base_timestamp: 1_000,
+            max_timestamp: 1_000 + base_offset,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: first_seq,
+            records_count: records,
+        }
+    }
+
+    fn written(states: &mut ProducerStates, h: BatchHeader) {
+        assert_eq!(states.check(&[h]), SequenceCheck::Append, "{h:?}");
+        states.record(&[h]);
+    }
+
+    #[test]
+    fn a_retried_batch_is_a_duplicate_with_its_first_offsets() {
+        let mut s = ProducerStates::new();
+        written(&mut s, batch(7, 0, 0, 3, 10));
+        written(&mut s, batch(7, 0, 3, 2, 13));
+        assert_eq!(
+            s.check(&[batch(7, 0, 0, 3, 99)]),
+            SequenceCheck::Duplicate {
+                base_offset: 10,
+                last_offset: 12
+            }
+        );
+        assert_eq!(
+            s.check(&[batch(7, 0, 3, 2, 99)]),
+            SequenceCheck::Duplicate {
+                base_offset: 13,
+                last_offset: 14
+            }
+        );
+        assert_eq!(s.check(&[batch(7, 0, 5, 1, 99)]), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn a_gap_or_a_partial_overlap_is_out_of_order() {
+        let mut s = ProducerStates::new();
+        written(&mut s, batch(7, 0, 0, 3, 0));
+        assert_eq!(
+            s.check(&[batch(7, 0, 4, 1, 0)]),
+            SequenceCheck::OutOfOrder {
+                expected: 3,
+                got: 4
+            }
+        );
+        assert_eq!(
+            s.check(&[batch(7, 0, 1, 3, 0)]),
+            SequenceCheck::OutOfOrder {
+                expected: 3,
+                got: 1
+            }
+        );
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let mut s = ProducerStates::new();
+        for i in 0..7 {
+            written(&mut s, batch(1, 0, i, 1, i64::from(i)));
+        }
+        assert_eq!(s.get(1).unwrap().batches.len(), BATCHES_KEPT);
+        // Sequence 1 is forgotten: neither new nor a known duplicate.
+        assert!(matches!(
+            s.check(&[batch(1, 0, 1, 1, 0)]),
+            SequenceCheck::OutOfOrder { .. }
+        ));
+        assert!(matches!(
+            s.check(&[batch(1, 0, 2, 1, 0)]),
+            SequenceCheck::Duplicate { base_offset: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn older_epochs_are_fenced_and_a_new_epoch_starts_at_zero() {
+        let mut s = ProducerStates::new();
+        written(&mut s, batch(1, 3, 0, 2, 0));
+        assert_eq!(
+            s.check(&[batch(1, 2, 2, 1, 0)]),
+            SequenceCheck::StaleEpoch { current: 3, got: 2 }
+        );
+        assert_eq!(
+            s.check(&[batch(1, 4, 5, 1, 0)]),
+            SequenceCheck::OutOfOrder {
+                expected: 0,
+                got: 5
+            }
+        );
+        written(&mut s, batch(1, 4, 0, 1, 2));
+        assert_eq!(s.get(1).unwrap().epoch, 4);
+        assert_eq!(s.get(1).unwrap().batches.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_producer_is_accepted_at_any_sequence() {
+        let s = ProducerStates::new();
+        assert_eq!(s.check(&[batch(9, 0, 42, 1, 0)]), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn sequences_wrap_after_the_largest_int() {
+        assert_eq!(advance_sequence(i32::MAX, 1), 0);
+        assert_eq!(advance_sequence(i32::MAX - 1, 3), 1);
+        let mut s = ProducerStates::new();
+        written(&mut s, batch(1, 0, i32::MAX - 1, 2, 0));
+        assert_eq!(s.get(1).unwrap().last_seq(), Some(i32::MAX));
+        assert_eq!(s.check(&[batch(1, 0, 0, 1, 0)]), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn batches_of_one_request_are_checked_in_order() {
+        let mut s = ProducerStates::new();
+        let two = [batch(1, 0, 0, 2, 0), batch(1, 0, 2, 2, 2)];
+        assert_eq!(s.check(&two), SequenceCheck::Append);
+        s.record(&two);
+        assert_eq!(
+            s.check(&two),
+            SequenceCheck::Duplicate {
+                base_offset: 0,
+                last_offset: 3
+            }
+        );
+        // A retried batch with a new one behind it: never half-written.
+        assert!(matches!(
+            s.check(&[batch(1, 0, 2, 2, 0), batch(1, 0, 4, 1, 0)]),
+            SequenceCheck::OutOfOrder { .. }
+        ));
+    }
+
+    #[test]
+    fn plain_batches_and_control_batches_carry_no_state() {
+        let mut s = ProducerStates::new();
+        let mut plain = batch(-1, -1, -1, 3, 0);
+        plain.producer_id = -1;
+        let mut control = batch(5, 0, -1, 1, 3);
+        control.attributes = 0x20;
+        s.record(&[plain, control]);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn idle_producers_expire() {
+        let mut s = ProducerStates::new();
+        written(&mut s, batch(1, 0, 0, 1, 0)); // max timestamp 1000
+        written(&mut s, batch(2, 0, 0, 1, 5_000)); // 6000
+        assert_eq!(s.expire(7_000, 5_500), 1);
+        assert!(s.get(1).is_none());
+        assert!(s.get(2).is_some());
+    }
+}
