@@ -65,6 +65,10 @@ use crate::producers::{ProducerStates, SequenceCheck};
 
 const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 const LOG_SUFFIX: &str = ".log";
+/// Producer state snapshots (`<offset>.producers`, see [`crate::producers`]).
+const PRODUCER_SNAPSHOT_SUFFIX: &str = ".producers";
+/// Snapshots kept: the newest few cover a follower's truncations.
+const PRODUCER_SNAPSHOTS_KEPT: usize = 3;
 const INDEX_SUFFIX: &str = ".index";
 const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// Index entries are written to their files once this many are pending (and
@@ -1566,6 +1570,7 @@ impl PartitionLog {
         };
         self.segments.push(seg);
         self.dir_changes += 1;
+        self.snapshot_producers();
         Ok(())
     }
 
@@ -2027,22 +2032,115 @@ impl PartitionLog {
         self.producers.record(&placed);
     }
 
-    /// Reads the batch headers of every segment to rebuild the producer
-    /// state (at open, and after a truncation removed batches).
+    /// Rebuilds the producer state (at open, and after a truncation removed
+    /// batches): the newest snapshot at or below the log end, then the
+    /// batch headers after it (every segment's when there is none).
+    /// Snapshots past the log end (written before a crash lost records, or
+    /// cut by a truncation) and damaged ones are removed.
     fn rebuild_producers(&mut self) -> Result<(), StorageError> {
-        let mut states = ProducerStates::new();
-        for segment in &self.segments {
-            let mut position = 0;
+        let (from, mut states) = self.newest_producer_snapshot();
+        for (i, segment) in self.segments.iter().enumerate() {
+            let next_base = self.segments.get(i + 1).map(|s| s.base_offset);
+            if next_base.is_some_and(|next| next <= from) {
+                continue;
+            }
+            let mut position = if from > segment.base_offset {
+                match segment.find_batch(from)? {
+                    Some((at, _)) => at,
+                    None => continue,
+                }
+            } else {
+                0
+            };
             while position < segment.size {
                 let header = segment.read_header(position)?;
                 position += header.total_bytes() as u64;
-                if crate::producers::is_idempotent(&header) {
+                if crate::producers::is_idempotent(&header) && header.base_offset >= from {
                     states.record(std::slice::from_ref(&header));
                 }
             }
         }
         self.producers = states;
         Ok(())
+    }
+
+    /// The newest usable producer snapshot: (its offset, its state), or
+    /// (`i64::MIN`, empty) when there is none.
+    fn newest_producer_snapshot(&self) -> (i64, ProducerStates) {
+        let mut offsets = self.producer_snapshot_offsets();
+        while let Some(offset) = offsets.pop() {
+            let path = self
+                .dir
+                .join(segment_file_name(offset, PRODUCER_SNAPSHOT_SUFFIX));
+            if offset <= self.log_end_offset {
+                let decoded = fs::read(&path)
+                    .ok()
+                    .and_then(|bytes| ProducerStates::decode_snapshot(&bytes));
+                match decoded {
+                    Some((at, states)) if at == offset => return (offset, states),
+                    _ => {
+                        warn!(file = %path.display(), "damaged producer state snapshot, removing it")
+                    }
+                }
+            }
+            if let Err(err) = fs::remove_file(&path) {
+                warn!(file = %path.display(), "cannot remove a producer state snapshot: {err}");
+            }
+        }
+        (i64::MIN, ProducerStates::new())
+    }
+
+    /// Offsets of the producer snapshots in the directory, oldest first.
+    fn producer_snapshot_offsets(&self) -> Vec<i64> {
+        let mut offsets: Vec<i64> = fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        parse_segment_file_name(e.file_name().to_str()?, PRODUCER_SNAPSHOT_SUFFIX)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        offsets.sort_unstable();
+        offsets
+    }
+
+    /// Snapshots the producer state at the log end (at a roll and at a
+    /// clean close) and removes all but the newest few. Best effort: a
+    /// snapshot only shortens the rebuild, it is never needed, so it is not
+    /// synced and a failure is only logged (a torn one fails its CRC).
+    fn snapshot_producers(&self) {
+        if self.producers.is_empty() && self.producer_snapshot_offsets().is_empty() {
+            return;
+        }
+        let offset = self.log_end_offset;
+        let path = self
+            .dir
+            .join(segment_file_name(offset, PRODUCER_SNAPSHOT_SUFFIX));
+        if let Err(err) = fs::write(&path, self.producers.encode_snapshot(offset)) {
+            warn!(file = %path.display(), "cannot write a producer state snapshot: {err}");
+            let _ = fs::remove_file(&path);
+            return;
+        }
+        let offsets = self.producer_snapshot_offsets();
+        let old = offsets.len().saturating_sub(PRODUCER_SNAPSHOTS_KEPT);
+        for offset in &offsets[..old] {
+            let path = self
+                .dir
+                .join(segment_file_name(*offset, PRODUCER_SNAPSHOT_SUFFIX));
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Removes every producer snapshot (the log was emptied).
+    fn remove_producer_snapshots(&self) {
+        for offset in self.producer_snapshot_offsets() {
+            let path = self
+                .dir
+                .join(segment_file_name(offset, PRODUCER_SNAPSHOT_SUFFIX));
+            let _ = fs::remove_file(path);
+        }
     }
 
     /// Deletes every segment and starts an empty log at `offset`: log start
@@ -2107,6 +2205,7 @@ impl PartitionLog {
         let changed = self.epochs.clear();
         self.persist_epochs_if(changed)?;
         self.producers.clear();
+        self.remove_producer_snapshots();
         self.write_checkpoint()
     }
 
@@ -2343,6 +2442,7 @@ impl PartitionLog {
             }
             Err(e) => return Err(e),
         }
+        self.snapshot_producers();
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker)
             .and_then(|f| self.syncer.sync(&f))

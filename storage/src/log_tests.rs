@@ -1705,3 +1705,95 @@ fn producer_state_survives_a_reopen_and_follows_a_truncation() {
     log.truncate_fully_and_start_at(100).unwrap();
     assert!(log.producers().is_empty());
 }
+
+fn producer_snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "producers"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Snapshots (at rolls and at close) shorten the rebuild; a damaged or
+/// stale one is dropped and the state is still right.
+#[test]
+fn producer_snapshots_are_written_pruned_and_distrusted_when_damaged() {
+    use crate::producers::SequenceCheck;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("topic-0");
+    let (mut log, _) = open(&dir, config(300));
+    for i in 0..12 {
+        append_buf(&mut log, idempotent_batch(2, 7, 0, i * 2), None);
+    }
+    assert!(log.segment_count() >= 5);
+    let retry = idempotent_batch(2, 7, 0, 22);
+    let duplicate = SequenceCheck::Duplicate {
+        base_offset: 22,
+        last_offset: 23,
+    };
+    assert_eq!(check(&log, &retry), duplicate);
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    let snapshots = producer_snapshots(&dir);
+    assert!(
+        (1..=3).contains(&snapshots.len()),
+        "the newest few are kept: {snapshots:?}"
+    );
+    assert!(snapshots
+        .last()
+        .unwrap()
+        .to_string_lossy()
+        .ends_with(&format!("{end:020}.producers")));
+
+    // The clean-close snapshot alone gives the whole state.
+    let (log, _) = open(&dir, config(300));
+    assert_eq!(check(&log, &retry), duplicate);
+    assert_eq!(
+        check(&log, &idempotent_batch(1, 7, 0, 24)),
+        SequenceCheck::Append
+    );
+    log.close().unwrap();
+
+    // A damaged newest snapshot is removed; an older one plus the batches
+    // after it rebuild the same state.
+    let newest = producer_snapshots(&dir).pop().unwrap();
+    fs::write(&newest, b"SPS1 torn").unwrap();
+    let (log, _) = open(&dir, config(300));
+    assert!(!newest.exists(), "the damaged snapshot is gone");
+    assert_eq!(check(&log, &retry), duplicate);
+    assert_eq!(
+        check(&log, &idempotent_batch(1, 7, 0, 24)),
+        SequenceCheck::Append
+    );
+    drop(log);
+
+    // Without any snapshot, every batch header is read.
+    for file in producer_snapshots(&dir) {
+        fs::remove_file(file).unwrap();
+    }
+    let (log, _) = open(&dir, config(300));
+    assert_eq!(check(&log, &retry), duplicate);
+    log.close().unwrap();
+    assert!(producer_snapshots(&dir).iter().any(|p| p
+        .to_string_lossy()
+        .ends_with(&format!("{end:020}.producers"))));
+    // A truncation below a snapshot drops it and keeps what is left.
+    let (mut log, _) = open(&dir, config(300));
+    log.truncate_to(10).unwrap();
+    assert!(producer_snapshots(&dir).iter().all(|p| !p
+        .to_string_lossy()
+        .ends_with(&format!("{end:020}.producers"))));
+    assert_eq!(
+        check(&log, &idempotent_batch(2, 7, 0, 10)),
+        SequenceCheck::Append
+    );
+    assert_eq!(
+        check(&log, &idempotent_batch(2, 7, 0, 8)),
+        SequenceCheck::Duplicate {
+            base_offset: 8,
+            last_offset: 9
+        }
+    );
+}

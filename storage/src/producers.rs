@@ -20,10 +20,13 @@
 //!   KIP-360 Kafka accepts it too).
 //!
 //! Batches a follower copies from its leader are not checked, only
-//! recorded: the leader checked them. The state is rebuilt from the batch
-//! headers of the log when the log opens and after a truncation, so it
-//! survives restarts and leader changes without a file of its own; an idle
-//! producer is forgotten after `producer.id.expiration.ms`
+//! recorded: the leader checked them, and followers thus hold the same
+//! state. The log snapshots the state at every segment roll and at a clean
+//! close (`<offset>.producers`, see [`ProducerStates::encode_snapshot`]);
+//! when the log opens or is truncated, the state is the newest snapshot at
+//! or below the log end plus the batch headers after it (all of them when
+//! there is no snapshot), so it survives restarts and leader changes. An
+//! idle producer is forgotten after `producer.id.expiration.ms`
 //! ([`ProducerStates::expire`]).
 
 use crate::batch::BatchHeader;
@@ -200,6 +203,105 @@ impl ProducerStates {
     /// Forgets everything (the log was emptied).
     pub fn clear(&mut self) {
         self.producers.clear();
+    }
+}
+
+/// First bytes of a producer state snapshot file.
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS1";
+
+impl ProducerStates {
+    /// The state as of log offset `offset`, as bytes: magic, offset,
+    /// producers (id, epoch, last timestamp, batches), CRC-32C of it all.
+    pub fn encode_snapshot(&self, offset: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.producers.len() * 64);
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&offset.to_be_bytes());
+        out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
+        let mut ids: Vec<&i64> = self.producers.keys().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let e = &self.producers[id];
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&e.epoch.to_be_bytes());
+            out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            out.push(e.batches.len() as u8);
+            for b in &e.batches {
+                out.extend_from_slice(&b.first_seq.to_be_bytes());
+                out.extend_from_slice(&b.last_seq.to_be_bytes());
+                out.extend_from_slice(&b.base_offset.to_be_bytes());
+                out.extend_from_slice(&b.last_offset.to_be_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// Reads a snapshot written by [`Self::encode_snapshot`]: its offset and
+    /// state, or `None` if it is torn, corrupt or not a snapshot.
+    pub fn decode_snapshot(buf: &[u8]) -> Option<(i64, ProducerStates)> {
+        let (body, crc) = buf.split_at_checked(buf.len().checked_sub(4)?)?;
+        if crc32c::crc32c(body).to_be_bytes() != crc[..] {
+            return None;
+        }
+        let mut r = Reader { buf: body, at: 0 };
+        if r.take(4)? != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let offset = r.i64()?;
+        let count = r.u32()?;
+        let mut states = ProducerStates::new();
+        for _ in 0..count {
+            let id = r.i64()?;
+            let epoch = r.i16()?;
+            let last_timestamp = r.i64()?;
+            let n = r.take(1)?[0] as usize;
+            if n > BATCHES_KEPT {
+                return None;
+            }
+            let mut batches = VecDeque::with_capacity(n);
+            for _ in 0..n {
+                batches.push_back(BatchSequence {
+                    first_seq: r.i32()?,
+                    last_seq: r.i32()?,
+                    base_offset: r.i64()?,
+                    last_offset: r.i64()?,
+                });
+            }
+            let entry = ProducerEntry {
+                epoch,
+                batches,
+                last_timestamp,
+            };
+            states.producers.insert(id, entry);
+        }
+        (r.at == body.len()).then_some((offset, states))
+    }
+}
+
+/// Big-endian reads over a snapshot; `None` past the end.
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let bytes = self.buf.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(bytes)
+    }
+    fn i16(&mut self) -> Option<i16> {
+        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 
@@ -422,6 +524,33 @@ mod tests {
         control.attributes = 0x20;
         s.record(&[plain, control]);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_damage_is_detected() {
+        let mut s = ProducerStates::new();
+        written(&mut s, batch(1, 2, 0, 3, 10));
+        written(&mut s, batch(1, 2, 3, 1, 13));
+        written(&mut s, batch(5, 0, 7, 2, 14));
+        let bytes = s.encode_snapshot(16);
+        assert_eq!(
+            ProducerStates::decode_snapshot(&bytes),
+            Some((16, s.clone()))
+        );
+        assert_eq!(
+            ProducerStates::decode_snapshot(&ProducerStates::new().encode_snapshot(0)),
+            Some((0, ProducerStates::new()))
+        );
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                ProducerStates::decode_snapshot(&bytes[..cut]),
+                None,
+                "torn at {cut}"
+            );
+        }
+        let mut flipped = bytes.clone();
+        flipped[20] ^= 1;
+        assert_eq!(ProducerStates::decode_snapshot(&flipped), None);
     }
 
     #[test]
