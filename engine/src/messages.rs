@@ -227,6 +227,14 @@ pub enum ShardMsg {
         Vec<(TopicPartition, i32, i32)>,
         oneshot::Sender<Vec<(KafkaCode, i32, i64)>>,
     ),
+    /// DescribeProducers: each partition's idempotent producers, where this
+    /// broker leads it (NOT_LEADER_OR_FOLLOWER otherwise).
+    DescribeProducers(
+        Vec<TopicPartition>,
+        oneshot::Sender<
+            Vec<Result<Vec<crate::handlers::describe_producers::ProducerRow>, KafkaCode>>,
+        >,
+    ),
     /// To shard 0 only: a new producer id for an idempotent producer
     /// (InitProducerId), from the block the controller gave this broker.
     ProducerId(oneshot::Sender<Result<i64, KafkaCode>>),

@@ -291,6 +291,9 @@ impl Shard {
             ShardMsg::Controller(request, reply) => {
                 let _ = reply.send(self.controller_admin(request).await);
             }
+            ShardMsg::DescribeProducers(items, reply) => {
+                let _ = reply.send(self.describe_producers_local(&items));
+            }
             ShardMsg::ProducerId(reply) => {
                 let _ = reply.send(self.allocate_producer_id().await);
             }
@@ -1099,6 +1102,34 @@ impl Shard {
 }
 
 impl Shard {
+    /// The idempotent producers of partitions this shard owns and leads, as
+    /// (id, epoch, last sequence, last timestamp), by producer id.
+    fn describe_producers_local(
+        &self,
+        items: &[TopicPartition],
+    ) -> Vec<Result<Vec<crate::handlers::describe_producers::ProducerRow>, KafkaCode>> {
+        let partitions = self.partitions.borrow();
+        items
+            .iter()
+            .map(|tp| {
+                let partition = partitions
+                    .get(tp)
+                    .ok_or(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+                if !partition.role.is_leader() {
+                    return Err(KafkaCode::NOT_LEADER_OR_FOLLOWER);
+                }
+                let mut rows: Vec<_> = partition
+                    .log
+                    .producers()
+                    .iter()
+                    .map(|(id, e)| (id, e.epoch, e.last_seq().unwrap_or(-1), e.last_timestamp))
+                    .collect();
+                rows.sort_unstable();
+                Ok(rows)
+            })
+            .collect()
+    }
+
     /// A producer id no other producer of the cluster has (shard 0 only):
     /// the next of the block this broker holds, taking a new block from the
     /// controller when it runs out (one request at a time). Blocks are in

@@ -43,6 +43,7 @@ pub enum Request {
     ElectLeaders(ElectLeadersRequest),
     DescribeQuorum(DescribeQuorumRequest),
     InitProducerId(InitProducerIdRequest),
+    DescribeProducers(DescribeProducersRequest),
 }
 
 /// Decodes the body of a classified request (bounds-checked first, see
@@ -86,6 +87,7 @@ pub fn decode_request(info: &RequestInfo, body: Bytes) -> Result<Request, NetErr
         ApiKey::ElectLeaders => Request::ElectLeaders(decode_body(body, key, version)?),
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode_body(body, key, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode_body(body, key, version)?),
+        ApiKey::DescribeProducers => Request::DescribeProducers(decode_body(body, key, version)?),
         other => {
             return Err(NetError::UnknownApiKey {
                 api_key: other as i16,

@@ -197,6 +197,7 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::ElectLeaders => 2,
         ApiKey::DescribeQuorum => 0,
         ApiKey::InitProducerId => 2,
+        ApiKey::DescribeProducers => 0,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -603,6 +604,13 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
             if v >= 4 {
                 c.array("coordinator_keys", 1, |c| c.string("key"))?;
             }
+        }
+        ApiKey::DescribeProducers => {
+            c.array("topics", 2, |c| {
+                c.string("name")?;
+                c.array("partition_indexes", 4, |c| c.skip(4, "partition_index"))?;
+                c.tagged("topic tags")
+            })?;
         }
         ApiKey::InitProducerId => {
             c.string("transactional_id")?;

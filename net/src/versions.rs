@@ -78,6 +78,7 @@ impl ApiSupport {
                 entry(ApiKey::ElectLeaders, 0, 2),
                 entry(ApiKey::DescribeQuorum, 0, 2),
                 entry(ApiKey::InitProducerId, 0, 4),
+                entry(ApiKey::DescribeProducers, 0, 0),
             ],
         }
     }

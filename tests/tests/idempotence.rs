@@ -63,6 +63,33 @@ fn produce(bootstrap: &str, topic: &str, records: bytes::Bytes) -> (i16, i64) {
     (p.error_code, p.base_offset)
 }
 
+/// DescribeProducers for partition 0 of `topic` (and partition 99, which
+/// does not exist): (error code, [(id, epoch, last sequence)]).
+fn describe_producers(bootstrap: &str, topic: &str) -> (i16, Vec<(i64, i32, i32)>) {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse};
+    let mut t = TopicRequest::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_indexes = vec![0, 99];
+    let mut request = DescribeProducersRequest::default();
+    request.topics = vec![t];
+    let r: DescribeProducersResponse = exchange(bootstrap, ApiKey::DescribeProducers, 0, &request);
+    let partitions = &r.topics[0].partitions;
+    assert_eq!(partitions[1].error_code, 3, "partition 99: {r:?}");
+    let p = &partitions[0];
+    let rows = p
+        .active_producers
+        .iter()
+        .map(|s| {
+            assert_eq!(s.coordinator_epoch, -1);
+            assert_eq!(s.current_txn_start_offset, -1);
+            assert!(s.last_timestamp > 0, "{s:?}");
+            (s.producer_id.0, s.producer_epoch, s.last_sequence)
+        })
+        .collect();
+    (p.error_code, rows)
+}
+
 fn create_topic(bootstrap: &str, topic: &str) {
     let out = run_command(
         {
@@ -164,6 +191,9 @@ fn a_retried_batch_is_written_once_and_gaps_and_old_epochs_are_refused() {
         INVALID_PRODUCER_EPOCH
     );
     assert_eq!(produce(&b, topic, batch(pid, 1, 1, 1)), (0, 7));
+    let mut expected = vec![(pid, 1, 1), (other, 0, 0)];
+    expected.sort_unstable();
+    assert_eq!(describe_producers(&b, topic), (0, expected));
 
     let stored = stored_batches(broker.data_dir(), topic);
     let records: i32 = stored.iter().map(|h| h.records_count).sum();
@@ -319,6 +349,16 @@ fn a_new_leader_knows_the_batches_of_the_old_one() {
     });
     assert_eq!(answer, (0, 3), "the retry is a duplicate of offsets 3-5");
     assert_eq!(produce(&at, topic, batch(pid, epoch, 6, 1)), (0, 6));
+    assert_eq!(
+        describe_producers(&at, topic),
+        (0, vec![(pid, i32::from(epoch), 6)])
+    );
+    let follower = (1..=3).find(|n| *n != leader && *n != new_leader).unwrap();
+    assert_eq!(
+        describe_producers(&cluster.address(follower), topic).0,
+        6,
+        "a follower sends the client to the leader (NOT_LEADER_OR_FOLLOWER)"
+    );
     assert_eq!(
         produce(&at, topic, batch(pid, epoch, 8, 1)).0,
         OUT_OF_ORDER_SEQUENCE_NUMBER

@@ -9,6 +9,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod elect_leaders;
@@ -159,6 +160,9 @@ pub async fn dispatch(
         }
         Request::DescribeQuorum(request) => {
             encoded(&info, &describe_quorum::handle(shard, request).await)
+        }
+        Request::DescribeProducers(request) => {
+            encoded(&info, &describe_producers::handle(shard, request).await)
         }
         Request::InitProducerId(request) => {
             encoded(&info, &init_producer_id::handle(shard, request).await)

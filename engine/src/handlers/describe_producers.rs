@@ -1,0 +1,89 @@
+//! DescribeProducers (KIP-664, `kafka-transactions.sh describe-producers`):
+//! the idempotent producers a partition keeps state for, as its leader
+//! knows them: id, epoch, last sequence and the timestamp of the last
+//! batch. Answered by the partition's leader (NOT_LEADER_OR_FOLLOWER
+//! elsewhere, so clients go to the leader). Without transactions there is
+//! never an open transaction: coordinator epoch and transaction start
+//! offset are -1. One message per owner shard.
+
+use crate::errors::KafkaCode;
+use crate::handlers::{call_owners, Routed};
+use crate::messages::{ShardMsg, TopicPartition};
+use crate::shard::Shard;
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+use std::rc::Rc;
+use std::sync::Arc;
+use strom_net::response::str_bytes;
+
+/// One producer of a partition: (id, epoch, last sequence, last timestamp).
+pub type ProducerRow = (i64, i16, i32, i64);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let table = shard.table();
+    let mut response = DescribeProducersResponse::default();
+    let mut per_shard: Routed<TopicPartition> = Routed::new();
+    for (ti, topic) in request.topics.into_iter().enumerate() {
+        let meta = table.topics.get(topic.name.0.as_str()).cloned();
+        let name: Arc<str> = Arc::from(topic.name.0.as_str());
+        let mut entry = TopicResponse::default();
+        entry.name = topic.name;
+        for (pi, index) in topic.partition_indexes.into_iter().enumerate() {
+            let mut p = PartitionResponse::default();
+            p.partition_index = index;
+            let known = meta
+                .as_ref()
+                .is_some_and(|m| index >= 0 && index < m.partitions);
+            if known {
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: index,
+                };
+                per_shard
+                    .entry(shard.owner_of(&tp))
+                    .or_default()
+                    .push((tp, ti, pi));
+            } else {
+                p.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+                p.error_message = Some(str_bytes("This server does not host this topic-partition"));
+            }
+            entry.partitions.push(p);
+        }
+        response.topics.push(entry);
+    }
+    for (ti, pi, answer) in call_owners(
+        shard,
+        per_shard,
+        "DescribeProducers",
+        ShardMsg::DescribeProducers,
+    )
+    .await
+    {
+        let p = &mut response.topics[ti].partitions[pi];
+        match answer {
+            Some(Ok(rows)) => {
+                p.active_producers = rows
+                    .into_iter()
+                    .map(|(id, epoch, last_sequence, last_timestamp)| {
+                        let mut state = ProducerState::default();
+                        state.producer_id = ProducerId(id);
+                        state.producer_epoch = i32::from(epoch);
+                        state.last_sequence = last_sequence;
+                        state.last_timestamp = last_timestamp;
+                        state.coordinator_epoch = -1;
+                        state.current_txn_start_offset = -1;
+                        state
+                    })
+                    .collect();
+            }
+            Some(Err(code)) => p.error_code = code.0,
+            None => p.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+        }
+    }
+    response
+}
