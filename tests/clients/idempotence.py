@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """An idempotent producer (librdkafka through confluent_kafka, or kafka-python)
-whose produce answers are lost for a while: the broker's packets to clients are
-dropped with an nftables rule, so the client times the requests out and sends
-the same batches again once the rule is gone. Then everything is read back.
+facing a fault, then everything read back.
+
+  --mode lost-answers: the broker's packets to clients are dropped with an
+      nftables rule for a while, so the client times the requests out and sends
+      the same batches again once the rule is gone ("before-N", "during-N").
+  --mode restart: "n-0" .. "n-<count-1>" produced over a few seconds while the
+      test kills the broker (SIGKILL) and starts it again on the same port.
 
   --client confluent|kafka-python --bootstrap B --topic T --port P --metrics URL
+      [--mode lost-answers|restart] [--count N]
       -> {"values": [value, ...] in offset order, "duplicates": n,
           "errors": [...]}
 
@@ -72,6 +77,7 @@ class Confluent:
                 "request.timeout.ms": 1000,
                 "socket.timeout.ms": 1000,
                 "message.timeout.ms": 60000,
+                "reconnect.backoff.max.ms": 200,
             }
         )
 
@@ -159,10 +165,23 @@ def main():
     ap.add_argument("--topic", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--metrics", required=True)
+    ap.add_argument("--mode", choices=["lost-answers", "restart"], default="lost-answers")
+    ap.add_argument("--count", type=int, default=2000)
     args = ap.parse_args()
 
     create_topic(args.bootstrap, args.topic, 1)
     client = Confluent(args.bootstrap) if args.client == "confluent" else KafkaPython(args.bootstrap)
+    if args.mode == "restart":
+        # About 5 s of sending: the broker is killed and restarted meanwhile.
+        for i in range(args.count):
+            client.send(args.topic, "n-%d" % i)
+            if i % 10 == 9:
+                client.wait(0.025)
+        client.flush()
+        values = read_back(args.bootstrap, args.topic, args.count)
+        # The admin API moved with the restart: no metrics here.
+        emit({"values": values, "duplicates": None, "errors": client.errors})
+        return
     for i in range(BEFORE):
         client.send(args.topic, "before-%d" % i)
     client.flush()

@@ -45,6 +45,9 @@ pub struct BrokerOpts {
     pub memlock_limits: Option<(u64, Option<u64>)>,
     /// Extra environment variables of the broker process.
     pub env: Vec<(String, String)>,
+    /// Kafka port kept across restarts (0: a free one at every start), for
+    /// clients that must find the broker again where it was.
+    pub port: u16,
 }
 
 impl Default for BrokerOpts {
@@ -56,6 +59,7 @@ impl Default for BrokerOpts {
             open_files_limits: None,
             memlock_limits: None,
             env: Vec::new(),
+            port: 0,
         }
     }
 }
@@ -83,6 +87,13 @@ impl BrokerOpts {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Listen on a free port picked now and keep it across restarts.
+    pub fn fixed_port(mut self) -> Self {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe");
+        self.port = probe.local_addr().expect("probe address").port();
         self
     }
 
@@ -189,9 +200,13 @@ impl Broker {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(format!("127.0.0.1:{}", self.opts.port))
             .arg("--smp")
             .arg(self.opts.smp.to_string());
+        if self.opts.port != 0 {
+            // A fixed Kafka port would put the admin API on 9644.
+            cmd.arg("--admin-listen").arg("127.0.0.1:0");
+        }
         if let Some(config) = &self.opts.config {
             let path = self.work.path().join("strom.toml");
             std::fs::write(&path, config).expect("write config");

@@ -364,3 +364,85 @@ fn a_new_leader_knows_the_batches_of_the_old_one() {
         OUT_OF_ORDER_SEQUENCE_NUMBER
     );
 }
+
+/// A real idempotent producer keeps sending while the broker is killed
+/// (SIGKILL) and started again on the same port: batches whose answers
+/// died with the broker are sent again, and the rebuilt producer state
+/// must neither write them twice nor refuse the sequences that follow.
+fn broker_crash_while_producing(client: &str) {
+    require_confluent_kafka();
+    if client == "kafka-python" {
+        require_kafka_python();
+    }
+    let mut broker = Broker::start(BrokerOpts::default().fixed_port());
+    let b = broker.bootstrap();
+    let topic = format!("idem-crash-{client}");
+    let metrics = format!("{}/metrics", broker.admin_url());
+    let count = 2000;
+    let args: Vec<String> = [
+        "--client",
+        client,
+        "--bootstrap",
+        &b,
+        "--topic",
+        &topic,
+        "--port",
+        "0",
+        "--metrics",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain([
+        metrics,
+        "--mode".into(),
+        "restart".into(),
+        "--count".into(),
+        count.to_string(),
+    ])
+    .collect();
+    let producer = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        try_python(
+            "idempotence.py",
+            &args,
+            &[],
+            std::time::Duration::from_secs(180),
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    broker.kill9();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    broker.restart();
+    assert_eq!(
+        broker.bootstrap(),
+        b,
+        "the broker is back where clients look"
+    );
+    let out = producer.join().expect("producer thread");
+    assert!(out.success(), "idempotence.py failed\n{out}");
+    let out = out.json();
+    let expected: Vec<String> = (0..count).map(|i| format!("n-{i}")).collect();
+    let got: Vec<String> = out["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        out["errors"],
+        serde_json::json!([]),
+        "delivery errors\n{out}"
+    );
+    assert_eq!(got.len(), expected.len(), "every record once\n{out}");
+    assert_eq!(got, expected, "every record once, in order");
+}
+
+#[test]
+fn librdkafka_producing_through_a_broker_crash_writes_each_record_once() {
+    broker_crash_while_producing("confluent");
+}
+
+#[test]
+fn kafka_python_producing_through_a_broker_crash_writes_each_record_once() {
+    broker_crash_while_producing("kafka-python");
+}
