@@ -35,9 +35,12 @@ def commit(bootstrap, topic, group, partitions):
     for p in range(partitions):
         _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         ends[p] = high
-    c.subscribe([topic])
-    positions = {p: 0 for p in range(partitions)}
+    # Start from what the group committed: a partition that got no new
+    # records since (kcat's sticky partitioner often puts a whole batch in
+    # one partition) has nothing to consume and is done already.
     deadline = time.time() + 60
+    positions = {p: max(0, o) for p, o in committed_offsets(c, topic, partitions, deadline).items()}
+    c.subscribe([topic])
     while any(positions[p] < ends[p] for p in positions):
         if time.time() > deadline:
             raise SystemExit(f"consuming timed out at {positions}, ends {ends}")
@@ -59,20 +62,25 @@ def commit(bootstrap, topic, group, partitions):
     print(json.dumps({str(p): o for p, o in positions.items()}))
 
 
-def committed(bootstrap, topic, group, partitions):
-    c = consumer(bootstrap, group)
-    deadline = time.time() + 60
+def committed_offsets(c, topic, partitions, deadline):
+    """The group's committed offset per partition (-1001 where none), retrying
+    until a coordinator answers or the deadline passes."""
     while True:
         try:
             result = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=5)
-            break
+            return {tp.partition: tp.offset for tp in result}
         except KafkaException as e:
             if time.time() > deadline:
                 raise
             print(f"committed retry: {e}", file=sys.stderr)
             time.sleep(0.5)
+
+
+def committed(bootstrap, topic, group, partitions):
+    c = consumer(bootstrap, group)
+    offsets = committed_offsets(c, topic, partitions, time.time() + 60)
     c.close()
-    print(json.dumps({str(tp.partition): tp.offset for tp in result}))
+    print(json.dumps({str(p): o for p, o in offsets.items()}))
 
 
 if __name__ == "__main__":

@@ -234,50 +234,63 @@ fn idle_producers_expire() {
     );
 }
 
-/// A real client whose produce answers are lost (dropped by the firewall)
-/// retries; the broker must write each batch once. `client`:
-/// `confluent` (librdkafka) or `kafka-python`.
-fn lost_answers_are_retried_without_duplicates(client: &str) {
+/// Arguments of `idempotence.py` for `client` (`confluent`: librdkafka, or
+/// `kafka-python`) against `broker`, after checking the client is there.
+fn script_args(client: &str, broker: &Broker, topic: &str) -> Vec<String> {
     require_confluent_kafka();
     if client == "kafka-python" {
         require_kafka_python();
     }
-    let broker = Broker::start_default();
-    let b = broker.bootstrap();
-    let topic = format!("idem-{client}");
+    let bootstrap = broker.bootstrap();
+    let port = broker.port().to_string();
     let metrics = format!("{}/metrics", broker.admin_url());
-    let out = python(
-        "idempotence.py",
-        &[
-            "--client",
-            client,
-            "--bootstrap",
-            &b,
-            "--topic",
-            &topic,
-            "--port",
-            &broker.port().to_string(),
-            "--metrics",
-            &metrics,
-        ],
-    )
-    .json();
-    let expected: Vec<String> = (0..20)
-        .map(|i| format!("before-{i}"))
-        .chain((0..20).map(|i| format!("during-{i}")))
-        .collect();
-    let got: Vec<String> = out["values"]
-        .as_array()
-        .expect("values")
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(got, expected, "every record once, in order\n{out}");
+    [
+        "--client",
+        client,
+        "--bootstrap",
+        &bootstrap,
+        "--topic",
+        topic,
+        "--port",
+        &port,
+        "--metrics",
+        &metrics,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// What `idempotence.py` read back is `expected`: every record once, in
+/// order, and no delivery error.
+fn assert_read_back_once(out: &serde_json::Value, expected: &[String]) {
     assert_eq!(
         out["errors"],
         serde_json::json!([]),
         "delivery errors\n{out}"
     );
+    let got: Vec<&str> = out["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v.as_str().expect("a string value"))
+        .collect();
+    assert_eq!(got.len(), expected.len(), "every record once\n{out}");
+    assert_eq!(got, expected, "every record once, in order");
+}
+
+/// A real client whose produce answers are lost (dropped by the firewall)
+/// retries; the broker must write each batch once.
+fn lost_answers_are_retried_without_duplicates(client: &str) {
+    let broker = Broker::start_default();
+    let topic = format!("idem-{client}");
+    let args = script_args(client, &broker, &topic);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = python("idempotence.py", &args).json();
+    let expected: Vec<String> = (0..20)
+        .map(|i| format!("before-{i}"))
+        .chain((0..20).map(|i| format!("during-{i}")))
+        .collect();
+    assert_read_back_once(&out, &expected);
     assert!(
         json_u64(&out, "duplicates") >= 1,
         "the client never retried a written batch, so the test proved nothing\n{out}"
@@ -370,36 +383,11 @@ fn a_new_leader_knows_the_batches_of_the_old_one() {
 /// died with the broker are sent again, and the rebuilt producer state
 /// must neither write them twice nor refuse the sequences that follow.
 fn broker_crash_while_producing(client: &str) {
-    require_confluent_kafka();
-    if client == "kafka-python" {
-        require_kafka_python();
-    }
     let mut broker = Broker::start(BrokerOpts::default().fixed_port());
     let b = broker.bootstrap();
-    let topic = format!("idem-crash-{client}");
-    let metrics = format!("{}/metrics", broker.admin_url());
     let count = 2000;
-    let args: Vec<String> = [
-        "--client",
-        client,
-        "--bootstrap",
-        &b,
-        "--topic",
-        &topic,
-        "--port",
-        "0",
-        "--metrics",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .chain([
-        metrics,
-        "--mode".into(),
-        "restart".into(),
-        "--count".into(),
-        count.to_string(),
-    ])
-    .collect();
+    let mut args = script_args(client, &broker, &format!("idem-crash-{client}"));
+    args.extend(["--mode", "restart", "--count", &count.to_string()].map(String::from));
     let producer = std::thread::spawn(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         try_python(
@@ -420,21 +408,8 @@ fn broker_crash_while_producing(client: &str) {
     );
     let out = producer.join().expect("producer thread");
     assert!(out.success(), "idempotence.py failed\n{out}");
-    let out = out.json();
     let expected: Vec<String> = (0..count).map(|i| format!("n-{i}")).collect();
-    let got: Vec<String> = out["values"]
-        .as_array()
-        .expect("values")
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        out["errors"],
-        serde_json::json!([]),
-        "delivery errors\n{out}"
-    );
-    assert_eq!(got.len(), expected.len(), "every record once\n{out}");
-    assert_eq!(got, expected, "every record once, in order");
+    assert_read_back_once(&out.json(), &expected);
 }
 
 #[test]

@@ -277,13 +277,20 @@ impl Partition {
         if leader.pending_isr.is_some() || now_ms < leader.isr_retry_after_ms {
             return None;
         }
-        let joining = isr::ready_to_join(
+        // Only the replica fetching now may join (as in Kafka): another
+        // one's progress may be stale (a dead broker's last fetch looks
+        // caught up while nothing is written), and asking for it would be
+        // refused again and again.
+        let joining: Vec<i32> = isr::ready_to_join(
             &leader.replicas,
             &leader.isr,
             &leader.followers,
             hw,
             leader.epoch_start_offset,
-        );
+        )
+        .into_iter()
+        .filter(|r| *r == replica)
+        .collect();
         if joining.is_empty() {
             return None;
         }
@@ -393,5 +400,25 @@ mod tests {
         );
         let again = p.follower_fetched(1, 2, 0, 1_002 + ISR_RETRY_BACKOFF_MS);
         assert_eq!(again.map(|r| r.isr), Some(vec![1, 2]));
+    }
+
+    /// A replica outside the ISR joins when it fetches caught up, not when
+    /// another follower fetches: its last known progress may be a dead
+    /// broker's (the ISR change would be refused, again and again).
+    #[test]
+    fn only_the_fetching_replica_may_join_the_isr() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = leader_of(tmp.path(), vec![1, 2, 3], vec![1, 3]);
+        // Replica 2 fetched caught up once, then its broker died.
+        let asked = p.follower_fetched(1, 2, 0, 1_000).expect("2 caught up");
+        assert_eq!(asked.isr, vec![1, 2, 3]);
+        p.isr_request_failed(1_001);
+        // Replica 3 keeps fetching: no ISR change for 2 on its behalf.
+        for t in [2_000, 3_000, 4_000] {
+            assert_eq!(p.follower_fetched(1, 3, 0, t), None, "at {t}");
+        }
+        // Replica 2 back and fetching: it joins.
+        let back = p.follower_fetched(1, 2, 0, 5_000).map(|r| r.isr);
+        assert_eq!(back, Some(vec![1, 2, 3]));
     }
 }
