@@ -584,3 +584,24 @@ fn committed_offsets_survive_the_loss_of_the_group_coordinator() {
     wait_fully_replicated(&mut cluster, Duration::from_secs(60));
     assert_eq!(group_client("committed", &cluster, group), second);
 }
+
+/// Stopping a whole cluster: once two of three brokers are gone, the last
+/// one has no controller to move its leaderships, and it stops after a
+/// session without an answer instead of waiting out the controlled-shutdown
+/// timeout (set to 2 minutes here, longer than the harness waits for a stop).
+#[test]
+fn the_last_broker_stops_without_a_quorum() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cluster = Cluster::start(3, 1, "strom.controlled.shutdown.timeout.ms = 120000");
+    create_topic(&cluster);
+    wait_fully_replicated(&mut cluster, Duration::from_secs(30));
+    cluster.kill9(1);
+    cluster.kill9(2);
+    // Panics unless broker 3 exits with status 0 within the harness' limit.
+    cluster.stop(3);
+    let log = cluster.stderr(3);
+    assert!(
+        log.contains("no controller answered"),
+        "broker 3 should say why it stopped without a controlled shutdown\n{log}"
+    );
+}

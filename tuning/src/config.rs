@@ -52,7 +52,7 @@
 //! | `auto.leader.rebalance.enable` | boolean | `true` | `true` / `false` | Move leadership back to each partition's preferred replica (the first) when it is in sync, every `leader.imbalance.check.interval.seconds`. |
 //! | `leader.imbalance.check.interval.seconds` | integer, s | `300` | 1..=2147483647 | How often preferred leaders are restored. |
 //! | `controlled.shutdown.enable` | boolean | `true` | `true` / `false` | On SIGTERM/SIGINT a broker first asks the controller to move its leaderships away, then stops. |
-//! | `strom.controlled.shutdown.timeout.ms` | integer, ms | `30000` | 0..=2147483647 | Longest a controlled shutdown waits for the controller before the broker stops anyway. |
+//! | `strom.controlled.shutdown.timeout.ms` | integer, ms | `30000` | 0..=2147483647 | Longest a controlled shutdown waits for the controller before the broker stops anyway (it stops sooner when no controller answered for `broker.session.timeout.ms`). |
 //! | `node.id` (alias `broker.id`) | integer | `1` | 0..=2147483647 | This broker's id. If both keys are given they must agree. |
 //! | `strom.smp` | integer | every usable core | 1..=4096 | Number of shards (one thread pinned per core). The `--smp` flag sets this key. |
 //! | `num.partitions` | integer | `1` | 1..=10000 | Partitions of an automatically created topic, and of CreateTopics requests that leave the count to the broker. |

@@ -307,6 +307,9 @@ impl ClusterNode {
         let incarnation = uuid::Uuid::new_v4().to_string();
         let (host, port) = config.advertised();
         let interval = Duration::from_millis(u64::from(config.broker_heartbeat_interval_ms));
+        let session = Duration::from_millis(u64::from(config.broker_session_timeout_ms));
+        // The last heartbeat the controller answered (or the start).
+        let mut last_answer = Instant::now();
         loop {
             if self.broker_epoch.get() == 0 {
                 let request = ControllerRequest::RegisterBroker {
@@ -340,6 +343,7 @@ impl ClusterNode {
                     fenced,
                     should_shutdown,
                 }) => {
+                    last_answer = Instant::now();
                     if error == KafkaCode::STALE_BROKER_EPOCH {
                         warn!(
                             "the controller no longer knows this registration; registering again"
@@ -360,6 +364,19 @@ impl ClusterNode {
                 }
                 Ok(other) => warn!("unexpected heartbeat answer: {other:?}"),
                 Err(code) => tracing::debug!("heartbeat not answered: {code:?}"),
+            }
+            // Shutting down and no controller has answered for a whole
+            // session: it would fence this broker anyway (and move its
+            // leaderships then), so waiting longer only delays the stop, as
+            // when the whole cluster is being stopped and the quorum is gone.
+            if want_shutdown && last_answer.elapsed() >= session {
+                warn!(
+                    "controlled shutdown: no controller answered for {session:?}; stopping without it"
+                );
+                for done in self.shutdown_done.borrow_mut().drain(..) {
+                    let _ = done.send(());
+                }
+                return;
             }
             let pause = if want_shutdown {
                 interval.min(Duration::from_millis(100))
