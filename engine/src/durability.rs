@@ -28,7 +28,7 @@ use std::time::Duration;
 use strom_storage::checkpoint;
 use strom_storage::log::SyncPlan;
 use strom_storage::StorageError;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// How often each shard checks the data directory's free space.
 const DISK_SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -60,7 +60,12 @@ impl Shard {
 
     /// Queues a partition for the next group-commit round.
     pub(crate) fn request_sync(&self, tp: TopicPartition) {
-        let _ = self.sync_queue.unbounded_send(tp);
+        // The queue is closed only when the sync loop ended, which happens
+        // only as the shard stops; closing the partitions then syncs them
+        // (PartitionLog::close), and a sync failure there stops the broker.
+        if self.sync_queue.unbounded_send(tp).is_err() {
+            debug!(shard = self.id, "sync queue closed: the shard is stopping");
+        }
     }
 
     async fn sync_loop(self: Rc<Self>) {

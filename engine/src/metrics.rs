@@ -86,6 +86,9 @@ impl Histogram {
         self.count
     }
 
+    /// Appends the histogram's lines to `out` (a `String`: `fmt::Write`
+    /// into it cannot fail, hence the ignored results; nothing touches a
+    /// file here).
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
         let sep = if labels.is_empty() { "" } else { "," };

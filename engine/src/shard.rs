@@ -74,6 +74,14 @@ impl Partition {
         Partition::new(log, Uuid::nil(), Arc::new(config))
     }
 
+    /// An acks=all producer's wait until the high watermark reaches
+    /// `acked` (answered NONE, or the error that ended the wait).
+    fn wait_for_ack(&mut self, acked: i64) -> oneshot::Receiver<KafkaCode> {
+        let (tx, rx) = oneshot::channel();
+        self.ack_waiters.push((acked, tx));
+        rx
+    }
+
     fn new(log: PartitionLog, topic_id: Uuid, config: Arc<TopicConfig>) -> Partition {
         let last_high_watermark = log.high_watermark();
         Partition {
@@ -722,9 +730,7 @@ impl Shard {
                         partition.counters.duplicate_batches += 1;
                         let acked = last_offset + 1;
                         if wait_synced && partition.log.high_watermark() < acked {
-                            let (tx, rx) = oneshot::channel();
-                            partition.ack_waiters.push((acked, tx));
-                            waits.push((index, rx));
+                            waits.push((index, partition.wait_for_ack(acked)));
                         }
                         return AppendOutcome {
                             error: KafkaCode::NONE,
@@ -790,9 +796,7 @@ impl Shard {
                         }
                         let acked = info.last_offset + 1;
                         if wait_synced && (replicated || !caching) && partition.log.high_watermark() < acked {
-                            let (tx, rx) = oneshot::channel();
-                            partition.ack_waiters.push((acked, tx));
-                            waits.push((index, rx));
+                            waits.push((index, partition.wait_for_ack(acked)));
                         }
                         AppendOutcome {
                             error: KafkaCode::NONE,

@@ -2013,23 +2013,14 @@ impl PartitionLog {
     /// offset the leader assigned to the first batch (`None`: the headers
     /// carry their offsets, as replicated batches do).
     fn record_producers(&mut self, headers: &[BatchHeader], first_offset: Option<i64>) {
-        if !headers.iter().any(crate::producers::is_idempotent) {
-            return;
-        }
         let Some(mut next) = first_offset else {
             self.producers.record(headers);
             return;
         };
-        let placed: Vec<BatchHeader> = headers
-            .iter()
-            .map(|h| {
-                let mut h = *h;
-                h.base_offset = next;
-                next += i64::from(h.last_offset_delta) + 1;
-                h
-            })
-            .collect();
-        self.producers.record(&placed);
+        for header in headers {
+            self.producers.record_at(header, next);
+            next += i64::from(header.last_offset_delta) + 1;
+        }
     }
 
     /// Rebuilds the producer state (at open, and after a truncation removed
@@ -2055,8 +2046,8 @@ impl PartitionLog {
             while position < segment.size {
                 let header = segment.read_header(position)?;
                 position += header.total_bytes() as u64;
-                if crate::producers::is_idempotent(&header) && header.base_offset >= from {
-                    states.record(std::slice::from_ref(&header));
+                if header.base_offset >= from {
+                    states.record_at(&header, header.base_offset);
                 }
             }
         }

@@ -55,6 +55,16 @@ pub struct ProducerEntry {
 }
 
 impl ProducerEntry {
+    /// A producer the partition has no state for: any epoch is newer, any
+    /// sequence accepted.
+    fn unknown() -> ProducerEntry {
+        ProducerEntry {
+            epoch: -1,
+            batches: VecDeque::new(),
+            last_timestamp: -1,
+        }
+    }
+
     /// The last sequence written, if any.
     pub fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
@@ -130,19 +140,26 @@ impl ProducerStates {
     /// duplicates and new batches is out of order: a client retries whole
     /// batches, never part of a request.
     pub fn check(&self, headers: &[BatchHeader]) -> SequenceCheck {
+        let mut batches = headers.iter().filter(|h| is_idempotent(h)).peekable();
+        let Some(first) = batches.next() else {
+            return SequenceCheck::Append;
+        };
+        if batches.peek().is_none() {
+            // One batch per partition, as clients send: no copy of the state.
+            return self
+                .producers
+                .get(&first.producer_id)
+                .map_or(SequenceCheck::Append, |entry| check_one(entry, first));
+        }
         let mut scratch: HashMap<i64, ProducerEntry> = HashMap::new();
         let mut duplicate: Option<(i64, i64)> = None;
         let mut appended = false;
-        for header in headers.iter().filter(|h| is_idempotent(h)) {
+        for header in std::iter::once(first).chain(batches) {
             let entry = scratch.entry(header.producer_id).or_insert_with(|| {
                 self.producers
                     .get(&header.producer_id)
                     .cloned()
-                    .unwrap_or(ProducerEntry {
-                        epoch: -1,
-                        batches: VecDeque::new(),
-                        last_timestamp: -1,
-                    })
+                    .unwrap_or_else(ProducerEntry::unknown)
             });
             match check_one(entry, header) {
                 SequenceCheck::Append => {
@@ -176,18 +193,23 @@ impl ProducerStates {
         }
     }
 
-    /// Records batches written to the log (their offsets assigned).
+    /// Records batches written to the log, at the offsets they carry.
     pub fn record(&mut self, headers: &[BatchHeader]) {
-        for header in headers.iter().filter(|h| is_idempotent(h)) {
+        for header in headers {
+            self.record_at(header, header.base_offset);
+        }
+    }
+
+    /// Records one batch written at `base_offset` (a leader's append knows
+    /// the offsets before the header does); batches without producer state
+    /// are skipped.
+    pub fn record_at(&mut self, header: &BatchHeader, base_offset: i64) {
+        if is_idempotent(header) {
             let entry = self
                 .producers
                 .entry(header.producer_id)
-                .or_insert_with(|| ProducerEntry {
-                    epoch: header.producer_epoch,
-                    batches: VecDeque::new(),
-                    last_timestamp: -1,
-                });
-            push(entry, header, header.base_offset);
+                .or_insert_with(ProducerEntry::unknown);
+            push(entry, header, base_offset);
         }
     }
 
