@@ -462,6 +462,75 @@ pub fn encode_batch(base_offset: i64, timestamp_ms: i64, values: &[KeyValue]) ->
     out
 }
 
+/// The kind of a transaction marker (a control batch's one record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Abort,
+    Commit,
+}
+
+/// Sets a batch's producer fields (id, epoch, base sequence) and its
+/// transactional flag, and recomputes the CRC; for the batches the broker
+/// writes on behalf of a transactional producer (TxnOffsetCommit).
+pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+    let attributes = i16::from_be_bytes([batch[21], batch[22]]) | TRANSACTIONAL_FLAG;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+    batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// A transaction marker for `producer_id` at `epoch`: a control batch of
+/// one record whose key is (version 0, type: 0 abort, 1 commit) and whose
+/// value is (version 0, coordinator epoch), as Kafka writes them.
+pub fn encode_marker(
+    producer_id: i64,
+    epoch: i16,
+    marker: Marker,
+    coordinator_epoch: i32,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let kind: i16 = match marker {
+        Marker::Abort => 0,
+        Marker::Commit => 1,
+    };
+    let mut key = 0i16.to_be_bytes().to_vec();
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut value = 0i16.to_be_bytes().to_vec();
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut out = encode_batch(0, timestamp_ms, &[(Some(&key), Some(&value))]);
+    out[21..23].copy_from_slice(&(TRANSACTIONAL_FLAG | CONTROL_FLAG).to_be_bytes());
+    set_producer(&mut out, producer_id, epoch, -1);
+    out
+}
+
+/// The marker a control batch carries, from its first record's key; `None`
+/// when the batch is not a control batch or its key is not a marker's.
+pub fn marker_of(batch: &[u8]) -> Option<Marker> {
+    let header = parse_header(batch).ok()?;
+    if !header.is_control() || header.compression() != 0 {
+        return None;
+    }
+    let body = batch.get(BATCH_HEADER_BYTES..header.total_bytes())?;
+    let mut pos = 0;
+    get_varint(body, &mut pos)?; // record length
+    pos += 1; // record attributes
+    get_varint(body, &mut pos)?; // timestamp delta
+    get_varint(body, &mut pos)?; // offset delta
+    let key_len = get_varint(body, &mut pos)?;
+    if key_len < 4 {
+        return None;
+    }
+    let key = body.get(pos..pos + 4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(Marker::Abort),
+        1 => Some(Marker::Commit),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,5 +713,20 @@ mod tests {
             assert_eq!(h.base_timestamp, 123_456);
         }
         assert_eq!(after[1].base_offset, 8);
+    }
+
+    #[test]
+    fn markers_round_trip_and_validate() {
+        for marker in [Marker::Abort, Marker::Commit] {
+            let bytes = encode_marker(42, 3, marker, 7, 1_000);
+            let headers = validate_batches(&bytes).expect("a valid batch");
+            assert_eq!(headers.len(), 1);
+            let h = headers[0];
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (42, 3, -1));
+            assert_eq!(marker_of(&bytes), Some(marker));
+        }
+        let plain = encode_simple_batch(0, 1_000, &[b"v"]);
+        assert_eq!(marker_of(&plain), None);
     }
 }

@@ -13,5 +13,6 @@ pub mod index;
 pub mod log;
 pub mod metrics;
 pub mod producers;
+pub mod txn_index;
 
 pub use error::StorageError;

@@ -47,7 +47,7 @@
 //!   durably, before the follower fetches again.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,7 +61,8 @@ use crate::epochs::{self, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFF
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 use crate::metrics;
-use crate::producers::{ProducerStates, SequenceCheck};
+use crate::producers::{EndedTxn, ProducerStates, SequenceCheck};
+use crate::txn_index::{self, AbortedTxn};
 
 const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 const LOG_SUFFIX: &str = ".log";
@@ -71,6 +72,8 @@ const PRODUCER_SNAPSHOT_SUFFIX: &str = ".producers";
 const PRODUCER_SNAPSHOTS_KEPT: usize = 3;
 const INDEX_SUFFIX: &str = ".index";
 const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Aborted-transaction indexes (see [`crate::txn_index`]).
+const TXN_INDEX_SUFFIX: &str = ".txnindex";
 /// Index entries are written to their files once this many are pending (and
 /// always on roll, flush and close), so that appends rarely touch the index
 /// files while a crash loses at most a little (recovery rebuilds them).
@@ -457,6 +460,7 @@ impl Segment {
     }
 
     fn remove_files(self) -> Result<(), StorageError> {
+        remove_if_exists(&self.log_path.with_extension(&TXN_INDEX_SUFFIX[1..]))?;
         remove_if_exists(&self.log_path)?;
         remove_if_exists(&self.index_path)?;
         remove_if_exists(&self.time_index_path)
@@ -549,6 +553,19 @@ impl Segment {
             return Err(corrupt(batch::BatchError::Truncated));
         }
         Ok(header)
+    }
+
+    /// The marker of the control batch at `position`.
+    fn read_batch(
+        &self,
+        position: u64,
+        header: &BatchHeader,
+    ) -> Result<Option<batch::Marker>, StorageError> {
+        let mut bytes = vec![0u8; header.total_bytes()];
+        self.log
+            .read_exact_at(&mut bytes, position)
+            .map_err(|e| StorageError::io_at(&self.log_path, position, e))?;
+        Ok(batch::marker_of(&bytes))
     }
 
     /// The batch containing `offset` (the first batch whose last offset is
@@ -943,6 +960,9 @@ pub struct PartitionLog {
     /// Idempotent producers' sequences (see [`crate::producers`]), rebuilt
     /// from the batch headers at open and after a truncation.
     producers: ProducerStates,
+    /// Every transaction aborted in the log, by marker offset; mirrored in
+    /// the segments' `.txnindex` files.
+    aborted: Vec<AbortedTxn>,
 }
 
 impl PartitionLog {
@@ -1149,6 +1169,7 @@ impl PartitionLog {
             epochs,
             epochs_stale: epochs_changed,
             producers: ProducerStates::new(),
+            aborted: Vec::new(),
         };
         log.rebuild_producers()?;
         // Make whatever recovery found durable and record the new recovery
@@ -1251,7 +1272,7 @@ impl PartitionLog {
             epochs_before,
         )?;
         debug_assert_eq!(self.log_end_offset, next_offset);
-        self.record_producers(headers, Some(first_offset));
+        self.record_producers(batches, headers, Some(first_offset))?;
         Ok(AppendInfo {
             base_offset: first_offset,
             last_offset: next_offset - 1,
@@ -1324,7 +1345,7 @@ impl PartitionLog {
         let position =
             self.write_batches(batches, headers, first_offset, None, now_ms, epochs_before)?;
         debug_assert_eq!(self.log_end_offset, next_offset);
-        self.record_producers(headers, None);
+        self.record_producers(batches, headers, None)?;
         Ok(AppendInfo {
             base_offset: first_offset,
             last_offset: next_offset - 1,
@@ -1548,6 +1569,7 @@ impl PartitionLog {
     /// Seals the active segment and starts a new one at the log end offset.
     fn roll(&mut self) -> Result<(), StorageError> {
         let syncer = Arc::clone(&self.syncer);
+        self.sync_txn_index().map_err(StorageError::into_no_space)?;
         // Out of space while writing the old segment's indexes: no roll; the
         // entries stay in memory and the append is refused as disk full.
         self.active().seal().map_err(StorageError::into_no_space)?;
@@ -2009,18 +2031,144 @@ impl PartitionLog {
         self.producers.expire(now_ms, expiration_ms)
     }
 
-    /// Records written batches in the producer state. `first_offset`: the
-    /// offset the leader assigned to the first batch (`None`: the headers
-    /// carry their offsets, as replicated batches do).
-    fn record_producers(&mut self, headers: &[BatchHeader], first_offset: Option<i64>) {
-        let Some(mut next) = first_offset else {
-            self.producers.record(headers);
-            return;
-        };
+    /// Records written batches in the producer state (`batches`: their
+    /// bytes, for the markers of control batches); an abort marker adds the
+    /// transaction it ends to the aborted-transaction index. `first_offset`:
+    /// the offset the leader assigned to the first batch (`None`: the
+    /// headers carry their offsets, as replicated batches do).
+    fn record_producers(
+        &mut self,
+        batches: &[u8],
+        headers: &[BatchHeader],
+        first_offset: Option<i64>,
+    ) -> Result<(), StorageError> {
+        let mut next = first_offset;
+        let mut at = 0usize;
         for header in headers {
-            self.producers.record_at(header, next);
-            next += i64::from(header.last_offset_delta) + 1;
+            let base = next.unwrap_or(header.base_offset);
+            let end = at + header.total_bytes();
+            let marker = if header.is_control() {
+                batches.get(at..end).and_then(batch::marker_of)
+            } else {
+                None
+            };
+            if let Some(ended) = self.producers.record_at(header, base, marker) {
+                self.transaction_ended(ended)?;
+            }
+            at = end;
+            next = next.map(|_| base + i64::from(header.last_offset_delta) + 1);
         }
+        Ok(())
+    }
+
+    /// A marker ended a transaction: an aborted one goes into the index
+    /// (memory and the `.txnindex` of the marker's segment), unless it is
+    /// there already (a rebuild finds markers the files also hold).
+    fn transaction_ended(&mut self, ended: EndedTxn) -> Result<(), StorageError> {
+        if ended.marker != batch::Marker::Abort
+            || self.aborted.last().is_some_and(|a| a.last_offset >= ended.last_offset)
+        {
+            return Ok(());
+        }
+        let entry = AbortedTxn {
+            producer_id: ended.producer_id,
+            first_offset: ended.first_offset,
+            last_offset: ended.last_offset,
+            last_stable_offset: self
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(ended.last_offset + 1),
+        };
+        let base = self.segments[self.segment_index(ended.last_offset)].base_offset;
+        let path = self.dir.join(segment_file_name(base, TXN_INDEX_SUFFIX));
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&entry.encode()));
+        if let Err(e) = written {
+            // The marker is written already: not a disk-full refusal.
+            return Err(StorageError::io(&path, std::io::Error::other(e)));
+        }
+        self.aborted.push(entry);
+        Ok(())
+    }
+
+    /// Loads the segments' aborted-transaction indexes, keeping the entries
+    /// below the log end (a file holding others is rewritten without them).
+    fn load_aborted(&mut self) -> Result<(), StorageError> {
+        self.aborted.clear();
+        for seg in &self.segments {
+            let path = self
+                .dir
+                .join(segment_file_name(seg.base_offset, TXN_INDEX_SUFFIX));
+            let bytes = read_optional(&path)?;
+            if bytes.is_empty() {
+                continue;
+            }
+            let entries = txn_index::decode(&bytes);
+            let kept: Vec<AbortedTxn> = entries
+                .iter()
+                .copied()
+                .filter(|a| a.last_offset < self.log_end_offset)
+                .collect();
+            if kept.len() * txn_index::ENTRY_BYTES != bytes.len() {
+                let out: Vec<u8> = kept.iter().flat_map(|a| a.encode()).collect();
+                fs::write(&path, out).map_err(|e| StorageError::io(&path, e))?;
+            }
+            self.aborted.extend(kept);
+        }
+        Ok(())
+    }
+
+    /// Makes the active segment's aborted-transaction index durable (before
+    /// a producer snapshot says the markers before it need no scan).
+    fn sync_txn_index(&self) -> Result<(), StorageError> {
+        let base = self.segments[self.segments.len() - 1].base_offset;
+        let path = self.dir.join(segment_file_name(base, TXN_INDEX_SUFFIX));
+        match File::open(&path) {
+            Ok(f) => self.syncer.sync(&f).map_err(|e| StorageError::io(&path, e)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::io(&path, e)),
+        }
+    }
+
+    /// The last stable offset: the high watermark, or the first offset of
+    /// the oldest open transaction if that is lower. read_committed
+    /// consumers read up to here.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        self.producers
+            .first_unstable_offset()
+            .map_or(hw, |first| first.clamp(self.log_start_offset, hw))
+    }
+
+    /// [`Self::read`] for a read_committed consumer: up to the
+    /// [last stable offset](Self::last_stable_offset).
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FileRegion>, StorageError> {
+        let visible = self.visible_point();
+        let limit = match self.producers.first_unstable_offset() {
+            Some(first) if first < visible.offset => {
+                self.boundary_at_or_below(first.max(self.log_start_offset))?
+            }
+            _ => visible,
+        };
+        self.read_below(offset, max_bytes, limit)
+    }
+
+    /// The aborted transactions overlapping offsets `[from, to)`, oldest
+    /// marker first: what a read_committed fetch of that range must drop.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .copied()
+            .collect()
     }
 
     /// Rebuilds the producer state (at open, and after a truncation removed
@@ -2029,7 +2177,9 @@ impl PartitionLog {
     /// Snapshots past the log end (written before a crash lost records, or
     /// cut by a truncation) and damaged ones are removed.
     fn rebuild_producers(&mut self) -> Result<(), StorageError> {
+        self.load_aborted()?;
         let (from, mut states) = self.newest_producer_snapshot();
+        let mut ended = Vec::new();
         for (i, segment) in self.segments.iter().enumerate() {
             let next_base = self.segments.get(i + 1).map(|s| s.base_offset);
             if next_base.is_some_and(|next| next <= from) {
@@ -2047,11 +2197,19 @@ impl PartitionLog {
                 let header = segment.read_header(position)?;
                 position += header.total_bytes() as u64;
                 if header.base_offset >= from {
-                    states.record_at(&header, header.base_offset);
+                    let marker = if header.is_control() {
+                        segment.read_batch(position - header.total_bytes() as u64, &header)?
+                    } else {
+                        None
+                    };
+                    ended.extend(states.record_at(&header, header.base_offset, marker));
                 }
             }
         }
         self.producers = states;
+        for txn in ended {
+            self.transaction_ended(txn)?;
+        }
         Ok(())
     }
 
@@ -2196,6 +2354,7 @@ impl PartitionLog {
         let changed = self.epochs.clear();
         self.persist_epochs_if(changed)?;
         self.producers.clear();
+        self.aborted.clear();
         self.remove_producer_snapshots();
         self.write_checkpoint()
     }
@@ -2289,6 +2448,7 @@ impl PartitionLog {
             if let Some(cap) = &mut self.replicated_high_watermark {
                 inside(cap);
             }
+            self.aborted.retain(|a| a.last_offset >= first_base);
         }
         Ok(removed)
     }
@@ -2417,6 +2577,7 @@ impl PartitionLog {
                 self.flush()
             })
             .and_then(|()| self.write_checkpoint())
+            .and_then(|()| self.sync_txn_index())
             .and_then(|()| {
                 if self.epochs_stale {
                     self.persist_epochs()
@@ -2482,6 +2643,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             logs.push(base);
         } else if let Some(base) = parse_segment_file_name(name, INDEX_SUFFIX)
             .or_else(|| parse_segment_file_name(name, TIME_INDEX_SUFFIX))
+            .or_else(|| parse_segment_file_name(name, TXN_INDEX_SUFFIX))
         {
             index_files.push((base, entry.path()));
         } else if name == checkpoint::CHECKPOINT_TMP_FILE

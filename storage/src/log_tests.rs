@@ -1797,3 +1797,105 @@ fn producer_snapshots_are_written_pruned_and_distrusted_when_damaged() {
         }
     );
 }
+
+/// A transactional batch of `records` records from producer `pid`.
+fn txn_batch(records: usize, pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
+    let mut buf = make_batch(records, NOW);
+    crate::batch::set_producer(&mut buf, pid, epoch, seq);
+    buf
+}
+
+fn marker(pid: i64, epoch: i16, kind: crate::batch::Marker) -> Vec<u8> {
+    crate::batch::encode_marker(pid, epoch, kind, 0, NOW)
+}
+
+fn committed_offsets(log: &PartitionLog, from: i64) -> Vec<i64> {
+    let mut offset = from;
+    let mut out = Vec::new();
+    while let Some(region) = log.read_committed(offset, 1 << 20).unwrap() {
+        for h in validate_batches(&region_bytes(&region)).unwrap() {
+            out.push(h.base_offset);
+        }
+        offset = region.next_offset;
+    }
+    out
+}
+
+#[test]
+fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
+    use crate::batch::Marker;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("topic-0");
+    let (mut log, _) = open(&dir, config(1 << 20));
+    append(&mut log, 2, NOW); // 0-1 plain
+    append_buf(&mut log, txn_batch(2, 7, 0, 0), None); // 2-3 pid 7
+    append_buf(&mut log, txn_batch(1, 8, 0, 0), None); // 4 pid 8
+    append(&mut log, 1, NOW); // 5 plain
+    assert_eq!(log.high_watermark(), 6);
+    assert_eq!(log.last_stable_offset(), 2);
+    assert_eq!(committed_offsets(&log, 0), vec![0]);
+
+    append_buf(&mut log, marker(7, 0, Marker::Abort), None); // 6
+    assert_eq!(log.last_stable_offset(), 4, "pid 8 still open");
+    append_buf(&mut log, marker(8, 0, Marker::Commit), None); // 7
+    assert_eq!(log.last_stable_offset(), 8);
+    assert_eq!(committed_offsets(&log, 0), vec![0, 2, 4, 5, 6, 7]);
+    let aborted = log.aborted_transactions(0, 8);
+    assert_eq!(aborted.len(), 1);
+    assert_eq!(
+        (aborted[0].producer_id, aborted[0].first_offset, aborted[0].last_offset),
+        (7, 2, 6)
+    );
+    assert!(log.aborted_transactions(7, 8).is_empty(), "ended before");
+    assert!(log.aborted_transactions(0, 2).is_empty(), "starts after");
+
+    // A transaction open at a crash stays open; the index survives.
+    append_buf(&mut log, txn_batch(1, 9, 0, 0), None); // 8 pid 9
+    drop(log);
+    let (mut log, _) = open(&dir, config(1 << 20));
+    assert_eq!(log.last_stable_offset(), 8);
+    assert_eq!(log.aborted_transactions(0, 9).len(), 1);
+    append_buf(&mut log, marker(9, 1, Marker::Abort), None); // 9
+    assert_eq!(log.aborted_transactions(0, 10).len(), 2);
+    log.close().unwrap();
+    let (mut log, _) = open(&dir, config(1 << 20));
+    assert_eq!(log.aborted_transactions(0, 10).len(), 2, "after a clean close");
+    assert_eq!(log.last_stable_offset(), 10);
+
+    // A follower cut before the second abort's marker: open again, and
+    // its index entry is gone from memory and file.
+    log.truncate_to(9).unwrap();
+    assert_eq!(log.last_stable_offset(), 8);
+    assert_eq!(log.aborted_transactions(0, 10).len(), 1);
+    drop(log);
+    let (log, _) = open(&dir, config(1 << 20));
+    assert_eq!(log.aborted_transactions(0, 10).len(), 1);
+    assert_eq!(log.last_stable_offset(), 8);
+}
+
+#[test]
+fn the_abort_index_survives_rolls_and_goes_with_its_segments() {
+    use crate::batch::Marker;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("topic-0");
+    let (mut log, _) = open(&dir, config(300));
+    for pid in 0..6i64 {
+        append_buf(&mut log, txn_batch(2, pid, 0, 0), None);
+        append_buf(&mut log, marker(pid, 0, Marker::Abort), None);
+    }
+    assert!(log.segment_count() > 2);
+    assert_eq!(log.aborted_transactions(0, i64::MAX).len(), 6);
+    // Without snapshots, the files alone bring the entries back.
+    for snapshot in producer_snapshots(&dir) {
+        fs::remove_file(snapshot).unwrap();
+    }
+    drop(log);
+    let (mut log, _) = open(&dir, config(300));
+    let all = log.aborted_transactions(0, i64::MAX);
+    assert_eq!(all.iter().map(|a| a.producer_id).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    let second = log.segments[1].base_offset;
+    log.delete_records_before(second).unwrap();
+    log.enforce_retention(NOW).unwrap();
+    let left = log.aborted_transactions(0, i64::MAX);
+    assert!(left.len() < 6 && left.iter().all(|a| a.last_offset >= log.log_start_offset()));
+}

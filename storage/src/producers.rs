@@ -29,7 +29,7 @@
 //! idle producer is forgotten after `producer.id.expiration.ms`
 //! ([`ProducerStates::expire`]).
 
-use crate::batch::BatchHeader;
+use crate::batch::{BatchHeader, Marker};
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer (Kafka's NUM_BATCHES_TO_RETAIN).
@@ -52,6 +52,10 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchSequence>,
     /// Largest batch timestamp seen (ms), for expiry.
     pub last_timestamp: i64,
+    /// The first offset of the producer's open transaction on this
+    /// partition, if one is open (a transactional batch was written and no
+    /// marker since).
+    pub txn_first_offset: Option<i64>,
 }
 
 impl ProducerEntry {
@@ -62,6 +66,7 @@ impl ProducerEntry {
             epoch: -1,
             batches: VecDeque::new(),
             last_timestamp: -1,
+            txn_first_offset: None,
         }
     }
 
@@ -103,6 +108,16 @@ pub fn last_sequence(header: &BatchHeader) -> i32 {
 /// sequence; control batches carry markers, not sequences).
 pub fn is_idempotent(header: &BatchHeader) -> bool {
     header.producer_id >= 0 && header.base_sequence >= 0 && !header.is_control()
+}
+
+/// A transaction a marker ended on this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub marker: Marker,
 }
 
 /// Producer state of a partition.
@@ -193,32 +208,87 @@ impl ProducerStates {
         }
     }
 
-    /// Records batches written to the log, at the offsets they carry.
+    /// Records batches written to the log, at the offsets they carry
+    /// (no control batches among them).
     pub fn record(&mut self, headers: &[BatchHeader]) {
         for header in headers {
-            self.record_at(header, header.base_offset);
+            self.record_at(header, header.base_offset, None);
         }
     }
 
     /// Records one batch written at `base_offset` (a leader's append knows
-    /// the offsets before the header does); batches without producer state
-    /// are skipped.
-    pub fn record_at(&mut self, header: &BatchHeader, base_offset: i64) {
+    /// the offsets before the header does); `marker` is what a control
+    /// batch carries. A transactional batch opens its producer's
+    /// transaction here if none is open; a marker ends it, and the ended
+    /// transaction is returned (`None` if the producer had none open here).
+    /// Batches without producer state are skipped.
+    pub fn record_at(
+        &mut self,
+        header: &BatchHeader,
+        base_offset: i64,
+        marker: Option<Marker>,
+    ) -> Option<EndedTxn> {
+        if header.producer_id < 0 {
+            return None;
+        }
+        if header.is_control() {
+            let marker = marker?;
+            let entry = self.producers.get_mut(&header.producer_id)?;
+            if header.producer_epoch > entry.epoch {
+                // The coordinator bumped the epoch to end the transaction
+                // (a fenced or timed-out producer): the next batches start
+                // a new sequence.
+                entry.epoch = header.producer_epoch;
+                entry.batches.clear();
+            }
+            entry.last_timestamp = entry.last_timestamp.max(header.max_timestamp);
+            let first_offset = entry.txn_first_offset.take()?;
+            return Some(EndedTxn {
+                producer_id: header.producer_id,
+                first_offset,
+                last_offset: base_offset,
+                marker,
+            });
+        }
         if is_idempotent(header) {
             let entry = self
                 .producers
                 .entry(header.producer_id)
                 .or_insert_with(ProducerEntry::unknown);
             push(entry, header, base_offset);
+            if header.is_transactional() && entry.txn_first_offset.is_none() {
+                entry.txn_first_offset = Some(base_offset);
+            }
         }
+        None
+    }
+
+    /// The first offset of the oldest transaction still open on this
+    /// partition: the last stable offset can be no higher.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.txn_first_offset)
+            .min()
+    }
+
+    /// The producers with a transaction open here: (producer id, epoch,
+    /// first offset).
+    pub fn open_transactions(&self) -> impl Iterator<Item = (i64, i16, i64)> + '_ {
+        self.producers
+            .iter()
+            .filter_map(|(id, e)| e.txn_first_offset.map(|first| (*id, e.epoch, first)))
     }
 
     /// Forgets producers whose last batch is older than `expiration_ms`
     /// before `now_ms`; returns how many.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| e.last_timestamp.saturating_add(expiration_ms) > now_ms);
+        // A producer with an open transaction stays until its coordinator
+        // ends it (by marker), however long that takes.
+        self.producers.retain(|_, e| {
+            e.txn_first_offset.is_some() || e.last_timestamp.saturating_add(expiration_ms) > now_ms
+        });
         before - self.producers.len()
     }
 
@@ -228,8 +298,10 @@ impl ProducerStates {
     }
 }
 
-/// First bytes of a producer state snapshot file.
-const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS1";
+/// First bytes of a producer state snapshot file (version 2 adds each
+/// producer's open transaction; version 1 files still load).
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS2";
+const SNAPSHOT_MAGIC_V1: &[u8; 4] = b"SPS1";
 
 impl ProducerStates {
     /// The state as of log offset `offset`, as bytes: magic, offset,
@@ -246,6 +318,7 @@ impl ProducerStates {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            out.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -267,7 +340,9 @@ impl ProducerStates {
             return None;
         }
         let mut r = Reader { buf: body, at: 0 };
-        if r.take(4)? != SNAPSHOT_MAGIC {
+        let magic = r.take(4)?;
+        let v2 = magic == SNAPSHOT_MAGIC;
+        if !v2 && magic != SNAPSHOT_MAGIC_V1 {
             return None;
         }
         let offset = r.i64()?;
@@ -277,6 +352,7 @@ impl ProducerStates {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_timestamp = r.i64()?;
+            let txn_first_offset = if v2 { Some(r.i64()?).filter(|o| *o >= 0) } else { None };
             let n = r.take(1)?[0] as usize;
             if n > BATCHES_KEPT {
                 return None;
@@ -294,6 +370,7 @@ impl ProducerStates {
                 epoch,
                 batches,
                 last_timestamp,
+                txn_first_offset,
             };
             states.producers.insert(id, entry);
         }
@@ -583,5 +660,39 @@ mod tests {
         assert_eq!(s.expire(7_000, 5_500), 1);
         assert!(s.get(1).is_none());
         assert!(s.get(2).is_some());
+    }
+
+    #[test]
+    fn a_transaction_is_open_from_its_first_batch_to_its_marker() {
+        let mut s = ProducerStates::new();
+        let mut t = batch(7, 0, 0, 2, 10);
+        t.attributes = 0x10;
+        let mut t2 = batch(7, 0, 2, 1, 12);
+        t2.attributes = 0x10;
+        assert_eq!(s.record_at(&t, 10, None), None);
+        assert_eq!(s.record_at(&t2, 12, None), None);
+        written(&mut s, batch(8, 0, 0, 1, 13));
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        // Open transactions survive a snapshot and expiry.
+        let bytes = s.encode_snapshot(14);
+        assert_eq!(ProducerStates::decode_snapshot(&bytes), Some((14, s.clone())));
+        assert_eq!(s.expire(i64::MAX, 1), 1);
+        let mut marker = batch(7, 1, -1, 1, 14);
+        marker.attributes = 0x30;
+        let ended = s.record_at(&marker, 14, Some(Marker::Abort));
+        assert_eq!(
+            ended,
+            Some(EndedTxn {
+                producer_id: 7,
+                first_offset: 10,
+                last_offset: 14,
+                marker: Marker::Abort
+            })
+        );
+        assert_eq!(s.first_unstable_offset(), None);
+        // The marker's bumped epoch fences the old one.
+        assert!(matches!(s.check(&[t]), SequenceCheck::StaleEpoch { current: 1, got: 0 }));
+        // A second marker ends nothing.
+        assert_eq!(s.record_at(&marker, 15, Some(Marker::Abort)), None);
     }
 }
