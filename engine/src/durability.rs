@@ -54,6 +54,7 @@ impl Shard {
         glommio::spawn_local(self.clone().retention_timer()).detach();
         glommio::spawn_local(self.clone().disk_space_timer()).detach();
         glommio::spawn_local(self.clone().group_timer()).detach();
+        glommio::spawn_local(self.clone().txn_timer()).detach();
         glommio::spawn_local(self.clone().isr_timer()).detach();
         glommio::spawn_local(crate::metrics::watch_stalls(self.clone())).detach();
     }

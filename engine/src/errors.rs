@@ -66,6 +66,13 @@ impl KafkaCode {
     pub const INVALID_PRODUCER_EPOCH: KafkaCode = KafkaCode(47);
     pub const INVALID_TXN_STATE: KafkaCode = KafkaCode(48);
     pub const TRANSACTIONAL_ID_NOT_FOUND: KafkaCode = KafkaCode(105);
+    pub const INVALID_PRODUCER_ID_MAPPING: KafkaCode = KafkaCode(49);
+    pub const INVALID_TRANSACTION_TIMEOUT: KafkaCode = KafkaCode(50);
+    pub const CONCURRENT_TRANSACTIONS: KafkaCode = KafkaCode(51);
+    pub const TRANSACTION_COORDINATOR_FENCED: KafkaCode = KafkaCode(52);
+    pub const OPERATION_NOT_ATTEMPTED: KafkaCode = KafkaCode(55);
+    pub const PRODUCER_FENCED: KafkaCode = KafkaCode(90);
+    pub const UNSTABLE_OFFSET_COMMIT: KafkaCode = KafkaCode(88);
 
     pub fn is_ok(self) -> bool {
         self == KafkaCode::NONE

@@ -394,7 +394,19 @@ pub struct Coordinator {
     seq: u64,
     /// Group metadata records to append (drained by the shard).
     pub to_persist: Vec<Persist>,
+    /// Offsets committed inside transactions not ended yet (TxnOffsetCommit),
+    /// per (`__consumer_offsets` partition, producer id): they become the
+    /// groups' offsets when the commit marker is written, and are dropped
+    /// by an abort marker.
+    pub pending_txn: HashMap<(i32, i64), Vec<PendingOffset>>,
+    /// The newest epoch a marker named per (partition, producer id): a
+    /// TxnOffsetCommit from an older epoch is a fenced producer's.
+    pub txn_epochs: HashMap<(i32, i64), i16>,
 }
+
+/// An offset committed inside a transaction: (group, (topic, partition),
+/// the offset).
+pub type PendingOffset = (String, (String, i32), Committed);
 
 impl Coordinator {
     pub fn new(limits: Limits) -> Coordinator {
@@ -403,6 +415,94 @@ impl Coordinator {
             limits,
             seq: 0,
             to_persist: Vec::new(),
+            pending_txn: HashMap::new(),
+            txn_epochs: HashMap::new(),
+        }
+    }
+
+    /// Offsets a transactional producer committed (written, not yet visible).
+    pub fn add_pending_txn(
+        &mut self,
+        partition: i32,
+        producer_id: i64,
+        offsets: Vec<PendingOffset>,
+    ) {
+        self.pending_txn
+            .entry((partition, producer_id))
+            .or_default()
+            .extend(offsets);
+    }
+
+    /// A marker for `producer_id` was written to `partition`: its pending
+    /// offsets become the groups' committed offsets (commit) or are dropped
+    /// (abort). Returns how many were applied.
+    pub fn complete_txn(
+        &mut self,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        now_ms: i64,
+    ) -> usize {
+        let newest = self
+            .txn_epochs
+            .entry((partition, producer_id))
+            .or_insert(epoch);
+        *newest = (*newest).max(epoch);
+        let Some(offsets) = self.pending_txn.remove(&(partition, producer_id)) else {
+            return 0;
+        };
+        if !commit {
+            return 0;
+        }
+        let applied = offsets.len();
+        for (group, key, committed) in offsets {
+            let entry = self
+                .groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group, now_ms));
+            entry.empty_since_ms = entry.empty_since_ms.max(committed.commit_ms);
+            entry.offsets.insert(key, committed);
+        }
+        applied
+    }
+
+    /// Whether `epoch` of a producer is older than one a marker named on
+    /// this partition (the producer was fenced).
+    pub fn txn_fenced(&self, partition: i32, producer_id: i64, epoch: i16) -> bool {
+        self.txn_epochs
+            .get(&(partition, producer_id))
+            .is_some_and(|newest| epoch < *newest)
+    }
+
+    /// Whether a transaction not ended yet holds an offset for this group
+    /// and partition (OffsetFetch with `require_stable` waits for it).
+    pub fn has_pending_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending_txn
+            .values()
+            .flatten()
+            .any(|(g, (t, p), _)| g == group && t == topic && *p == partition)
+    }
+
+    /// Loads one record of a transactional batch of `__consumer_offsets`
+    /// (start-up or failover): an offset commit waits for its marker.
+    pub fn load_txn_record(
+        &mut self,
+        partition: i32,
+        producer_id: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) {
+        if let (
+            Some(Key::Offset {
+                group,
+                topic,
+                partition: p,
+            }),
+            Some(committed),
+        ) = (parse_key(key), value.and_then(parse_offset_value))
+        {
+            self.add_pending_txn(partition, producer_id, vec![(group, (topic, p), committed)]);
         }
     }
 
@@ -1085,6 +1185,8 @@ impl Coordinator {
     /// shard no longer leads it. Members waiting in a rebalance are let go
     /// (their requests fail; they find the new coordinator).
     pub fn unload_partition(&mut self, partition: i32) {
+        self.pending_txn.retain(|(p, _), _| *p != partition);
+        self.txn_epochs.retain(|(p, _), _| *p != partition);
         let partitions = self.limits.offsets_partitions;
         self.groups
             .retain(|id, _| offsets_partition(id, partitions) != partition);
@@ -1207,7 +1309,7 @@ fn remove_member(group: &mut Group, id: &str) {
 
 // ---------------------------------------------------------------- records
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as i16).to_be_bytes());
     out.extend_from_slice(s.as_bytes());
 }
@@ -1253,10 +1355,10 @@ fn group_value(group: &Group, now_ms: i64) -> Vec<u8> {
     out
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&[u8]> {
         if self.0.len() < n {
             return None;
         }
@@ -1264,20 +1366,20 @@ impl Reader<'_> {
         self.0 = rest;
         Some(head)
     }
-    fn i16(&mut self) -> Option<i16> {
+    pub(crate) fn i16(&mut self) -> Option<i16> {
         self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
     }
-    fn i32(&mut self) -> Option<i32> {
+    pub(crate) fn i32(&mut self) -> Option<i32> {
         let b = self.take(4)?;
         Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn i64(&mut self) -> Option<i64> {
+    pub(crate) fn i64(&mut self) -> Option<i64> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Some(i64::from_be_bytes(a))
     }
-    fn string(&mut self) -> Option<String> {
+    pub(crate) fn string(&mut self) -> Option<String> {
         let len = self.i16()?;
         if len < 0 {
             return Some(String::new());

@@ -25,6 +25,7 @@ pub mod recompress;
 pub mod replication;
 pub mod server;
 pub mod shard;
+pub mod txn;
 mod uring;
 
 /// Exit status for a bad configuration or command line.

@@ -60,6 +60,9 @@ pub struct ReadItem {
     /// A follower's broker id (reads up to the log end, reports its
     /// progress), or -1 for a consumer (reads up to the high watermark).
     pub replica_id: i32,
+    /// A read_committed consumer: reads up to the last stable offset and is
+    /// told the aborted transactions in what it reads.
+    pub read_committed: bool,
 }
 
 /// What a long poll waits for on one partition: the high watermark
@@ -69,6 +72,9 @@ pub struct WaitItem {
     pub tp: TopicPartition,
     pub seen: i64,
     pub replica: bool,
+    /// Wait for the last stable offset (read_committed) instead of the high
+    /// watermark.
+    pub committed: bool,
 }
 
 /// What a fetch of one partition found.
@@ -76,8 +82,12 @@ pub struct WaitItem {
 pub struct ReadOutcome {
     pub error: KafkaCode,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: Option<FileSlice>,
+    /// read_committed: the aborted transactions overlapping `records`, as
+    /// (producer id, first offset).
+    pub aborted: Vec<(i64, i64)>,
 }
 
 /// A ListOffsets query of one partition (timestamp -1 latest, -2 earliest, -3 max timestamp).
@@ -85,6 +95,8 @@ pub struct ReadOutcome {
 pub struct OffsetQuery {
     pub tp: TopicPartition,
     pub timestamp: i64,
+    /// read_committed: "latest" is the last stable offset.
+    pub read_committed: bool,
 }
 
 /// The answer to an [`OffsetQuery`]; offset and timestamp are -1 when nothing matches.
@@ -265,6 +277,17 @@ pub enum ShardMsg {
     ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),
     /// Install a new topic table: open owned partitions that are new, drop deleted ones.
     ApplyTable(Arc<TopicTable>, oneshot::Sender<()>),
+    /// To the coordinator of a transactional id (or every shard, to list).
+    Txn(
+        crate::handlers::txn::TxnCall,
+        oneshot::Sender<crate::handlers::txn::TxnAnswer>,
+    ),
+    /// Transaction markers for partitions this shard owns: a code per item,
+    /// once the in-sync replicas have them.
+    WriteMarkers(
+        Vec<crate::handlers::txn::MarkerItem>,
+        oneshot::Sender<Vec<KafkaCode>>,
+    ),
     /// To the coordinator of a group (or every shard, for ListGroups).
     Group(
         crate::handlers::groups::GroupCall,

@@ -182,6 +182,8 @@ pub struct Shard {
     missing_partitions: Cell<bool>,
     /// The consumer groups this shard coordinates.
     pub(crate) coordinator: RefCell<crate::group::Coordinator>,
+    /// The transactional ids this shard coordinates.
+    pub(crate) txn: RefCell<crate::txn::TxnCoordinator>,
     /// This shard's counters (merged by a `/metrics` scrape).
     pub metrics: crate::metrics::ShardMetrics,
 }
@@ -218,6 +220,7 @@ impl Shard {
             coordinator: RefCell::new(crate::group::Coordinator::new(
                 crate::handlers::groups::limits(&broker),
             )),
+            txn: RefCell::new(crate::txn::TxnCoordinator::default()),
             effective: RefCell::new(broker.clone()),
             metrics: crate::metrics::ShardMetrics::default(),
             broker,
@@ -304,6 +307,12 @@ impl Shard {
             }
             ShardMsg::ProducerId(reply) => {
                 let _ = reply.send(self.allocate_producer_id().await);
+            }
+            ShardMsg::Txn(call, reply) => {
+                let _ = reply.send(self.txn_call(call).await);
+            }
+            ShardMsg::WriteMarkers(items, reply) => {
+                let _ = reply.send(self.write_markers_local(items).await);
             }
             ShardMsg::EpochEndOffsets(items, reply) => {
                 let _ = reply.send(self.epoch_end_offsets(&items));
@@ -508,6 +517,10 @@ impl Shard {
         use crate::replication::role::Transition;
         for (tp, transition) in transitions {
             let offsets = &*tp.topic == crate::group::OFFSETS_TOPIC;
+            let txns = &*tp.topic == crate::txn::TXN_TOPIC;
+            if txns && !matches!(transition, Transition::Unchanged | Transition::IsrChanged) {
+                self.txn.borrow_mut().unload(tp.partition);
+            }
             match transition {
                 Transition::Unchanged | Transition::IsrChanged => {}
                 Transition::BecameLeader { leader_epoch } => {
@@ -516,7 +529,12 @@ impl Shard {
                     if offsets {
                         self.coordinator.borrow_mut().unload_partition(tp.partition);
                         if let Some(partition) = self.partitions.borrow().get(&tp) {
-                            self.load_offsets_partition(&partition.log);
+                            self.load_offsets_partition(tp.partition, &partition.log);
+                        }
+                    }
+                    if txns {
+                        if let Some(partition) = self.partitions.borrow().get(&tp) {
+                            self.load_txn_partition(tp.partition, leader_epoch, &partition.log);
                         }
                     }
                 }
@@ -838,8 +856,10 @@ impl Shard {
         let refused = |error, partition: Option<&Partition>| ReadOutcome {
             error,
             high_watermark: partition.map_or(-1, |p| p.log.high_watermark()),
+            last_stable_offset: partition.map_or(-1, |p| p.log.last_stable_offset()),
             log_start_offset: partition.map_or(-1, |p| p.log.log_start_offset()),
             records: None,
+            aborted: Vec::new(),
         };
         let outcomes = items
             .iter()
@@ -876,6 +896,8 @@ impl Shard {
                 let log = &partition.log;
                 let read = if replica {
                     log.read_to_end(item.offset, item.max_bytes)
+                } else if item.read_committed {
+                    log.read_committed(item.offset, item.max_bytes)
                 } else {
                     log.read(item.offset, item.max_bytes)
                 };
@@ -891,10 +913,20 @@ impl Shard {
                             }
                         }
                         let log = &partition.log;
+                        let aborted = match &region {
+                            Some(r) if item.read_committed => log
+                                .aborted_transactions(item.offset, r.next_offset)
+                                .into_iter()
+                                .map(|a| (a.producer_id, a.first_offset))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
                         ReadOutcome {
                             error: KafkaCode::NONE,
                             high_watermark: log.high_watermark(),
+                            last_stable_offset: log.last_stable_offset(),
                             log_start_offset: log.log_start_offset(),
+                            aborted,
                             records: region.map(|r| FileSlice {
                                 file: r.file,
                                 position: r.position,
@@ -972,7 +1004,12 @@ impl Shard {
                     partition.replica_waiters.retain(|w| !w.is_canceled());
                     partition.replica_waiters.push(tx);
                 } else {
-                    if partition.log.high_watermark() > item.seen {
+                    let visible = if item.committed {
+                        partition.log.last_stable_offset()
+                    } else {
+                        partition.log.high_watermark()
+                    };
+                    if visible > item.seen {
                         return;
                     }
                     partition.waiters.retain(|w| !w.is_canceled());
@@ -1043,6 +1080,7 @@ impl Shard {
                 };
                 match q.timestamp {
                     -2 => found(-1, log.log_start_offset()),
+                    -1 if q.read_committed => found(-1, log.last_stable_offset()),
                     -1 => found(-1, log.high_watermark()),
                     -3 => match log.max_timestamp() {
                         Some((ts, offset)) => found(ts, offset),
@@ -1315,14 +1353,20 @@ fn failed_creates(names: Vec<String>, code: KafkaCode, message: &str) -> Vec<Cre
 /// their fetch offset.
 pub fn wait_item(item: &ReadItem, outcome: &ReadOutcome) -> WaitItem {
     let replica = item.replica_id >= 0;
+    let visible = if item.read_committed {
+        outcome.last_stable_offset
+    } else {
+        outcome.high_watermark
+    };
     WaitItem {
         tp: item.tp.clone(),
         seen: if replica {
             item.offset
         } else {
-            outcome.high_watermark.max(item.offset)
+            visible.max(item.offset)
         },
         replica,
+        committed: item.read_committed,
     }
 }
 

@@ -39,6 +39,9 @@ pub struct FetchPartitionData {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// The aborted transactions overlapping the records, as (producer id,
+    /// first offset); sent to read_committed fetches only.
+    pub aborted_transactions: Vec<(i64, i64)>,
     /// `None` sends an empty record set.
     pub records: Option<FileSlice>,
 }
@@ -57,7 +60,8 @@ pub struct FetchResponseData {
     pub throttle_time_ms: i32,
     pub error_code: i16,
     pub session_id: i32,
-    /// read_committed fetches get an empty aborted-transactions list, others null.
+    /// read_committed fetches get each partition's aborted-transactions
+    /// list, others null.
     pub read_committed: bool,
     pub topics: Vec<FetchTopicData>,
 }
@@ -118,7 +122,16 @@ pub fn encode_fetch_response(
                 buf.put_i64(partition.log_start_offset);
             }
             match (data.read_committed, flexible) {
-                (true, _) => put_array_len(&mut buf, flexible, 0),
+                (true, _) => {
+                    put_array_len(&mut buf, flexible, partition.aborted_transactions.len());
+                    for (producer_id, first_offset) in &partition.aborted_transactions {
+                        buf.put_i64(*producer_id);
+                        buf.put_i64(*first_offset);
+                        if flexible {
+                            buf.put_u8(0);
+                        }
+                    }
+                }
                 (false, true) => put_uvarint(&mut buf, 0),
                 (false, false) => buf.put_i32(-1),
             }
@@ -171,9 +184,9 @@ mod tests {
     use super::*;
     use bytes::{Buf, Bytes};
     use kafka_protocol::messages::fetch_response::{
-        FetchableTopicResponse, PartitionData as KpPartitionData,
+        AbortedTransaction, FetchableTopicResponse, PartitionData as KpPartitionData,
     };
-    use kafka_protocol::messages::{ApiKey, FetchResponse, TopicName};
+    use kafka_protocol::messages::{ApiKey, FetchResponse, ProducerId, TopicName};
     use kafka_protocol::protocol::{Encodable, StrBytes};
     use std::io::Write;
     use std::os::unix::fs::FileExt;
@@ -203,12 +216,12 @@ mod tests {
         let file = Arc::new(std::fs::File::open(&path).unwrap());
         std::fs::remove_file(&path).unwrap();
         let topic_id = Uuid::from_u128(0x1234_5678_9abc_def0_1122_3344_5566_7788);
-        for version in 4..=17i16 {
+        for (version, read_committed) in (4..=17i16).flat_map(|v| [(v, false), (v, true)]) {
             let ours = FetchResponseData {
                 throttle_time_ms: 0,
                 error_code: 0,
                 session_id: 0,
-                read_committed: false,
+                read_committed,
                 topics: vec![FetchTopicData {
                     name: "orders".into(),
                     topic_id,
@@ -219,6 +232,7 @@ mod tests {
                             high_watermark: 10,
                             last_stable_offset: 10,
                             log_start_offset: 0,
+                            aborted_transactions: vec![(7, 2), (9, 5)],
                             records: Some(FileSlice {
                                 file: file.clone(),
                                 position: 3,
@@ -231,6 +245,7 @@ mod tests {
                             high_watermark: -1,
                             last_stable_offset: -1,
                             log_start_offset: -1,
+                            aborted_transactions: Vec::new(),
                             records: None,
                         },
                     ],
@@ -257,7 +272,17 @@ mod tests {
             p0.high_watermark = 10;
             p0.last_stable_offset = 10;
             p0.log_start_offset = 0;
-            p0.aborted_transactions = None;
+            p0.aborted_transactions = read_committed.then(|| {
+                [(7, 2), (9, 5)]
+                    .into_iter()
+                    .map(|(pid, first)| {
+                        let mut a = AbortedTransaction::default();
+                        a.producer_id = ProducerId(pid);
+                        a.first_offset = first;
+                        a
+                    })
+                    .collect()
+            });
             p0.records = Some(Bytes::from_static(b"3456789"));
             let mut p1 = KpPartitionData::default();
             p1.partition_index = 1;
@@ -265,7 +290,7 @@ mod tests {
             p1.high_watermark = -1;
             p1.last_stable_offset = -1;
             p1.log_start_offset = -1;
-            p1.aborted_transactions = None;
+            p1.aborted_transactions = read_committed.then(Vec::new);
             p1.records = Some(Bytes::new());
             topic.partitions = vec![p0, p1];
             reference.responses = vec![topic];

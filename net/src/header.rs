@@ -188,10 +188,10 @@ mod tests {
             Err(NetError::UnsupportedVersion { .. })
         ));
         // An API Kafka knows but Strom does not serve yet is not advertised and not served.
-        // AddPartitionsToTxn (24): transactions are not served yet.
+        // ConsumerGroupHeartbeat (68): the KIP-848 group protocol is not served.
         assert!(matches!(
-            classify(header_bytes(24, 4, 1), &support),
-            Err(NetError::UnknownApiKey { api_key: 24 })
+            classify(header_bytes(68, 0, 1), &support),
+            Err(NetError::UnknownApiKey { api_key: 68 })
         ));
     }
 

@@ -44,6 +44,13 @@ pub enum Request {
     DescribeQuorum(DescribeQuorumRequest),
     InitProducerId(InitProducerIdRequest),
     DescribeProducers(DescribeProducersRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    WriteTxnMarkers(WriteTxnMarkersRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
 }
 
 /// Decodes the body of a classified request (bounds-checked first, see
@@ -88,6 +95,15 @@ pub fn decode_request(info: &RequestInfo, body: Bytes) -> Result<Request, NetErr
         ApiKey::DescribeQuorum => Request::DescribeQuorum(decode_body(body, key, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(decode_body(body, key, version)?),
         ApiKey::DescribeProducers => Request::DescribeProducers(decode_body(body, key, version)?),
+        ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(decode_body(body, key, version)?),
+        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(decode_body(body, key, version)?),
+        ApiKey::EndTxn => Request::EndTxn(decode_body(body, key, version)?),
+        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(decode_body(body, key, version)?),
+        ApiKey::WriteTxnMarkers => Request::WriteTxnMarkers(decode_body(body, key, version)?),
+        ApiKey::DescribeTransactions => {
+            Request::DescribeTransactions(decode_body(body, key, version)?)
+        }
+        ApiKey::ListTransactions => Request::ListTransactions(decode_body(body, key, version)?),
         other => {
             return Err(NetError::UnknownApiKey {
                 api_key: other as i16,

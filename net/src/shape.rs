@@ -198,6 +198,12 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         ApiKey::DescribeQuorum => 0,
         ApiKey::InitProducerId => 2,
         ApiKey::DescribeProducers => 0,
+        ApiKey::AddPartitionsToTxn
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::TxnOffsetCommit => 3,
+        ApiKey::WriteTxnMarkers => 1,
+        ApiKey::DescribeTransactions | ApiKey::ListTransactions => 0,
         _ => return Ok(()),
     };
     let mut c = Cursor {
@@ -618,6 +624,60 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
             if v >= 3 {
                 c.skip(8 + 2, "producer_id, producer_epoch")?;
             }
+        }
+        ApiKey::AddPartitionsToTxn => {
+            c.string("transactional_id")?;
+            c.skip(8 + 2, "producer_id, producer_epoch")?;
+            c.array("topics", 2, |c| {
+                c.string("name")?;
+                c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::AddOffsetsToTxn | ApiKey::EndTxn => {
+            c.string("transactional_id")?;
+            c.skip(8 + 2, "producer_id, producer_epoch")?;
+        }
+        ApiKey::TxnOffsetCommit => {
+            c.string("transactional_id")?;
+            c.string("group_id")?;
+            c.skip(8 + 2, "producer_id, producer_epoch")?;
+            if v >= 3 {
+                c.skip(4, "generation_id")?;
+                c.string("member_id")?;
+                c.string("group_instance_id")?;
+            }
+            c.array("topics", 2, |c| {
+                c.string("name")?;
+                c.array("partitions", 14, |c| {
+                    c.skip(4 + 8, "partition_index, committed_offset")?;
+                    if v >= 2 {
+                        c.skip(4, "committed_leader_epoch")?;
+                    }
+                    c.string("committed_metadata")?;
+                    c.tagged("partition tags")
+                })?;
+                c.tagged("topic tags")
+            })?;
+        }
+        ApiKey::WriteTxnMarkers => {
+            c.array("markers", 16, |c| {
+                c.skip(8 + 2 + 1, "producer_id, producer_epoch, transaction_result")?;
+                c.array("topics", 2, |c| {
+                    c.string("name")?;
+                    c.array("partition_indexes", 4, |c| c.skip(4, "partition"))?;
+                    c.tagged("topic tags")
+                })?;
+                c.skip(4, "coordinator_epoch")?;
+                c.tagged("marker tags")
+            })?;
+        }
+        ApiKey::DescribeTransactions => {
+            c.array("transactional_ids", 1, |c| c.string("transactional_id"))?;
+        }
+        ApiKey::ListTransactions => {
+            c.array("state_filters", 1, |c| c.string("state"))?;
+            c.array("producer_id_filters", 8, |c| c.skip(8, "producer_id"))?;
         }
         _ => {}
     }

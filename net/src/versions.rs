@@ -79,6 +79,13 @@ impl ApiSupport {
                 entry(ApiKey::DescribeQuorum, 0, 2),
                 entry(ApiKey::InitProducerId, 0, 4),
                 entry(ApiKey::DescribeProducers, 0, 0),
+                entry(ApiKey::AddPartitionsToTxn, 0, 3),
+                entry(ApiKey::AddOffsetsToTxn, 0, 3),
+                entry(ApiKey::EndTxn, 0, 3),
+                entry(ApiKey::TxnOffsetCommit, 0, 3),
+                entry(ApiKey::WriteTxnMarkers, 1, 1),
+                entry(ApiKey::DescribeTransactions, 0, 0),
+                entry(ApiKey::ListTransactions, 0, 1),
             ],
         }
     }

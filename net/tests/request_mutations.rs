@@ -403,6 +403,68 @@ fn corpus() -> Vec<Vec<u8>> {
         r.topics = vec![t];
         out.push(frame(ApiKey::DescribeProducers, 0, &r));
     }
+    let tx = || TransactionalId(StrBytes::from_static_str("tx"));
+    for v in 0..=3 {
+        let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+        t.name = name("orders");
+        t.partitions = vec![0, 2];
+        let mut r = AddPartitionsToTxnRequest::default();
+        r.v3_and_below_transactional_id = tx();
+        r.v3_and_below_producer_id = ProducerId(7);
+        r.v3_and_below_producer_epoch = 1;
+        r.v3_and_below_topics = vec![t];
+        out.push(frame(ApiKey::AddPartitionsToTxn, v, &r));
+
+        let mut r = AddOffsetsToTxnRequest::default();
+        r.transactional_id = tx();
+        r.producer_id = ProducerId(7);
+        r.group_id = GroupId(StrBytes::from_static_str("g"));
+        out.push(frame(ApiKey::AddOffsetsToTxn, v, &r));
+
+        let mut r = EndTxnRequest::default();
+        r.transactional_id = tx();
+        r.producer_id = ProducerId(7);
+        r.committed = v % 2 == 0;
+        out.push(frame(ApiKey::EndTxn, v, &r));
+
+        let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+        p.partition_index = 1;
+        p.committed_offset = 42;
+        p.committed_metadata = Some(StrBytes::from_static_str("m"));
+        let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+        t.name = name("orders");
+        t.partitions = vec![p];
+        let mut r = TxnOffsetCommitRequest::default();
+        r.transactional_id = tx();
+        r.group_id = GroupId(StrBytes::from_static_str("g"));
+        r.producer_id = ProducerId(7);
+        r.generation_id = -1;
+        r.topics = vec![t];
+        out.push(frame(ApiKey::TxnOffsetCommit, v, &r));
+    }
+    {
+        let mut t = write_txn_markers_request::WritableTxnMarkerTopic::default();
+        t.name = name("orders");
+        t.partition_indexes = vec![0, 1];
+        let mut m = write_txn_markers_request::WritableTxnMarker::default();
+        m.producer_id = ProducerId(7);
+        m.transaction_result = true;
+        m.topics = vec![t];
+        let mut r = WriteTxnMarkersRequest::default();
+        r.markers = vec![m];
+        out.push(frame(ApiKey::WriteTxnMarkers, 1, &r));
+
+        let mut r = DescribeTransactionsRequest::default();
+        r.transactional_ids = vec![tx()];
+        out.push(frame(ApiKey::DescribeTransactions, 0, &r));
+    }
+    for v in 0..=1 {
+        let mut r = ListTransactionsRequest::default();
+        r.state_filters = vec![StrBytes::from_static_str("Ongoing")];
+        r.producer_id_filters = vec![ProducerId(7)];
+        r.duration_filter = if v == 1 { 1000 } else { -1 };
+        out.push(frame(ApiKey::ListTransactions, v, &r));
+    }
     out
 }
 

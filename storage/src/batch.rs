@@ -723,7 +723,10 @@ mod tests {
             assert_eq!(headers.len(), 1);
             let h = headers[0];
             assert!(h.is_control() && h.is_transactional());
-            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (42, 3, -1));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (42, 3, -1)
+            );
             assert_eq!(marker_of(&bytes), Some(marker));
         }
         let plain = encode_simple_batch(0, 1_000, &[b"v"]);

@@ -2066,7 +2066,10 @@ impl PartitionLog {
     /// there already (a rebuild finds markers the files also hold).
     fn transaction_ended(&mut self, ended: EndedTxn) -> Result<(), StorageError> {
         if ended.marker != batch::Marker::Abort
-            || self.aborted.last().is_some_and(|a| a.last_offset >= ended.last_offset)
+            || self
+                .aborted
+                .last()
+                .is_some_and(|a| a.last_offset >= ended.last_offset)
         {
             return Ok(());
         }

@@ -1843,7 +1843,11 @@ fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
     let aborted = log.aborted_transactions(0, 8);
     assert_eq!(aborted.len(), 1);
     assert_eq!(
-        (aborted[0].producer_id, aborted[0].first_offset, aborted[0].last_offset),
+        (
+            aborted[0].producer_id,
+            aborted[0].first_offset,
+            aborted[0].last_offset
+        ),
         (7, 2, 6)
     );
     assert!(log.aborted_transactions(7, 8).is_empty(), "ended before");
@@ -1859,7 +1863,11 @@ fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
     assert_eq!(log.aborted_transactions(0, 10).len(), 2);
     log.close().unwrap();
     let (mut log, _) = open(&dir, config(1 << 20));
-    assert_eq!(log.aborted_transactions(0, 10).len(), 2, "after a clean close");
+    assert_eq!(
+        log.aborted_transactions(0, 10).len(),
+        2,
+        "after a clean close"
+    );
     assert_eq!(log.last_stable_offset(), 10);
 
     // A follower cut before the second abort's marker: open again, and
@@ -1892,7 +1900,10 @@ fn the_abort_index_survives_rolls_and_goes_with_its_segments() {
     drop(log);
     let (mut log, _) = open(&dir, config(300));
     let all = log.aborted_transactions(0, i64::MAX);
-    assert_eq!(all.iter().map(|a| a.producer_id).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|a| a.producer_id).collect::<Vec<_>>(),
+        (0..6).collect::<Vec<_>>()
+    );
     let second = log.segments[1].base_offset;
     log.delete_records_before(second).unwrap();
     log.enforce_retention(NOW).unwrap();

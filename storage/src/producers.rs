@@ -352,7 +352,11 @@ impl ProducerStates {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_timestamp = r.i64()?;
-            let txn_first_offset = if v2 { Some(r.i64()?).filter(|o| *o >= 0) } else { None };
+            let txn_first_offset = if v2 {
+                Some(r.i64()?).filter(|o| *o >= 0)
+            } else {
+                None
+            };
             let n = r.take(1)?[0] as usize;
             if n > BATCHES_KEPT {
                 return None;
@@ -675,7 +679,10 @@ mod tests {
         assert_eq!(s.first_unstable_offset(), Some(10));
         // Open transactions survive a snapshot and expiry.
         let bytes = s.encode_snapshot(14);
-        assert_eq!(ProducerStates::decode_snapshot(&bytes), Some((14, s.clone())));
+        assert_eq!(
+            ProducerStates::decode_snapshot(&bytes),
+            Some((14, s.clone()))
+        );
         assert_eq!(s.expire(i64::MAX, 1), 1);
         let mut marker = batch(7, 1, -1, 1, 14);
         marker.attributes = 0x30;
@@ -691,7 +698,10 @@ mod tests {
         );
         assert_eq!(s.first_unstable_offset(), None);
         // The marker's bumped epoch fences the old one.
-        assert!(matches!(s.check(&[t]), SequenceCheck::StaleEpoch { current: 1, got: 0 }));
+        assert!(matches!(
+            s.check(&[t]),
+            SequenceCheck::StaleEpoch { current: 1, got: 0 }
+        ));
         // A second marker ends nothing.
         assert_eq!(s.record_at(&marker, 15, Some(Marker::Abort)), None);
     }

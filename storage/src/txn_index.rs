@@ -43,9 +43,8 @@ impl AbortedTxn {
 /// The entries of an index file's bytes; a torn last entry (a crash in the
 /// middle of its write) and entries of an unknown version are left out.
 pub fn decode(buf: &[u8]) -> Vec<AbortedTxn> {
-    let i64_at = |e: &[u8], at: usize| {
-        i64::from_be_bytes(e[at..at + 8].try_into().expect("8 bytes"))
-    };
+    let i64_at =
+        |e: &[u8], at: usize| i64::from_be_bytes(e[at..at + 8].try_into().expect("8 bytes"));
     buf.chunks_exact(ENTRY_BYTES)
         .filter(|e| e[0] == 0 && e[1] == 0)
         .map(|e| AbortedTxn {

@@ -82,6 +82,10 @@
 //! | `group.max.session.timeout.ms` | integer, ms | `1800000` | 1..=2147483647 | Largest session timeout a member may ask for. |
 //! | `offsets.retention.minutes` | integer, minutes | `10080` (7 days) | 1..=2147483647 | Committed offsets of a group that has been empty this long are deleted. |
 //! | `offsets.retention.check.interval.ms` | integer, ms | `600000` | 1..=9223372036854775807 | How often expired offsets are looked for. |
+//! | `transaction.state.log.num.partitions` | integer | `50` | 1..=10000 | Partitions of the internal `__transaction_state` topic (created on first use; fixed afterwards). A `transactional.id` is coordinated by the shard owning partition `abs(javaHash(id)) % N`. |
+//! | `transaction.max.timeout.ms` | integer, ms | `900000` (15 min) | 1..=2147483647 | Largest `transaction.timeout.ms` a producer may ask for (INVALID_TRANSACTION_TIMEOUT above it). |
+//! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | integer, ms | `10000` | 1..=2147483647 | How often the coordinator looks for transactions open longer than their timeout, and aborts them. |
+//! | `transactional.id.expiration.ms` | integer, ms | `604800000` (7 days) | 1..=2147483647 | How long a coordinator keeps an idle `transactional.id` (no transaction open) before forgetting it. |
 //! | `admin.listeners` | `http://host:port` | the Kafka listener's host, port 9644 (0 if the Kafka port is 0) | host an IP address, `localhost` or empty; the `http://` prefix may be omitted | Address of the admin HTTP API (`/metrics`, `/v1/health`, `/v1/ready`, `/v1/status`); the `--admin-listen` flag sets this key. |
 //! | `strom.log.level` | string | `info` | tracing filter directives, e.g. `info,strom_engine::group=debug` | Log level, per module if wanted. The `STROM_LOG` environment variable wins when set. |
 //! | `strom.log.format` | string | `text` | `text`, `json` | Log line format (the `--log-format` flag sets this key). |
@@ -172,6 +176,10 @@ pub const BROKER_KEYS: &[&str] = &[
     "group.max.session.timeout.ms",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
+    "transaction.state.log.num.partitions",
+    "transaction.max.timeout.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transactional.id.expiration.ms",
     "log.cleanup.policy",
     "min.insync.replicas",
     "compression.type",
@@ -374,6 +382,16 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     /// `offsets.retention.check.interval.ms`. Default 600000.
     pub offsets_retention_check_interval_ms: i64,
+    /// `transaction.state.log.num.partitions`: partitions of
+    /// `__transaction_state`. Default 50.
+    pub transaction_state_log_num_partitions: i32,
+    /// `transaction.max.timeout.ms`. Default 900000.
+    pub transaction_max_timeout_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    /// Default 10000.
+    pub transaction_abort_interval_ms: i64,
+    /// `transactional.id.expiration.ms`. Default 604800000.
+    pub transactional_id_expiration_ms: i64,
     /// `strom.fetch.max.wait.ms.cap`: upper bound, in ms, on a Fetch
     /// request's `max_wait_ms`. Default 30000; range 0..=2147483647.
     pub fetch_max_wait_ms_cap: u32,
@@ -492,6 +510,10 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
+            transaction_state_log_num_partitions: 50,
+            transaction_max_timeout_ms: 900_000,
+            transaction_abort_interval_ms: 10_000,
+            transactional_id_expiration_ms: 604_800_000,
             fetch_max_wait_ms_cap: 30_000,
             log_message_timestamp_type: TimestampType::CreateTime,
             log_cleanup_policy: "delete".to_string(),
@@ -738,6 +760,14 @@ impl BrokerConfig {
             "group.min.session.timeout.ms" => text(&self.group_min_session_timeout_ms),
             "group.max.session.timeout.ms" => text(&self.group_max_session_timeout_ms),
             "offsets.retention.minutes" => text(&self.offsets_retention_minutes),
+            "transaction.state.log.num.partitions" => {
+                text(&self.transaction_state_log_num_partitions)
+            }
+            "transaction.max.timeout.ms" => text(&self.transaction_max_timeout_ms),
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                text(&self.transaction_abort_interval_ms)
+            }
+            "transactional.id.expiration.ms" => text(&self.transactional_id_expiration_ms),
             "offsets.retention.check.interval.ms" => {
                 text(&self.offsets_retention_check_interval_ms)
             }
@@ -1025,6 +1055,26 @@ impl BrokerConfig {
         }
         if let Some(n) = layer.int("offsets.retention.check.interval.ms", 1, i64::MAX) {
             c.offsets_retention_check_interval_ms = n;
+        }
+        if let Some(n) = layer.int(
+            "transaction.state.log.num.partitions",
+            1,
+            PARTITIONS_PER_TOPIC_MAX as i64,
+        ) {
+            c.transaction_state_log_num_partitions = n as i32;
+        }
+        if let Some(n) = layer.int("transaction.max.timeout.ms", 1, I32_MAX) {
+            c.transaction_max_timeout_ms = n;
+        }
+        if let Some(n) = layer.int(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            1,
+            I32_MAX,
+        ) {
+            c.transaction_abort_interval_ms = n;
+        }
+        if let Some(n) = layer.int("transactional.id.expiration.ms", 1, I32_MAX) {
+            c.transactional_id_expiration_ms = n;
         }
         if c.group_min_session_timeout_ms > c.group_max_session_timeout_ms {
             layer.problems.push(format!(

@@ -89,6 +89,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
                     max_bytes: partition.partition_max_bytes.max(0) as u64,
                     current_leader_epoch: partition.current_leader_epoch,
                     replica_id,
+                    read_committed: request.isolation_level == 1 && replica_id < 0,
                 },
                 topic_index,
                 partition_index,
@@ -156,6 +157,7 @@ fn empty(partition: i32, error: KafkaCode) -> FetchPartitionData {
         high_watermark: -1,
         last_stable_offset: -1,
         log_start_offset: -1,
+        aborted_transactions: Vec::new(),
         records: None,
     }
 }
@@ -205,8 +207,10 @@ fn fill(
             let outcome = outcomes.get(i).cloned().unwrap_or(ReadOutcome {
                 error: KafkaCode::UNKNOWN_SERVER_ERROR,
                 high_watermark: -1,
+                last_stable_offset: -1,
                 log_start_offset: -1,
                 records: None,
+                aborted: Vec::new(),
             });
             placed.push((w.topic_index, w.partition_index, outcome));
         }
@@ -218,8 +222,9 @@ fn fill(
         let slot = &mut response.topics[t].partitions[p];
         slot.error_code = outcome.error.0;
         slot.high_watermark = outcome.high_watermark;
-        slot.last_stable_offset = outcome.high_watermark;
+        slot.last_stable_offset = outcome.last_stable_offset;
         slot.log_start_offset = outcome.log_start_offset;
+        slot.aborted_transactions = outcome.aborted;
         any_error |= !outcome.error.is_ok();
         slot.records = outcome.records.and_then(|mut region| {
             if total > 0 {
@@ -256,6 +261,7 @@ fn log_ends(
                         tp: w.item.tp.clone(),
                         seen: w.item.offset,
                         replica: w.item.replica_id >= 0,
+                        committed: w.item.read_committed,
                     },
                 })
                 .collect();

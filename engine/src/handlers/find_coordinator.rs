@@ -1,10 +1,9 @@
-//! FindCoordinator: which broker coordinates a consumer group (key type 0). On a
-//! single node that is this broker, for every group. Transaction coordinators (key
-//! type 1) do not exist yet: COORDINATOR_NOT_AVAILABLE, so transactional clients
-//! fail clearly instead of being sent to a coordinator that cannot serve them.
+//! FindCoordinator: which broker coordinates a consumer group (key type 0:
+//! the leader of its `__consumer_offsets` partition) or a transactional id
+//! (key type 1: the leader of its `__transaction_state` partition).
 //!
-//! The first group lookup creates `__consumer_offsets`; the group APIs are in
-//! `groups.rs`. (Serving FindCoordinator also makes librdkafka enable LZ4, which
+//! The first lookup creates the internal topic; the group APIs are in
+//! `groups.rs`, the transaction APIs in `txn.rs`. (Serving FindCoordinator also makes librdkafka enable LZ4, which
 //! it gates on FindCoordinator v0.)
 
 use crate::errors::KafkaCode;
@@ -29,10 +28,19 @@ fn answer(
             KafkaCode::INVALID_REQUEST,
             "The group id must not be empty".into(),
         )),
-        KEY_TYPE_GROUP => {
-            // The leader of the group's __consumer_offsets partition.
+        KEY_TYPE_TRANSACTION if key.is_empty() => Err((
+            KafkaCode::INVALID_REQUEST,
+            "The transactional id must not be empty".into(),
+        )),
+        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => {
+            // The leader of the key's partition of the internal topic.
             let table = shard.table();
-            let topic = table.topics.get(crate::group::OFFSETS_TOPIC).ok_or((
+            let name = if key_type == KEY_TYPE_GROUP {
+                crate::group::OFFSETS_TOPIC
+            } else {
+                crate::txn::TXN_TOPIC
+            };
+            let topic = table.topics.get(name).ok_or((
                 KafkaCode::COORDINATOR_NOT_AVAILABLE,
                 "The coordinator is not available".to_string(),
             ))?;
@@ -53,10 +61,6 @@ fn answer(
                 )),
             }
         }
-        KEY_TYPE_TRANSACTION => Err((
-            KafkaCode::COORDINATOR_NOT_AVAILABLE,
-            "Transactions are not supported by this broker yet".into(),
-        )),
         other => Err((
             KafkaCode::INVALID_REQUEST,
             format!("Unknown coordinator key type {other}"),
@@ -70,15 +74,22 @@ pub async fn handle(
     version: i16,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
-    if request.key_type == KEY_TYPE_GROUP {
-        // Created on first use, like Kafka, so the coordinator is ready
-        // when the client comes to it.
-        if let Err(code) = crate::handlers::groups::ensure_offsets_topic(shard).await {
-            tracing::warn!(
-                "{}: cannot create the offsets topic ({code:?})",
-                crate::group::OFFSETS_TOPIC
-            );
-        }
+    // Created on first use, like Kafka, so the coordinator is ready when
+    // the client comes to it.
+    let created = match request.key_type {
+        KEY_TYPE_GROUP => Some(crate::handlers::groups::ensure_offsets_topic(shard).await),
+        KEY_TYPE_TRANSACTION => Some(
+            crate::handlers::groups::ensure_internal_topic(
+                shard,
+                crate::txn::TXN_TOPIC,
+                shard.broker.transaction_state_log_num_partitions,
+            )
+            .await,
+        ),
+        _ => None,
+    };
+    if let Some(Err(code)) = created {
+        tracing::warn!("cannot create the coordinator's internal topic ({code:?})");
     }
     if version >= 4 {
         response.coordinators = request

@@ -59,6 +59,9 @@ pub enum GroupCall {
         generation: i32,
         /// (topic, partition, offset, leader epoch, metadata)
         offsets: Vec<(String, i32, i64, i32, String)>,
+        /// TxnOffsetCommit: the transactional producer (id, epoch); the
+        /// offsets become visible when its transaction commits.
+        producer: Option<(i64, i16)>,
     },
     /// None: every partition with a committed offset.
     Fetch {
@@ -110,12 +113,28 @@ pub fn limits(shard_broker: &strom_tuning::config::BrokerConfig) -> Limits {
 
 /// Creates `__consumer_offsets` if needed; its partition count.
 pub async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<i32, KafkaCode> {
-    if let Some(topic) = shard.table().topics.get(OFFSETS_TOPIC) {
-        return Ok(topic.partitions);
+    ensure_internal_topic(
+        shard,
+        OFFSETS_TOPIC,
+        shard.broker.offsets_topic_num_partitions,
+    )
+    .await
+}
+
+/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`:
+/// compacted, 100 MiB segments, the default replication factor) if needed;
+/// its partition count.
+pub async fn ensure_internal_topic(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partitions: i32,
+) -> Result<i32, KafkaCode> {
+    if let Some(t) = shard.table().topics.get(topic) {
+        return Ok(t.partitions);
     }
     let spec = CreateSpec {
-        name: OFFSETS_TOPIC.to_string(),
-        num_partitions: shard.broker.offsets_topic_num_partitions,
+        name: topic.to_string(),
+        num_partitions: partitions,
         replication_factor: -1,
         assignments: Vec::new(),
         configs: vec![
@@ -129,17 +148,67 @@ pub async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<i32, KafkaCode> {
     {
         Ok(outcomes) => {
             if outcomes.iter().any(|o| o.error.is_ok()) {
-                info!("created the internal topic {OFFSETS_TOPIC}");
+                info!("created the internal topic {topic}");
             }
         }
-        Err(err) => warn!("creating {OFFSETS_TOPIC} failed: {err}"),
+        Err(err) => warn!("creating {topic} failed: {err}"),
     }
     shard
         .table()
         .topics
-        .get(OFFSETS_TOPIC)
+        .get(topic)
         .map(|t| t.partitions)
         .ok_or(KafkaCode::COORDINATOR_NOT_AVAILABLE)
+}
+
+/// Calls `each` with every batch of an internal partition (header and
+/// bytes), up to the log end: records past the high watermark are the
+/// in-sync replicas' too and become committed (as Kafka loads them).
+pub(crate) fn read_batches(
+    log: &strom_storage::log::PartitionLog,
+    mut each: impl FnMut(&batch::BatchHeader, &[u8]),
+) {
+    let mut offset = log.log_start_offset();
+    while let Ok(Some(region)) = log.read_to_end(offset, 1 << 20) {
+        let mut bytes = vec![0u8; region.len as usize];
+        if region
+            .file
+            .read_exact_at(&mut bytes, region.position)
+            .is_err()
+        {
+            warn!(dir = %log.dir().display(), "cannot read an internal partition past offset {offset}");
+            return;
+        }
+        let Ok(headers) = batch::validate_batches(&bytes) else {
+            return;
+        };
+        let mut at = 0;
+        for header in &headers {
+            let end = at + header.total_bytes();
+            each(header, &bytes[at..end]);
+            offset = header.last_offset() + 1;
+            at = end;
+        }
+    }
+}
+
+/// The (key, value) records of an internal partition's plain batches, in
+/// log order.
+pub(crate) fn read_records(
+    log: &strom_storage::log::PartitionLog,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    read_batches(log, |header, bytes| {
+        if header.is_control() {
+            return;
+        }
+        for record in batch::records(bytes).unwrap_or_default() {
+            if let Some(key) = record.key {
+                out.push((key, record.value));
+            }
+        }
+    });
+    out
 }
 
 /// The shard coordinating `group`: the owner of its `__consumer_offsets`
@@ -254,9 +323,17 @@ impl Shard {
                 instance,
                 generation,
                 offsets,
+                producer,
             } => GroupAnswer::Codes(
-                self.commit(&group, &member, instance.as_deref(), generation, offsets)
-                    .await,
+                self.commit(
+                    &group,
+                    &member,
+                    instance.as_deref(),
+                    generation,
+                    offsets,
+                    producer,
+                )
+                .await,
             ),
             GroupCall::Fetch { group, topics } => {
                 let coordinator = self.coordinator.borrow();
@@ -350,17 +427,31 @@ impl Shard {
         instance: Option<&str>,
         generation: i32,
         offsets: Vec<(String, i32, i64, i32, String)>,
+        producer: Option<(i64, i16)>,
     ) -> Vec<KafkaCode> {
         let ms = now_ms();
-        let check = self
-            .coordinator
-            .borrow_mut()
-            .check_commit(group, member, instance, generation, ms);
+        // A transactional commit without a member (clients before KIP-447)
+        // is not checked against the membership, as in Kafka.
+        let partition = self.coordinator.borrow().partition_of(group);
+        let fenced = producer
+            .is_some_and(|(id, epoch)| self.coordinator.borrow().txn_fenced(partition, id, epoch));
+        let check = if fenced {
+            KafkaCode::PRODUCER_FENCED
+        } else if producer.is_some() && generation < 0 && member.is_empty() {
+            if group.is_empty() {
+                KafkaCode::INVALID_GROUP_ID
+            } else {
+                KafkaCode::NONE
+            }
+        } else {
+            self.coordinator
+                .borrow_mut()
+                .check_commit(group, member, instance, generation, ms)
+        };
         if !check.is_ok() {
             return vec![check; offsets.len()];
         }
         let table = self.table();
-        let partition = self.coordinator.borrow().partition_of(group);
         let mut codes = Vec::with_capacity(offsets.len());
         let mut records = Vec::new();
         let mut accepted = Vec::new();
@@ -394,16 +485,24 @@ impl Shard {
         if records.is_empty() {
             return codes;
         }
-        let result = wait_all(self.persist(records)).await;
+        let result = wait_all(self.persist_to(OFFSETS_TOPIC, records, producer)).await;
         if !result.is_ok() {
             return codes
                 .into_iter()
                 .map(|c| if c.is_ok() { result } else { c })
                 .collect();
         }
-        self.coordinator
-            .borrow_mut()
-            .committed(group, accepted, now_ms());
+        let mut coordinator = self.coordinator.borrow_mut();
+        match producer {
+            Some((producer_id, _)) => {
+                let pending = accepted
+                    .into_iter()
+                    .map(|(key, committed)| (group.to_string(), key, committed))
+                    .collect();
+                coordinator.add_pending_txn(partition, producer_id, pending);
+            }
+            None => coordinator.committed(group, accepted, now_ms()),
+        }
         codes
     }
 
@@ -459,6 +558,21 @@ impl Shard {
     /// Appends records to this shard's `__consumer_offsets` partitions; one
     /// receiver per partition, firing once synced.
     fn persist(&self, records: Vec<Persist>) -> Vec<oneshot_rx::Receiver> {
+        self.persist_to(OFFSETS_TOPIC, records, None)
+    }
+
+    /// Appends records to this shard's partitions of an internal topic
+    /// (`__consumer_offsets`, `__transaction_state`), one batch per
+    /// partition, as a transactional producer's batches when `producer`
+    /// (id, epoch) is given; one receiver per partition, firing once the
+    /// in-sync replicas have the records (and, without write caching,
+    /// synced them).
+    pub(crate) fn persist_to(
+        &self,
+        topic: &str,
+        records: Vec<Persist>,
+        producer: Option<(i64, i16)>,
+    ) -> Vec<oneshot_rx::Receiver> {
         type Owned = (Vec<u8>, Option<Vec<u8>>);
         let mut by_partition: std::collections::BTreeMap<i32, Vec<Owned>> =
             std::collections::BTreeMap::new();
@@ -476,11 +590,14 @@ impl Shard {
                     .iter()
                     .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
                     .collect();
-                let bytes = batch::encode_batch(0, ms, &refs);
+                let mut bytes = batch::encode_batch(0, ms, &refs);
+                if let Some((producer_id, epoch)) = producer {
+                    batch::set_producer(&mut bytes, producer_id, epoch, -1);
+                }
                 let headers = batch::validate_batches(&bytes).unwrap_or_default();
                 AppendItem {
                     tp: TopicPartition {
-                        topic: Arc::from(OFFSETS_TOPIC),
+                        topic: Arc::from(topic),
                         partition: p,
                     },
                     records: BytesMut::from(&bytes[..]),
@@ -526,39 +643,45 @@ impl Shard {
 
     /// Reads a `__consumer_offsets` partition this shard just opened into the
     /// coordinator (start-up, or the topic's creation).
-    pub(crate) fn load_offsets_partition(&self, log: &strom_storage::log::PartitionLog) {
+    pub(crate) fn load_offsets_partition(
+        &self,
+        partition: i32,
+        log: &strom_storage::log::PartitionLog,
+    ) {
         let ms = now_ms();
-        let mut offset = log.log_start_offset();
         let mut loaded = 0u64;
         let mut coordinator = self.coordinator.borrow_mut();
-        // Up to the log end, as Kafka does: records past the high watermark
-        // are the in-sync replicas' too and become committed.
-        while let Ok(Some(region)) = log.read_to_end(offset, 1 << 20) {
-            let mut bytes = vec![0u8; region.len as usize];
-            if region
-                .file
-                .read_exact_at(&mut bytes, region.position)
-                .is_err()
-            {
-                warn!(dir = %log.dir().display(), "cannot read {OFFSETS_TOPIC}; groups not loaded past offset {offset}");
-                break;
-            }
-            let Ok(headers) = batch::validate_batches(&bytes) else {
-                break;
-            };
-            let mut at = 0;
-            for header in &headers {
-                let end = at + header.total_bytes();
-                for record in batch::records(&bytes[at..end]).unwrap_or_default() {
-                    if let Some(key) = &record.key {
-                        coordinator.load(key, record.value.as_deref(), ms);
-                        loaded += 1;
-                    }
+        read_batches(log, |header, bytes| {
+            if header.is_control() {
+                // A transaction marker: offsets committed inside the
+                // transaction become visible, or are dropped.
+                if let Some(marker) = batch::marker_of(bytes) {
+                    let commit = marker == batch::Marker::Commit;
+                    coordinator.complete_txn(
+                        partition,
+                        header.producer_id,
+                        header.producer_epoch,
+                        commit,
+                        ms,
+                    );
                 }
-                offset = header.last_offset() + 1;
-                at = end;
+                return;
             }
-        }
+            for record in batch::records(bytes).unwrap_or_default() {
+                let Some(key) = &record.key else { continue };
+                if header.is_transactional() {
+                    coordinator.load_txn_record(
+                        partition,
+                        header.producer_id,
+                        key,
+                        record.value.as_deref(),
+                    );
+                } else {
+                    coordinator.load(key, record.value.as_deref(), ms);
+                }
+                loaded += 1;
+            }
+        });
         coordinator.finish_load();
         if loaded > 0 {
             info!(shard = self.id, dir = %log.dir().display(), records = loaded, "loaded consumer groups");
@@ -591,7 +714,7 @@ impl Shard {
 }
 
 /// A persist result to await.
-mod oneshot_rx {
+pub(crate) mod oneshot_rx {
     use crate::errors::KafkaCode;
     pub enum Receiver {
         Wait(futures::channel::oneshot::Receiver<KafkaCode>),
@@ -605,7 +728,7 @@ const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// Waits for `__consumer_offsets` appends; errors as a group client sees them
 /// (a partition no longer led here: NOT_COORDINATOR).
-async fn wait_all(waits: Vec<oneshot_rx::Receiver>) -> KafkaCode {
+pub(crate) async fn wait_all(waits: Vec<oneshot_rx::Receiver>) -> KafkaCode {
     let deadline = Instant::now() + OFFSETS_COMMIT_TIMEOUT;
     let mut result = KafkaCode::NONE;
     for wait in waits {
@@ -825,6 +948,7 @@ pub async fn offset_commit(
         instance: opt(&request.group_instance_id),
         generation: request.generation_id_or_member_epoch,
         offsets,
+        producer: None,
     };
     let count = request.topics.iter().map(|t| t.partitions.len()).sum();
     let codes = match call(shard, &group, commit).await {
@@ -1085,6 +1209,72 @@ pub async fn offset_delete(
             let mut r = offset_delete_response::OffsetDeleteResponsePartition::default();
             r.partition_index = p.partition_index;
             r.error_code = codes.next().unwrap_or(KafkaCode::NONE).0;
+            t.partitions.push(r);
+        }
+        response.topics.push(t);
+    }
+    response
+}
+
+/// TxnOffsetCommit: offsets a transactional producer commits for a group,
+/// written to the group's `__consumer_offsets` partition as the producer's
+/// transactional batch; they become the group's offsets only when the
+/// transaction commits (its marker lands there), and an abort drops them.
+pub async fn txn_offset_commit(
+    shard: &Rc<Shard>,
+    request: TxnOffsetCommitRequest,
+    version: i16,
+) -> TxnOffsetCommitResponse {
+    let group = request.group_id.0.to_string();
+    let mut offsets = Vec::new();
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            offsets.push((
+                topic.name.0.to_string(),
+                p.partition_index,
+                p.committed_offset,
+                p.committed_leader_epoch,
+                p.committed_metadata
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            ));
+        }
+    }
+    let count = offsets.len();
+    let codes = if request.transactional_id.0.is_empty() {
+        vec![KafkaCode::INVALID_REQUEST; count]
+    } else {
+        let commit = GroupCall::Commit {
+            group: group.clone(),
+            member: request.member_id.to_string(),
+            instance: opt(&request.group_instance_id),
+            generation: request.generation_id,
+            offsets,
+            producer: Some((request.producer_id.0, request.producer_epoch)),
+        };
+        match call(shard, &group, commit).await {
+            Ok(GroupAnswer::Codes(codes)) => codes,
+            Ok(_) => Vec::new(),
+            Err(code) => vec![code; count],
+        }
+    };
+    let mut codes = codes.into_iter().map(|c| {
+        // Clients before v2 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
+        if c == KafkaCode::PRODUCER_FENCED && version < 2 {
+            KafkaCode::INVALID_PRODUCER_EPOCH
+        } else {
+            c
+        }
+    });
+    let mut response = TxnOffsetCommitResponse::default();
+    for topic in request.topics {
+        let mut t = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+        t.name = topic.name;
+        for p in topic.partitions {
+            let mut r = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+            r.partition_index = p.partition_index;
+            r.error_code = codes.next().unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR).0;
             t.partitions.push(r);
         }
         response.topics.push(t);

@@ -5,8 +5,8 @@
 //!
 //! Ids come from shard 0, which takes blocks of them from the controller
 //! (`AllocateProducerIds` in the metadata log), so any broker can answer.
-//! A `transactional.id` is refused with COORDINATOR_NOT_AVAILABLE: Strom
-//! has no transaction coordinator yet (FindCoordinator says so too).
+//! With a `transactional.id` the id's transaction coordinator answers (see
+//! `txn.rs`): the same producer id with a bumped epoch every time.
 
 use crate::errors::KafkaCode;
 use crate::messages::ShardMsg;
@@ -14,7 +14,11 @@ use crate::shard::Shard;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::rc::Rc;
 
-pub async fn handle(shard: &Rc<Shard>, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;
@@ -25,9 +29,9 @@ pub async fn handle(shard: &Rc<Shard>, request: InitProducerIdRequest) -> InitPr
             response.error_code = KafkaCode::INVALID_REQUEST.0;
             return response;
         }
-        Some(_) => {
-            response.error_code = KafkaCode::COORDINATOR_NOT_AVAILABLE.0;
-            return response;
+        Some(id) => {
+            let id = id.to_string();
+            return crate::handlers::txn::init_producer_id(shard, &request, &id, version).await;
         }
     }
     // v3+: a producer that names its current id must name its epoch too.

@@ -52,6 +52,7 @@ pub async fn handle(
                     OffsetQuery {
                         tp,
                         timestamp: partition.timestamp,
+                        read_committed: request.isolation_level == 1,
                     },
                     ti,
                     pi,

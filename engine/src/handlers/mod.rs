@@ -21,6 +21,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod txn;
 
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
@@ -164,9 +165,33 @@ pub async fn dispatch(
         Request::DescribeProducers(request) => {
             encoded(&info, &describe_producers::handle(shard, request).await)
         }
-        Request::InitProducerId(request) => {
-            encoded(&info, &init_producer_id::handle(shard, request).await)
+        Request::InitProducerId(request) => encoded(
+            &info,
+            &init_producer_id::handle(shard, request, version).await,
+        ),
+        Request::AddPartitionsToTxn(request) => encoded(
+            &info,
+            &txn::add_partitions_to_txn(shard, request, version).await,
+        ),
+        Request::AddOffsetsToTxn(request) => encoded(
+            &info,
+            &txn::add_offsets_to_txn(shard, request, version).await,
+        ),
+        Request::EndTxn(request) => encoded(&info, &txn::end_txn(shard, request, version).await),
+        Request::TxnOffsetCommit(request) => encoded(
+            &info,
+            &groups::txn_offset_commit(shard, request, version).await,
+        ),
+        Request::WriteTxnMarkers(request) => {
+            encoded(&info, &txn::write_txn_markers(shard, request).await)
         }
+        Request::DescribeTransactions(request) => {
+            encoded(&info, &txn::describe_transactions(shard, request).await)
+        }
+        Request::ListTransactions(request) => encoded(
+            &info,
+            &txn::list_transactions(shard, request, version).await,
+        ),
     }
 }
 

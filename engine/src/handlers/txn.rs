@@ -1,0 +1,1145 @@
+//! Transactions (KIP-98): InitProducerId with a `transactional.id`,
+//! AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, WriteTxnMarkers,
+//! DescribeTransactions and ListTransactions, and the coordinator's work
+//! behind them (see `crate::txn` for its state and records).
+//!
+//! Every request for an id goes to the shard coordinating it (one
+//! `ShardMsg::Txn`); a broker not leading the id's `__transaction_state`
+//! partition answers NOT_COORDINATOR, and the client asks FindCoordinator
+//! again. A change is answered only once its record is in the in-sync
+//! replicas of that partition. Ending a transaction writes
+//! `PrepareCommit`/`PrepareAbort`, then a marker (a control batch) to every
+//! partition of the transaction — through the owner shard when this broker
+//! leads the partition, WriteTxnMarkers to the leader otherwise, again
+//! until every leader took it — then `CompleteCommit`/`CompleteAbort`; EndTxn
+//! is answered after that, so a client's next transaction never finds the
+//! last one still ending. A new InitProducerId for an id with an open
+//! transaction aborts it with a bumped epoch first (the old producer is
+//! fenced), and so does the timer for a transaction open longer than its
+//! timeout.
+
+use crate::errors::KafkaCode;
+use crate::group::{Persist, OFFSETS_TOPIC};
+use crate::handlers::groups::{ensure_internal_topic, wait_all};
+use crate::messages::{AppendItem, ShardMsg, TopicPartition};
+use crate::metadata::shard_for;
+use crate::shard::{now_ms, Shard};
+use crate::txn::{self, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
+use bytes::BytesMut;
+use kafka_protocol::messages::{
+    add_partitions_to_txn_response, describe_transactions_response, list_transactions_response,
+    write_txn_markers_request, write_txn_markers_response, AddOffsetsToTxnRequest,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey,
+    DescribeTransactionsRequest, DescribeTransactionsResponse, EndTxnRequest, EndTxnResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ListTransactionsRequest,
+    ListTransactionsResponse, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use strom_net::client::{ClientOptions, Connection};
+use strom_net::response::str_bytes;
+use strom_storage::batch;
+use tracing::{debug, info, warn};
+
+/// A request for the coordinator of one transactional id.
+#[derive(Debug)]
+pub enum TxnCall {
+    Init {
+        id: String,
+        timeout_ms: i32,
+        /// KIP-360: the producer's current id and epoch, if it has them.
+        producer: Option<(i64, i16)>,
+    },
+    Add {
+        id: String,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    },
+    End {
+        id: String,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    },
+    Describe(Vec<String>),
+    List,
+}
+
+#[derive(Debug)]
+pub enum TxnAnswer {
+    Init(Result<(i64, i16), KafkaCode>),
+    Code(KafkaCode),
+    /// Per id: its state, or None (not known here).
+    Described(Vec<(String, Option<TxnMeta>)>),
+    Listed(Vec<(String, TxnMeta)>),
+}
+
+/// One marker for one partition (WriteTxnMarkers, or the coordinator).
+#[derive(Debug, Clone)]
+pub struct MarkerItem {
+    pub tp: TopicPartition,
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// How long a marker append waits for the in-sync replicas before it is
+/// tried again.
+const MARKER_WAIT: Duration = Duration::from_secs(10);
+/// Pause between two rounds of markers some leader did not take.
+const MARKER_RETRY_MAX: Duration = Duration::from_millis(1000);
+
+/// Creates `__transaction_state` if needed; its partition count.
+async fn ensure_txn_topic(shard: &Rc<Shard>) -> Result<i32, KafkaCode> {
+    ensure_internal_topic(
+        shard,
+        TXN_TOPIC,
+        shard.broker.transaction_state_log_num_partitions,
+    )
+    .await
+}
+
+/// The shard coordinating `id` on this broker, or NOT_COORDINATOR.
+pub async fn coordinator_shard(shard: &Rc<Shard>, id: &str) -> Result<usize, KafkaCode> {
+    let partitions = ensure_txn_topic(shard).await?;
+    let p = txn::txn_partition(id, partitions);
+    let leader = shard
+        .table()
+        .partition(TXN_TOPIC, p)
+        .map_or(crate::metadata::NO_LEADER, |s| s.leader);
+    if leader != shard.broker.node_id {
+        return Err(KafkaCode::NOT_COORDINATOR);
+    }
+    Ok(shard_for(TXN_TOPIC, p, shard.count))
+}
+
+async fn call(shard: &Rc<Shard>, id: &str, call: TxnCall) -> Result<TxnAnswer, KafkaCode> {
+    let owner = coordinator_shard(shard, id).await?;
+    shard
+        .call(owner, |reply| ShardMsg::Txn(call, reply))
+        .await
+        .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
+}
+
+fn code_of(answer: Result<TxnAnswer, KafkaCode>) -> KafkaCode {
+    match answer {
+        Ok(TxnAnswer::Code(code)) => code,
+        Ok(_) => KafkaCode::UNKNOWN_SERVER_ERROR,
+        Err(code) => code,
+    }
+}
+
+/// Clients before these versions know INVALID_PRODUCER_EPOCH, not
+/// PRODUCER_FENCED (as Kafka converts it).
+fn fenced_for(code: KafkaCode, version: i16, fenced_from: i16) -> KafkaCode {
+    if code == KafkaCode::PRODUCER_FENCED && version < fenced_from {
+        KafkaCode::INVALID_PRODUCER_EPOCH
+    } else {
+        code
+    }
+}
+
+/// InitProducerId with a `transactional.id` (the caller checked it is not
+/// empty).
+pub async fn init_producer_id(
+    shard: &Rc<Shard>,
+    request: &InitProducerIdRequest,
+    id: &str,
+    version: i16,
+) -> InitProducerIdResponse {
+    let mut response = InitProducerIdResponse::default();
+    response.producer_id = ProducerId(-1);
+    response.producer_epoch = -1;
+    let timeout = request.transaction_timeout_ms;
+    if timeout <= 0 || i64::from(timeout) > shard.broker.transaction_max_timeout_ms {
+        response.error_code = KafkaCode::INVALID_TRANSACTION_TIMEOUT.0;
+        return response;
+    }
+    let producer =
+        (request.producer_id.0 >= 0).then_some((request.producer_id.0, request.producer_epoch));
+    let init = TxnCall::Init {
+        id: id.to_string(),
+        timeout_ms: timeout,
+        producer,
+    };
+    match call(shard, id, init).await {
+        Ok(TxnAnswer::Init(Ok((producer_id, epoch)))) => {
+            response.producer_id = ProducerId(producer_id);
+            response.producer_epoch = epoch;
+        }
+        Ok(TxnAnswer::Init(Err(code))) | Err(code) => {
+            response.error_code = fenced_for(code, version, 4).0;
+        }
+        Ok(_) => response.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+    }
+    response
+}
+
+pub async fn add_partitions_to_txn(
+    shard: &Rc<Shard>,
+    request: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
+    let id = request.v3_and_below_transactional_id.0.to_string();
+    let table = shard.table();
+    let mut wanted = Vec::new();
+    let mut unknown = BTreeSet::new();
+    for topic in &request.v3_and_below_topics {
+        for p in &topic.partitions {
+            let name = topic.name.0.to_string();
+            let known = table
+                .topics
+                .get(&name)
+                .is_some_and(|t| *p >= 0 && *p < t.partitions);
+            if !known {
+                unknown.insert((name.clone(), *p));
+            }
+            wanted.push((name, *p));
+        }
+    }
+    // All or nothing, as Kafka: one bad partition and the others are not
+    // attempted.
+    let code_for = |tp: &(String, i32), shared: KafkaCode| {
+        if unknown.is_empty() {
+            shared
+        } else if unknown.contains(tp) {
+            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+        } else {
+            KafkaCode::OPERATION_NOT_ATTEMPTED
+        }
+    };
+    let shared = if !unknown.is_empty() {
+        KafkaCode::NONE
+    } else if id.is_empty() {
+        KafkaCode::INVALID_REQUEST
+    } else {
+        let add = TxnCall::Add {
+            id: id.clone(),
+            producer_id: request.v3_and_below_producer_id.0,
+            epoch: request.v3_and_below_producer_epoch,
+            partitions: wanted.clone(),
+        };
+        fenced_for(code_of(call(shard, &id, add).await), version, 2)
+    };
+    let mut response = AddPartitionsToTxnResponse::default();
+    for topic in request.v3_and_below_topics {
+        let mut t = add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+        let name = topic.name.0.to_string();
+        t.name = topic.name;
+        for p in topic.partitions {
+            let mut r =
+                add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+            r.partition_index = p;
+            r.partition_error_code = code_for(&(name.clone(), p), shared).0;
+            t.results_by_partition.push(r);
+        }
+        response.results_by_topic_v3_and_below.push(t);
+    }
+    response
+}
+
+pub async fn add_offsets_to_txn(
+    shard: &Rc<Shard>,
+    request: AddOffsetsToTxnRequest,
+    version: i16,
+) -> AddOffsetsToTxnResponse {
+    let mut response = AddOffsetsToTxnResponse::default();
+    let id = request.transactional_id.0.to_string();
+    let group = request.group_id.0.to_string();
+    if id.is_empty() || group.is_empty() {
+        response.error_code = KafkaCode::INVALID_REQUEST.0;
+        return response;
+    }
+    let partitions = match crate::handlers::groups::ensure_offsets_topic(shard).await {
+        Ok(n) => n,
+        Err(code) => {
+            response.error_code = code.0;
+            return response;
+        }
+    };
+    let add = TxnCall::Add {
+        id: id.clone(),
+        producer_id: request.producer_id.0,
+        epoch: request.producer_epoch,
+        partitions: vec![(
+            OFFSETS_TOPIC.to_string(),
+            crate::group::offsets_partition(&group, partitions),
+        )],
+    };
+    response.error_code = fenced_for(code_of(call(shard, &id, add).await), version, 2).0;
+    response
+}
+
+pub async fn end_txn(shard: &Rc<Shard>, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+    let mut response = EndTxnResponse::default();
+    let id = request.transactional_id.0.to_string();
+    if id.is_empty() {
+        response.error_code = KafkaCode::INVALID_REQUEST.0;
+        return response;
+    }
+    let end = TxnCall::End {
+        id: id.clone(),
+        producer_id: request.producer_id.0,
+        epoch: request.producer_epoch,
+        commit: request.committed,
+    };
+    response.error_code = fenced_for(code_of(call(shard, &id, end).await), version, 2).0;
+    response
+}
+
+/// WriteTxnMarkers (from another broker's coordinator): each marker to the
+/// owner shard of its partition; answered once the in-sync replicas have
+/// it.
+pub async fn write_txn_markers(
+    shard: &Rc<Shard>,
+    request: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
+    let mut routed: BTreeMap<usize, Vec<(MarkerItem, (usize, usize, usize))>> = BTreeMap::new();
+    let mut response = WriteTxnMarkersResponse::default();
+    for (m, marker) in request.markers.iter().enumerate() {
+        let mut result = write_txn_markers_response::WritableTxnMarkerResult::default();
+        result.producer_id = marker.producer_id;
+        for (t, topic) in marker.topics.iter().enumerate() {
+            let mut topic_result =
+                write_txn_markers_response::WritableTxnMarkerTopicResult::default();
+            topic_result.name = topic.name.clone();
+            let name: Arc<str> = Arc::from(topic.name.0.as_str());
+            for (p, partition) in topic.partition_indexes.iter().enumerate() {
+                let mut r = write_txn_markers_response::WritableTxnMarkerPartitionResult::default();
+                r.partition_index = *partition;
+                r.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0;
+                topic_result.partitions.push(r);
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: *partition,
+                };
+                let item = MarkerItem {
+                    tp: tp.clone(),
+                    producer_id: marker.producer_id.0,
+                    epoch: marker.producer_epoch,
+                    commit: marker.transaction_result,
+                    coordinator_epoch: marker.coordinator_epoch,
+                };
+                routed
+                    .entry(shard.owner_of(&tp))
+                    .or_default()
+                    .push((item, (m, t, p)));
+            }
+            result.topics.push(topic_result);
+        }
+        response.markers.push(result);
+    }
+    let calls = routed.into_iter().map(|(owner, list)| {
+        let shard = shard.clone();
+        async move {
+            let (items, places): (Vec<MarkerItem>, Vec<(usize, usize, usize)>) =
+                list.into_iter().unzip();
+            let codes = shard
+                .call(owner, |reply| ShardMsg::WriteMarkers(items, reply))
+                .await
+                .unwrap_or_default();
+            (places, codes)
+        }
+    });
+    for (places, codes) in futures::future::join_all(calls).await {
+        for ((m, t, p), code) in places.into_iter().zip(codes) {
+            response.markers[m].topics[t].partitions[p].error_code = code.0;
+        }
+    }
+    response
+}
+
+pub async fn describe_transactions(
+    shard: &Rc<Shard>,
+    request: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let mut response = DescribeTransactionsResponse::default();
+    for id in request.transactional_ids {
+        let name = id.0.to_string();
+        let mut state = describe_transactions_response::TransactionState::default();
+        state.transactional_id = id;
+        state.producer_id = ProducerId(-1);
+        state.producer_epoch = -1;
+        state.transaction_start_time_ms = -1;
+        match call(shard, &name, TxnCall::Describe(vec![name.clone()])).await {
+            Ok(TxnAnswer::Described(found)) => match found.into_iter().next() {
+                Some((_, Some(meta))) => {
+                    state.transaction_state = str_bytes(meta.state.name());
+                    state.transaction_timeout_ms = meta.timeout_ms;
+                    state.transaction_start_time_ms = meta.start_ms;
+                    state.producer_id = ProducerId(meta.producer_id);
+                    state.producer_epoch = meta.epoch;
+                    let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+                    for (topic, p) in meta.partitions {
+                        by_topic.entry(topic).or_default().push(p);
+                    }
+                    for (topic, partitions) in by_topic {
+                        let mut t = describe_transactions_response::TopicData::default();
+                        t.topic = TopicName(str_bytes(&topic));
+                        t.partitions = partitions;
+                        state.topics.push(t);
+                    }
+                }
+                _ => state.error_code = KafkaCode::TRANSACTIONAL_ID_NOT_FOUND.0,
+            },
+            Ok(_) => state.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
+            Err(code) => state.error_code = code.0,
+        }
+        response.transaction_states.push(state);
+    }
+    response
+}
+
+pub async fn list_transactions(
+    shard: &Rc<Shard>,
+    request: ListTransactionsRequest,
+    version: i16,
+) -> ListTransactionsResponse {
+    let mut response = ListTransactionsResponse::default();
+    let mut states = BTreeSet::new();
+    for name in &request.state_filters {
+        match TxnState::from_name(name) {
+            Some(s) => {
+                states.insert(s);
+            }
+            None => response.unknown_state_filters.push(name.clone()),
+        }
+    }
+    if !response.unknown_state_filters.is_empty() && states.is_empty() {
+        // Only unknown states asked for: nothing can match.
+        return response;
+    }
+    let pids: BTreeSet<i64> = request.producer_id_filters.iter().map(|p| p.0).collect();
+    let min_age_ms = if version >= 1 {
+        request.duration_filter
+    } else {
+        -1
+    };
+    let now = now_ms();
+    let calls = (0..shard.count).map(|s| {
+        let shard = shard.clone();
+        async move {
+            shard
+                .call(s, |reply| ShardMsg::Txn(TxnCall::List, reply))
+                .await
+        }
+    });
+    for answer in futures::future::join_all(calls).await {
+        let Ok(TxnAnswer::Listed(rows)) = answer else {
+            continue;
+        };
+        for (id, meta) in rows {
+            let keep = (states.is_empty() || states.contains(&meta.state))
+                && (pids.is_empty() || pids.contains(&meta.producer_id))
+                && (min_age_ms < 0
+                    || (meta.state == TxnState::Ongoing && now - meta.start_ms >= min_age_ms));
+            if keep {
+                let mut row = list_transactions_response::TransactionState::default();
+                row.transactional_id = TransactionalId(str_bytes(&id));
+                row.producer_id = ProducerId(meta.producer_id);
+                row.transaction_state = str_bytes(meta.state.name());
+                response.transaction_states.push(row);
+            }
+        }
+    }
+    response
+}
+
+/// The versions this broker sends to another one's WriteTxnMarkers.
+fn marker_versions(api_key: ApiKey) -> i16 {
+    match api_key {
+        ApiKey::WriteTxnMarkers => 1,
+        ApiKey::ApiVersions => 3,
+        _ => 0,
+    }
+}
+
+impl Shard {
+    /// Serves a call on the shard coordinating the id.
+    pub(crate) async fn txn_call(self: &Rc<Self>, call: TxnCall) -> TxnAnswer {
+        match call {
+            TxnCall::Init {
+                id,
+                timeout_ms,
+                producer,
+            } => TxnAnswer::Init(self.txn_init(&id, timeout_ms, producer).await),
+            TxnCall::Add {
+                id,
+                producer_id,
+                epoch,
+                partitions,
+            } => TxnAnswer::Code(self.txn_add(&id, producer_id, epoch, partitions).await),
+            TxnCall::End {
+                id,
+                producer_id,
+                epoch,
+                commit,
+            } => TxnAnswer::Code(self.txn_end(&id, producer_id, epoch, commit).await),
+            TxnCall::Describe(ids) => {
+                let coordinator = self.txn.borrow();
+                TxnAnswer::Described(
+                    ids.into_iter()
+                        .map(|id| {
+                            let meta = coordinator.txns.get(&id).map(|e| e.meta.clone());
+                            (id, meta.filter(|m| m.producer_id >= 0))
+                        })
+                        .collect(),
+                )
+            }
+            TxnCall::List => TxnAnswer::Listed(
+                self.txn
+                    .borrow()
+                    .txns
+                    .iter()
+                    .filter(|(_, e)| e.meta.producer_id >= 0)
+                    .map(|(id, e)| (id.clone(), e.meta.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The `__transaction_state` partition of `id` and the coordinator
+    /// epoch it is loaded at here (NOT_COORDINATOR if it is not).
+    fn txn_home(&self, id: &str) -> Result<(i32, i32), KafkaCode> {
+        let partitions = self
+            .table()
+            .topics
+            .get(TXN_TOPIC)
+            .map(|t| t.partitions)
+            .ok_or(KafkaCode::NOT_COORDINATOR)?;
+        let p = txn::txn_partition(id, partitions);
+        let epoch = self
+            .txn
+            .borrow()
+            .loaded
+            .get(&p)
+            .copied()
+            .ok_or(KafkaCode::NOT_COORDINATOR)?;
+        Ok((p, epoch))
+    }
+
+    /// Writes one id's record to `__transaction_state` and waits for the
+    /// in-sync replicas.
+    async fn txn_persist(
+        self: &Rc<Self>,
+        id: &str,
+        partition: i32,
+        meta: Option<&TxnMeta>,
+    ) -> KafkaCode {
+        let record = Persist {
+            partition,
+            key: txn::key(id),
+            value: meta.map(txn::value),
+        };
+        wait_all(self.persist_to(TXN_TOPIC, vec![record], None)).await
+    }
+
+    /// Marks `id` busy (or not); false if it is gone (the partition moved).
+    fn txn_set_busy(&self, id: &str, busy: bool) -> bool {
+        match self.txn.borrow_mut().txns.get_mut(id) {
+            Some(e) => {
+                e.busy = busy;
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn txn_init(
+        self: &Rc<Self>,
+        id: &str,
+        timeout_ms: i32,
+        producer: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), KafkaCode> {
+        let (partition, coordinator_epoch) = self.txn_home(id)?;
+        // At most twice: an open transaction is aborted first.
+        for _ in 0..2 {
+            let entry = self.txn.borrow().txns.get(id).cloned();
+            let Some(entry) = entry else {
+                return self
+                    .txn_init_new(id, partition, coordinator_epoch, timeout_ms, producer)
+                    .await;
+            };
+            if entry.busy || entry.meta.state.is_preparing() {
+                return Err(KafkaCode::CONCURRENT_TRANSACTIONS);
+            }
+            let meta = &entry.meta;
+            if let Some((producer_id, epoch)) = producer {
+                if producer_id != meta.producer_id {
+                    return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
+                }
+                if epoch != meta.epoch {
+                    return Err(KafkaCode::PRODUCER_FENCED);
+                }
+            }
+            if meta.state == TxnState::Ongoing {
+                info!(
+                    shard = self.id,
+                    transactional_id = id,
+                    producer_id = meta.producer_id,
+                    "a new producer fences the open transaction: aborting it"
+                );
+                self.txn_finish(id, false, true).await?;
+                continue;
+            }
+            let mut next = meta.clone();
+            if next.epoch >= i16::MAX - 1 {
+                // Epochs ran out: a new producer id, as Kafka does.
+                next.producer_id = self.new_producer_id().await?;
+                next.epoch = 0;
+            } else {
+                next.epoch += 1;
+            }
+            next.state = TxnState::Empty;
+            next.partitions.clear();
+            next.start_ms = -1;
+            next.timeout_ms = timeout_ms;
+            next.update_ms = now_ms();
+            return self.txn_write(id, partition, coordinator_epoch, next).await;
+        }
+        Err(KafkaCode::CONCURRENT_TRANSACTIONS)
+    }
+
+    async fn new_producer_id(self: &Rc<Self>) -> Result<i64, KafkaCode> {
+        self.call(0, ShardMsg::ProducerId)
+            .await
+            .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE))
+    }
+
+    async fn txn_init_new(
+        self: &Rc<Self>,
+        id: &str,
+        partition: i32,
+        coordinator_epoch: i32,
+        timeout_ms: i32,
+        producer: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), KafkaCode> {
+        if producer.is_some() {
+            // It names a producer id this coordinator never gave the id.
+            return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
+        }
+        // A placeholder, so a second InitProducerId meanwhile waits.
+        self.txn.borrow_mut().txns.insert(
+            id.to_string(),
+            TxnEntry {
+                partition,
+                meta: TxnMeta::new(-1, timeout_ms, now_ms()),
+                busy: true,
+            },
+        );
+        let meta = match self.new_producer_id().await {
+            Ok(producer_id) => TxnMeta::new(producer_id, timeout_ms, now_ms()),
+            Err(code) => {
+                self.txn.borrow_mut().txns.remove(id);
+                return Err(code);
+            }
+        };
+        let result = self.txn_write(id, partition, coordinator_epoch, meta).await;
+        if result.is_err() && self.txn.borrow().coordinates(partition, coordinator_epoch) {
+            self.txn.borrow_mut().txns.remove(id);
+        }
+        result
+    }
+
+    /// Persists `next` for `id` (marked busy meanwhile) and, once written,
+    /// makes it the state; the producer id and epoch it holds.
+    async fn txn_write(
+        self: &Rc<Self>,
+        id: &str,
+        partition: i32,
+        coordinator_epoch: i32,
+        next: TxnMeta,
+    ) -> Result<(i64, i16), KafkaCode> {
+        self.txn_set_busy(id, true);
+        let code = self.txn_persist(id, partition, Some(&next)).await;
+        let mut coordinator = self.txn.borrow_mut();
+        if !coordinator.coordinates(partition, coordinator_epoch) {
+            return Err(KafkaCode::NOT_COORDINATOR);
+        }
+        let Some(entry) = coordinator.txns.get_mut(id) else {
+            return Err(KafkaCode::NOT_COORDINATOR);
+        };
+        entry.busy = false;
+        if !code.is_ok() {
+            return Err(code);
+        }
+        let answer = (next.producer_id, next.epoch);
+        entry.meta = next;
+        Ok(answer)
+    }
+
+    /// Checks a request's producer id and epoch against the id's state.
+    fn txn_check(&self, id: &str, producer_id: i64, epoch: i16) -> Result<TxnEntry, KafkaCode> {
+        let coordinator = self.txn.borrow();
+        let Some(entry) = coordinator.txns.get(id) else {
+            return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
+        };
+        if entry.meta.producer_id != producer_id {
+            return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
+        }
+        if epoch != entry.meta.epoch {
+            return Err(KafkaCode::PRODUCER_FENCED);
+        }
+        if entry.busy || entry.meta.state.is_preparing() {
+            return Err(KafkaCode::CONCURRENT_TRANSACTIONS);
+        }
+        Ok(entry.clone())
+    }
+
+    async fn txn_add(
+        self: &Rc<Self>,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> KafkaCode {
+        let (partition, coordinator_epoch) = match self.txn_home(id) {
+            Ok(home) => home,
+            Err(code) => return code,
+        };
+        let entry = match self.txn_check(id, producer_id, epoch) {
+            Ok(entry) => entry,
+            Err(code) => return code,
+        };
+        let mut next = entry.meta;
+        if next.state == TxnState::Ongoing && partitions.iter().all(|p| next.partitions.contains(p))
+        {
+            return KafkaCode::NONE;
+        }
+        let now = now_ms();
+        if next.state != TxnState::Ongoing {
+            next.state = TxnState::Ongoing;
+            next.start_ms = now;
+            next.partitions.clear();
+        }
+        next.partitions.extend(partitions);
+        next.update_ms = now;
+        match self.txn_write(id, partition, coordinator_epoch, next).await {
+            Ok(_) => KafkaCode::NONE,
+            Err(code) => code,
+        }
+    }
+
+    async fn txn_end(
+        self: &Rc<Self>,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> KafkaCode {
+        if let Err(code) = self.txn_home(id) {
+            return code;
+        }
+        let entry = match self.txn_check(id, producer_id, epoch) {
+            Ok(entry) => entry,
+            Err(code) => return code,
+        };
+        match (entry.meta.state, commit) {
+            (TxnState::Ongoing, _) => match self.txn_finish(id, commit, false).await {
+                Ok(()) => KafkaCode::NONE,
+                Err(code) => code,
+            },
+            // A retry of an EndTxn that already ended the transaction.
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => KafkaCode::NONE,
+            _ => KafkaCode::INVALID_TXN_STATE,
+        }
+    }
+
+    /// Ends the open transaction of `id`: PrepareCommit/PrepareAbort (with a
+    /// bumped epoch when `bump`: the producer is fenced), the markers, then
+    /// CompleteCommit/CompleteAbort.
+    async fn txn_finish(
+        self: &Rc<Self>,
+        id: &str,
+        commit: bool,
+        bump: bool,
+    ) -> Result<(), KafkaCode> {
+        let (partition, coordinator_epoch) = self.txn_home(id)?;
+        let mut next = {
+            let mut coordinator = self.txn.borrow_mut();
+            let entry = coordinator
+                .txns
+                .get_mut(id)
+                .ok_or(KafkaCode::NOT_COORDINATOR)?;
+            if entry.meta.state != TxnState::Ongoing {
+                return Err(KafkaCode::INVALID_TXN_STATE);
+            }
+            entry.busy = true;
+            entry.meta.clone()
+        };
+        if bump {
+            next.epoch = next.epoch.saturating_add(1);
+        }
+        next.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        next.update_ms = now_ms();
+        let code = self.txn_persist(id, partition, Some(&next)).await;
+        {
+            let mut coordinator = self.txn.borrow_mut();
+            if !coordinator.coordinates(partition, coordinator_epoch) {
+                return Err(KafkaCode::NOT_COORDINATOR);
+            }
+            let entry = coordinator
+                .txns
+                .get_mut(id)
+                .ok_or(KafkaCode::NOT_COORDINATOR)?;
+            if !code.is_ok() {
+                entry.busy = false;
+                return Err(code);
+            }
+            entry.meta = next.clone();
+        }
+        self.txn_complete(id, partition, coordinator_epoch, next)
+            .await
+    }
+
+    /// Writes the markers of a transaction in PrepareCommit/PrepareAbort,
+    /// then its Complete state; the id is busy until then.
+    async fn txn_complete(
+        self: &Rc<Self>,
+        id: &str,
+        partition: i32,
+        coordinator_epoch: i32,
+        mut meta: TxnMeta,
+    ) -> Result<(), KafkaCode> {
+        let commit = meta.state == TxnState::PrepareCommit;
+        self.write_markers(&meta, commit, partition, coordinator_epoch)
+            .await?;
+        meta.state = if commit {
+            TxnState::CompleteCommit
+        } else {
+            TxnState::CompleteAbort
+        };
+        meta.partitions.clear();
+        meta.start_ms = -1;
+        meta.update_ms = now_ms();
+        let code = self.txn_persist(id, partition, Some(&meta)).await;
+        if !code.is_ok() {
+            // Every marker is written: the transaction is over. A later
+            // coordinator that still finds it preparing writes them again,
+            // which changes nothing.
+            warn!(
+                shard = self.id,
+                transactional_id = id,
+                "the end of a transaction was not recorded ({code:?})"
+            );
+        }
+        let mut coordinator = self.txn.borrow_mut();
+        if !coordinator.coordinates(partition, coordinator_epoch) {
+            return Err(KafkaCode::NOT_COORDINATOR);
+        }
+        if let Some(entry) = coordinator.txns.get_mut(id) {
+            entry.meta = meta;
+            entry.busy = false;
+        }
+        Ok(())
+    }
+
+    /// Writes a marker to every partition of the transaction, through the
+    /// owner shards for partitions this broker leads and WriteTxnMarkers to
+    /// the other leaders, again until each took it. Stops (NOT_COORDINATOR)
+    /// if this shard stops coordinating the id meanwhile.
+    async fn write_markers(
+        self: &Rc<Self>,
+        meta: &TxnMeta,
+        commit: bool,
+        partition: i32,
+        coordinator_epoch: i32,
+    ) -> Result<(), KafkaCode> {
+        let mut left: Vec<(String, i32)> = meta.partitions.iter().cloned().collect();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if !self.txn.borrow().coordinates(partition, coordinator_epoch) {
+                return Err(KafkaCode::NOT_COORDINATOR);
+            }
+            let table = self.table();
+            let me = self.broker.node_id;
+            let mut local: BTreeMap<usize, Vec<MarkerItem>> = BTreeMap::new();
+            let mut remote: BTreeMap<i32, Vec<MarkerItem>> = BTreeMap::new();
+            let mut failed = Vec::new();
+            for (topic, p) in left {
+                let Some(state) = table.partition(&topic, p) else {
+                    debug!(
+                        topic,
+                        partition = p,
+                        "no marker for a partition that no longer exists"
+                    );
+                    continue;
+                };
+                let tp = TopicPartition {
+                    topic: Arc::from(topic.as_str()),
+                    partition: p,
+                };
+                let item = MarkerItem {
+                    tp: tp.clone(),
+                    producer_id: meta.producer_id,
+                    epoch: meta.epoch,
+                    commit,
+                    coordinator_epoch,
+                };
+                if state.leader == me {
+                    local.entry(self.owner_of(&tp)).or_default().push(item);
+                } else if state.leader >= 0 {
+                    remote.entry(state.leader).or_default().push(item);
+                } else {
+                    failed.push((topic, p));
+                }
+            }
+            let locals = local.into_iter().map(|(owner, items)| {
+                let shard = self.clone();
+                async move {
+                    let codes = shard
+                        .call(owner, |reply| ShardMsg::WriteMarkers(items.clone(), reply))
+                        .await
+                        .unwrap_or_default();
+                    pair_codes(items, codes)
+                }
+            });
+            let remotes = remote.into_iter().map(|(broker, items)| {
+                let shard = self.clone();
+                async move {
+                    let codes = shard.send_markers(broker, &items).await;
+                    pair_codes(items, codes)
+                }
+            });
+            let (a, b) = futures::join!(
+                futures::future::join_all(locals),
+                futures::future::join_all(remotes)
+            );
+            for (item, code) in a.into_iter().chain(b).flatten() {
+                let gone = code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+                    && !self.table().topics.contains_key(&*item.tp.topic);
+                if !code.is_ok() && !gone {
+                    debug!(topic = %item.tp.topic, partition = item.tp.partition, "marker not written ({code:?}), trying again");
+                    failed.push((item.tp.topic.to_string(), item.tp.partition));
+                }
+            }
+            if failed.is_empty() {
+                return Ok(());
+            }
+            left = failed;
+            glommio::timer::sleep(pause).await;
+            pause = (pause * 2).min(MARKER_RETRY_MAX);
+        }
+    }
+
+    /// WriteTxnMarkers to another broker; a code per item (a connection
+    /// failure fails them all).
+    async fn send_markers(self: &Rc<Self>, broker: i32, items: &[MarkerItem]) -> Vec<KafkaCode> {
+        let failed = vec![KafkaCode::NOT_LEADER_OR_FOLLOWER; items.len()];
+        let Some(address) = self
+            .table()
+            .brokers
+            .get(&broker)
+            .map(|b| format!("{}:{}", b.host, b.port))
+        else {
+            return failed;
+        };
+        let bind = Some(self.broker.listen.ip()).filter(|ip| !ip.is_unspecified());
+        let options = ClientOptions {
+            client_id: "strom-txn-coordinator",
+            max_version: marker_versions,
+            io_timeout: MARKER_WAIT + Duration::from_secs(5),
+            bind,
+        };
+        let mut request = WriteTxnMarkersRequest::default();
+        let first = &items[0];
+        let mut marker = write_txn_markers_request::WritableTxnMarker::default();
+        marker.producer_id = ProducerId(first.producer_id);
+        marker.producer_epoch = first.epoch;
+        marker.transaction_result = first.commit;
+        marker.coordinator_epoch = first.coordinator_epoch;
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for item in items {
+            by_topic
+                .entry(&item.tp.topic)
+                .or_default()
+                .push(item.tp.partition);
+        }
+        for (topic, partitions) in by_topic {
+            let mut t = write_txn_markers_request::WritableTxnMarkerTopic::default();
+            t.name = TopicName(str_bytes(topic));
+            t.partition_indexes = partitions;
+            marker.topics.push(t);
+        }
+        request.markers.push(marker);
+        let answer: Result<WriteTxnMarkersResponse, _> =
+            match Connection::connect(&address, options).await {
+                Ok(mut conn) => conn.call(ApiKey::WriteTxnMarkers, &request).await,
+                Err(err) => Err(err),
+            };
+        let response = match answer {
+            Ok(r) => r,
+            Err(err) => {
+                debug!(shard = self.id, broker, "WriteTxnMarkers failed: {err}");
+                return failed;
+            }
+        };
+        let mut codes: BTreeMap<(String, i32), KafkaCode> = BTreeMap::new();
+        for result in response.markers {
+            for topic in result.topics {
+                for p in topic.partitions {
+                    codes.insert(
+                        (topic.name.0.to_string(), p.partition_index),
+                        KafkaCode(p.error_code),
+                    );
+                }
+            }
+        }
+        items
+            .iter()
+            .map(|item| {
+                codes
+                    .get(&(item.tp.topic.to_string(), item.tp.partition))
+                    .copied()
+                    .unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR)
+            })
+            .collect()
+    }
+
+    /// Appends markers to partitions this shard owns and leads, and waits
+    /// until the in-sync replicas have them; a code per item. A marker on
+    /// `__consumer_offsets` also ends the transaction's pending offsets.
+    pub(crate) async fn write_markers_local(
+        self: &Rc<Self>,
+        items: Vec<MarkerItem>,
+    ) -> Vec<KafkaCode> {
+        let now = now_ms();
+        let appends = items
+            .iter()
+            .map(|m| {
+                let kind = if m.commit {
+                    batch::Marker::Commit
+                } else {
+                    batch::Marker::Abort
+                };
+                let bytes =
+                    batch::encode_marker(m.producer_id, m.epoch, kind, m.coordinator_epoch, now);
+                let headers = batch::validate_batches(&bytes).unwrap_or_default();
+                AppendItem {
+                    tp: m.tp.clone(),
+                    records: BytesMut::from(&bytes[..]),
+                    headers,
+                }
+            })
+            .collect();
+        let (outcomes, waits) = self.append_local(appends, true);
+        let mut codes: Vec<KafkaCode> = outcomes.iter().map(|o| o.error).collect();
+        for (index, rx) in waits {
+            let sleep = glommio::timer::sleep(MARKER_WAIT);
+            futures::pin_mut!(sleep);
+            codes[index] = match futures::future::select(rx, sleep).await {
+                futures::future::Either::Left((Ok(code), _)) => code,
+                futures::future::Either::Left((Err(_), _)) => KafkaCode::NOT_LEADER_OR_FOLLOWER,
+                futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
+            };
+        }
+        let ms = now_ms();
+        for (m, code) in items.iter().zip(&codes) {
+            if code.is_ok() && &*m.tp.topic == OFFSETS_TOPIC {
+                self.coordinator.borrow_mut().complete_txn(
+                    m.tp.partition,
+                    m.producer_id,
+                    m.epoch,
+                    m.commit,
+                    ms,
+                );
+            }
+        }
+        codes
+    }
+
+    /// Reads a `__transaction_state` partition this shard now leads into
+    /// the coordinator, and finishes the transactions left preparing.
+    pub(crate) fn load_txn_partition(
+        self: &Rc<Self>,
+        partition: i32,
+        leader_epoch: i32,
+        log: &strom_storage::log::PartitionLog,
+    ) {
+        let records = crate::handlers::groups::read_records(log);
+        let count = records.len();
+        let preparing = self.txn.borrow_mut().load(partition, leader_epoch, records);
+        if count > 0 {
+            info!(
+                shard = self.id,
+                partition,
+                records = count,
+                "loaded transactional ids"
+            );
+        }
+        for id in preparing {
+            let shard = self.clone();
+            glommio::spawn_local(async move {
+                let meta = {
+                    let mut coordinator = shard.txn.borrow_mut();
+                    let Some(entry) = coordinator.txns.get_mut(&id) else {
+                        return;
+                    };
+                    entry.busy = true;
+                    entry.meta.clone()
+                };
+                info!(shard = shard.id, transactional_id = %id, state = meta.state.name(), "finishing a transaction the previous coordinator left");
+                if let Err(code) = shard.txn_complete(&id, partition, leader_epoch, meta).await {
+                    debug!(shard = shard.id, transactional_id = %id, "not finished here ({code:?})");
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Aborts transactions open past their timeout (with a bumped epoch,
+    /// so their producer is fenced) and forgets idle transactional ids.
+    pub(crate) async fn txn_timer(self: Rc<Self>) {
+        let every = Duration::from_millis(self.broker.transaction_abort_interval_ms.max(1) as u64);
+        loop {
+            glommio::timer::sleep(every).await;
+            let now = now_ms();
+            let timed_out = self.txn.borrow().timed_out(now);
+            for id in timed_out {
+                let shard = self.clone();
+                glommio::spawn_local(async move {
+                    info!(shard = shard.id, transactional_id = %id, "aborting a transaction open longer than its timeout");
+                    if let Err(code) = shard.txn_finish(&id, false, true).await {
+                        debug!(shard = shard.id, transactional_id = %id, "timed-out transaction not aborted ({code:?})");
+                    }
+                })
+                .detach();
+            }
+            let expired = self
+                .txn
+                .borrow()
+                .expired(now, self.broker.transactional_id_expiration_ms);
+            for (id, partition) in expired {
+                self.txn_set_busy(&id, true);
+                let code = self.txn_persist(&id, partition, None).await;
+                let mut coordinator = self.txn.borrow_mut();
+                if code.is_ok() {
+                    info!(shard = self.id, transactional_id = %id, "forgot an idle transactional id");
+                    coordinator.txns.remove(&id);
+                } else if let Some(entry) = coordinator.txns.get_mut(&id) {
+                    entry.busy = false;
+                }
+            }
+        }
+    }
+}
+
+fn pair_codes(items: Vec<MarkerItem>, codes: Vec<KafkaCode>) -> Vec<(MarkerItem, KafkaCode)> {
+    let mut codes = codes.into_iter();
+    items
+        .into_iter()
+        .map(|item| {
+            let code = codes.next().unwrap_or(KafkaCode::NOT_LEADER_OR_FOLLOWER);
+            (item, code)
+        })
+        .collect()
+}
