@@ -1164,7 +1164,16 @@ impl Shard {
                     .log
                     .producers()
                     .iter()
-                    .map(|(id, e)| (id, e.epoch, e.last_seq().unwrap_or(-1), e.last_timestamp))
+                    .map(|(id, e)| {
+                        let txn_start = e.txn_first_offset.unwrap_or(-1);
+                        (
+                            id,
+                            e.epoch,
+                            e.last_seq().unwrap_or(-1),
+                            e.last_timestamp,
+                            txn_start,
+                        )
+                    })
                     .collect();
                 rows.sort_unstable();
                 Ok(rows)

@@ -1,10 +1,11 @@
 //! DescribeProducers (KIP-664, `kafka-transactions.sh describe-producers`):
 //! the idempotent producers a partition keeps state for, as its leader
 //! knows them: id, epoch, last sequence and the timestamp of the last
-//! batch. Answered by the partition's leader (NOT_LEADER_OR_FOLLOWER
-//! elsewhere, so clients go to the leader). Without transactions there is
-//! never an open transaction: coordinator epoch and transaction start
-//! offset are -1. One message per owner shard.
+//! batch, and the first offset of its open transaction on the partition
+//! (-1 without one). Answered by the partition's leader
+//! (NOT_LEADER_OR_FOLLOWER elsewhere, so clients go to the leader). The
+//! coordinator epoch is not kept per producer: -1. One message per owner
+//! shard.
 
 use crate::errors::KafkaCode;
 use crate::handlers::{call_owners, Routed};
@@ -18,8 +19,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use strom_net::response::str_bytes;
 
-/// One producer of a partition: (id, epoch, last sequence, last timestamp).
-pub type ProducerRow = (i64, i16, i32, i64);
+/// One producer of a partition: (id, epoch, last sequence, last timestamp,
+/// first offset of its open transaction or -1).
+pub type ProducerRow = (i64, i16, i32, i64, i64);
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -69,14 +71,14 @@ pub async fn handle(
             Some(Ok(rows)) => {
                 p.active_producers = rows
                     .into_iter()
-                    .map(|(id, epoch, last_sequence, last_timestamp)| {
+                    .map(|(id, epoch, last_sequence, last_timestamp, txn_start)| {
                         let mut state = ProducerState::default();
                         state.producer_id = ProducerId(id);
                         state.producer_epoch = i32::from(epoch);
                         state.last_sequence = last_sequence;
                         state.last_timestamp = last_timestamp;
                         state.coordinator_epoch = -1;
-                        state.current_txn_start_offset = -1;
+                        state.current_txn_start_offset = txn_start;
                         state
                     })
                     .collect();
