@@ -33,6 +33,8 @@ enum Command {
     Consume(strom_engine::cli::consume::ConsumeArgs),
     /// The cluster: brokers, controller, id; broker configs (like rpk cluster).
     Cluster(strom_engine::cli::cluster::ClusterArgs),
+    /// Transactions: list, describe (like kafka-transactions).
+    Txn(strom_engine::cli::txn::TxnArgs),
 }
 
 #[derive(clap::Args)]
@@ -68,6 +70,7 @@ fn main() {
         Command::Produce(args) => std::process::exit(strom_engine::cli::produce::run(args)),
         Command::Consume(args) => std::process::exit(strom_engine::cli::consume::run(args)),
         Command::Cluster(args) => std::process::exit(strom_engine::cli::cluster::run(args)),
+        Command::Txn(args) => std::process::exit(strom_engine::cli::txn::run(args)),
     };
     let mut config = match &args.config {
         Some(path) => BrokerConfig::from_file(path),

@@ -30,7 +30,7 @@
 //! ([`ProducerStates::expire`]).
 
 use crate::batch::{BatchHeader, Marker};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Batches remembered per producer (Kafka's NUM_BATCHES_TO_RETAIN).
 pub const BATCHES_KEPT: usize = 5;
@@ -124,6 +124,9 @@ pub struct EndedTxn {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// (first offset, producer id) of every open transaction: the last
+    /// stable offset without a walk over every producer on each fetch.
+    open: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStates {
@@ -243,6 +246,7 @@ impl ProducerStates {
             }
             entry.last_timestamp = entry.last_timestamp.max(header.max_timestamp);
             let first_offset = entry.txn_first_offset.take()?;
+            self.open.remove(&(first_offset, header.producer_id));
             return Some(EndedTxn {
                 producer_id: header.producer_id,
                 first_offset,
@@ -258,6 +262,7 @@ impl ProducerStates {
             push(entry, header, base_offset);
             if header.is_transactional() && entry.txn_first_offset.is_none() {
                 entry.txn_first_offset = Some(base_offset);
+                self.open.insert((base_offset, header.producer_id));
             }
         }
         None
@@ -266,10 +271,7 @@ impl ProducerStates {
     /// The first offset of the oldest transaction still open on this
     /// partition: the last stable offset can be no higher.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producers
-            .values()
-            .filter_map(|e| e.txn_first_offset)
-            .min()
+        self.open.first().map(|(first, _)| *first)
     }
 
     /// The producers with a transaction open here: (producer id, epoch,
@@ -295,6 +297,7 @@ impl ProducerStates {
     /// Forgets everything (the log was emptied).
     pub fn clear(&mut self) {
         self.producers.clear();
+        self.open.clear();
     }
 }
 
@@ -376,6 +379,9 @@ impl ProducerStates {
                 last_timestamp,
                 txn_first_offset,
             };
+            if let Some(first) = entry.txn_first_offset {
+                states.open.insert((first, id));
+            }
             states.producers.insert(id, entry);
         }
         (r.at == body.len()).then_some((offset, states))

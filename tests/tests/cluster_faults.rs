@@ -605,3 +605,104 @@ fn the_last_broker_stops_without_a_quorum() {
         "broker 3 should say why it stopped without a controlled shutdown\n{log}"
     );
 }
+
+/// Transactions across the loss of a partition leader (3 brokers, both
+/// topics replicated 3 times): a transactional producer (librdkafka) runs
+/// transactions over every partition of two topics, committing two of
+/// three and aborting the third, while the leader of one partition (maybe
+/// also the transaction coordinator) is killed and restarted. Afterwards a
+/// read_committed consumer checks the whole history: every committed
+/// transaction complete and once, no aborted record, and each transaction
+/// whose outcome the client did not learn all or nothing.
+#[test]
+fn transactions_stay_atomic_when_a_partition_leader_dies() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_confluent_kafka();
+    for seed in seeds() {
+        eprintln!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        let mut cluster = Cluster::start(
+            3,
+            1,
+            "transaction.state.log.num.partitions = 5\n\
+             transaction.abort.timed.out.transaction.cleanup.interval.ms = 1000",
+        );
+        create_topic(&cluster);
+        let out = strom(&[
+            "topic",
+            "create",
+            "txn-second",
+            "-p",
+            "2",
+            "-r",
+            "3",
+            "--brokers",
+            &cluster.bootstrap(),
+        ]);
+        assert!(out.success(), "{out}");
+        wait_fully_replicated(&mut cluster, Duration::from_secs(30));
+        let topics = format!("{TOPIC},txn-second");
+        let history = cluster.work_dir().join("history.json");
+        let bootstrap = cluster.bootstrap();
+        let producer = {
+            let (topics, history, bootstrap) = (topics.clone(), history.clone(), bootstrap.clone());
+            std::thread::spawn(move || {
+                strom_tests::try_python(
+                    "transactions.py",
+                    &[
+                        "history",
+                        "--bootstrap",
+                        &bootstrap,
+                        "--topics",
+                        &topics,
+                        "--count",
+                        "40",
+                        "--out",
+                        history.to_str().expect("utf-8 path"),
+                        "--timeout",
+                        "90",
+                    ],
+                    &[],
+                    Duration::from_secs(150),
+                )
+            })
+        };
+        // The run takes longer than this (40 transactions, 100 ms apart).
+        std::thread::sleep(rng.ms(2000, 4000));
+        let partition = rng.below(PARTITIONS as u64) as i32;
+        let victim = leader_of(&mut cluster, partition);
+        eprintln!("killing broker {victim}, the leader of {TOPIC}-{partition}");
+        cluster.kill9(victim);
+        std::thread::sleep(rng.ms(2000, 5000));
+        cluster.restart(victim);
+        let out = producer.join().expect("producer thread");
+        assert!(
+            out.success(),
+            "seed {seed}: the transactional producer failed\n{out}"
+        );
+        let out = strom_tests::try_python(
+            "transactions.py",
+            &[
+                "check",
+                "--bootstrap",
+                &cluster.bootstrap(),
+                "--topics",
+                &topics,
+                "--history",
+                history.to_str().expect("utf-8 path"),
+            ],
+            &[],
+            Duration::from_secs(120),
+        );
+        assert!(
+            out.success(),
+            "seed {seed}: the history check failed\n{out}"
+        );
+        let summary = out.json();
+        assert!(
+            summary["committed"].as_u64() > Some(0) && summary["aborted"].as_u64() > Some(0),
+            "seed {seed}: {summary}"
+        );
+        eprintln!("seed {seed}: {summary}");
+    }
+}

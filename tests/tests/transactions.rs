@@ -435,3 +435,77 @@ fn a_transaction_open_past_its_timeout_is_aborted() {
         .stderr()
         .contains("aborting a transaction open longer than its timeout"));
 }
+
+fn strom_txn(args: &[&str]) -> Output {
+    let mut c = std::process::Command::new(strom_bin());
+    c.arg("txn").args(args);
+    run_command(c, None, std::time::Duration::from_secs(60))
+}
+
+/// `strom txn list|describe`: the coordinator's view of each id, as
+/// `kafka-transactions` shows it; clear errors for unknown ids and states.
+#[test]
+fn strom_txn_lists_and_describes_transactions() {
+    let broker = Broker::start(BrokerOpts::default().smp(2));
+    let b = broker.bootstrap();
+    create_topic(&b, "txn-cli");
+    let r = init(&b, "tx-cli-open", 45_000);
+    let (pid, epoch) = (r.producer_id.0, r.producer_epoch);
+    assert_eq!(
+        add(&b, 3, "tx-cli-open", pid, epoch, &[("txn-cli", 0)]),
+        vec![0]
+    );
+    let done = init(&b, "tx-cli-done", 60_000);
+    assert_eq!(done.error_code, 0);
+
+    let out = strom_txn(&["list", "--brokers", &b, "--format", "json"]);
+    assert!(out.success(), "{out}");
+    let listed = out.json();
+    let rows = listed["transactions"].as_array().expect("rows");
+    let state_of = |id: &str| {
+        rows.iter()
+            .find(|r| r["transactional_id"] == id)
+            .map(|r| r["state"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(
+        state_of("tx-cli-open").as_deref(),
+        Some("Ongoing"),
+        "{listed}"
+    );
+    assert_eq!(
+        state_of("tx-cli-done").as_deref(),
+        Some("Empty"),
+        "{listed}"
+    );
+
+    let out = strom_txn(&["list", "--brokers", &b, "--state", "ongoing"]);
+    assert!(out.success(), "{out}");
+    assert!(
+        out.stdout.contains("tx-cli-open") && !out.stdout.contains("tx-cli-done"),
+        "{out}"
+    );
+    assert!(out.stdout.starts_with("TRANSACTIONAL-ID"), "{out}");
+
+    let out = strom_txn(&[
+        "describe",
+        "tx-cli-open",
+        "--brokers",
+        &b,
+        "--format",
+        "json",
+    ]);
+    assert!(out.success(), "{out}");
+    let d = out.json();
+    assert_eq!(d["state"], "Ongoing", "{d}");
+    assert_eq!(d["producer_id"], pid);
+    assert_eq!(d["timeout_ms"], 45_000);
+    assert_eq!(d["partitions"], serde_json::json!(["txn-cli-0"]));
+    assert!(d["start_time_ms"].as_i64() > Some(0), "{d}");
+
+    let out = strom_txn(&["describe", "tx-cli-missing", "--brokers", &b]);
+    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{out}");
+    assert!(out.stderr.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{out}");
+    let out = strom_txn(&["list", "--brokers", &b, "--state", "Running"]);
+    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
+    assert!(out.stderr.contains("unknown state 'Running'"), "{out}");
+}

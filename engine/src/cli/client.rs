@@ -474,14 +474,26 @@ impl Session {
 
     /// FindCoordinator (key type 0) for a group.
     pub fn find_coordinator(&mut self, group: &str) -> Result<Node, CliError> {
-        if let Some(node) = self.coordinators.get(group) {
+        self.find_key_coordinator(0, group)
+    }
+
+    /// FindCoordinator for a group (key type 0) or a transactional id (1).
+    pub fn find_key_coordinator(&mut self, key_type: i8, key: &str) -> Result<Node, CliError> {
+        let what = if key_type == 0 {
+            "group"
+        } else {
+            "transactional id"
+        };
+        let cache_key = format!("{key_type}:{key}");
+        if let Some(node) = self.coordinators.get(&cache_key) {
             return Ok(node.clone());
         }
+        let group = key;
         let addr = self.any_addr()?;
         let (version, response) = self.call(&addr, |c| {
             c.send(|version| {
                 let mut request = FindCoordinatorRequest::default();
-                request.key_type = 0;
+                request.key_type = key_type;
                 if version >= 4 {
                     request.coordinator_keys = vec![StrBytes::from_string(group.to_string())];
                 } else {
@@ -515,12 +527,12 @@ impl Session {
         if code != codes::NONE {
             return Err(KafkaError::new(
                 code,
-                format!("cannot find the coordinator of group '{group}'"),
+                format!("cannot find the coordinator of {what} '{group}'"),
             )
             .with_message(message.as_deref())
             .into());
         }
-        self.coordinators.insert(group.to_string(), node.clone());
+        self.coordinators.insert(cache_key, node.clone());
         Ok(node)
     }
 
@@ -529,19 +541,30 @@ impl Session {
     pub fn with_coordinator<T>(
         &mut self,
         group: &str,
+        op: impl FnMut(&mut Client) -> Result<T, CliError>,
+    ) -> Result<T, CliError> {
+        self.with_key_coordinator(0, group, op)
+    }
+
+    /// [`Self::with_coordinator`] for a group (key type 0) or a
+    /// transactional id (1).
+    pub fn with_key_coordinator<T>(
+        &mut self,
+        key_type: i8,
+        group: &str,
         mut op: impl FnMut(&mut Client) -> Result<T, CliError>,
     ) -> Result<T, CliError> {
         let deadline = Instant::now() + self.timeout;
         let mut backoff = Duration::from_millis(100);
         loop {
             let result = self
-                .find_coordinator(group)
+                .find_key_coordinator(key_type, group)
                 .and_then(|node| self.call(&node.addr(), &mut op));
             match result {
                 Err(CliError::Kafka(e))
                     if is_coordinator_retriable(e.code) && Instant::now() < deadline =>
                 {
-                    self.coordinators.remove(group);
+                    self.coordinators.remove(&format!("{key_type}:{group}"));
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }

@@ -24,6 +24,7 @@ pub mod reset;
 pub mod tools;
 pub mod topic;
 pub mod tune;
+pub mod txn;
 
 use kafka_protocol::error::ResponseError;
 use std::fmt;
@@ -172,6 +173,7 @@ pub mod codes {
     pub const GROUP_ID_NOT_FOUND: i16 = 69;
     pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
     pub const STALE_MEMBER_EPOCH: i16 = 113;
+    pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 }
 
 /// Whether a group request failed because the coordinator moved or is loading:

@@ -821,17 +821,26 @@ impl Shard {
         meta.partitions.clear();
         meta.start_ms = -1;
         meta.update_ms = now_ms();
-        let code = self.txn_persist(id, partition, Some(&meta)).await;
-        if !code.is_ok() {
-            // Every marker is written: the transaction is over. A later
-            // coordinator that still finds it preparing writes them again,
-            // which changes nothing.
-            warn!(
-                shard = self.id,
-                transactional_id = id,
-                "the end of a transaction was not recorded ({code:?})"
-            );
-        }
+        // Appended now, not waited for: every marker is durable already, so
+        // the record only saves a later coordinator from writing them again
+        // (which changes nothing), and whatever this id writes next comes
+        // after it in the same log and is waited for (a sync covers what
+        // precedes it). This saves one sync round per transaction.
+        let record = Persist {
+            partition,
+            key: txn::key(id),
+            value: Some(txn::value(&meta)),
+        };
+        let waits = self.persist_to(TXN_TOPIC, vec![record], None);
+        let shard = self.clone();
+        let name = id.to_string();
+        glommio::spawn_local(async move {
+            let code = wait_all(waits).await;
+            if !code.is_ok() {
+                warn!(shard = shard.id, transactional_id = %name, "the end of a transaction was not recorded ({code:?}); a new coordinator would write its markers again");
+            }
+        })
+        .detach();
         let mut coordinator = self.txn.borrow_mut();
         if !coordinator.coordinates(partition, coordinator_epoch) {
             return Err(KafkaCode::NOT_COORDINATOR);
