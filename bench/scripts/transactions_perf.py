@@ -6,7 +6,7 @@ round per size); the idempotent producer is the baseline.
 
   python3 bench/scripts/transactions_perf.py --bootstrap 127.0.0.1:9092 \
       [--messages 200000] [--size 100] [--rounds 3] [--partitions 6] \
-      [--txn-sizes 100,1000]
+      [--txn-sizes 100,1000] [--linger-ms 5]
 
 Prints one JSON line per round and a summary with each transactional/
 idempotent ratio (median over rounds).
@@ -20,13 +20,15 @@ import uuid
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+LINGER_MS = 5
+
 
 def config(bootstrap):
     return {
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 5,
+        "linger.ms": LINGER_MS,
         "batch.size": 262144,
         "queue.buffering.max.messages": 1000000,
     }
@@ -93,7 +95,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--txn-sizes", default="100,1000")
+    ap.add_argument("--linger-ms", type=int, default=5, help="linger.ms of both producers")
     args = ap.parse_args()
+    global LINGER_MS
+    LINGER_MS = args.linger_ms
     sizes = [int(s) for s in args.txn_sizes.split(",") if s]
     topic = "txn-perf-%s" % uuid.uuid4().hex[:8]
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
@@ -110,8 +115,8 @@ def main():
             print(json.dumps({"round": r, "producer": name, "msgs_per_s": round(rate)}), flush=True)
     base = statistics.median(rates[0])
     summary = {
-        "workload": "%d x %d B, %d partitions, acks=all, linger.ms=5, idempotent"
-        % (args.messages, args.size, args.partitions),
+        "workload": "%d x %d B, %d partitions, acks=all, linger.ms=%d, idempotent"
+        % (args.messages, args.size, args.partitions, args.linger_ms),
         "idempotent_msgs_per_s": round(base),
     }
     for k in sizes:

@@ -299,7 +299,10 @@ pub async fn write_txn_markers(
     shard: &Rc<Shard>,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
-    let mut routed: BTreeMap<usize, Vec<(MarkerItem, (usize, usize, usize))>> = BTreeMap::new();
+    // Per owner shard: each marker with its (marker, topic, partition) place
+    // in the response.
+    type Place = (usize, usize, usize);
+    let mut routed: BTreeMap<usize, Vec<(MarkerItem, Place)>> = BTreeMap::new();
     let mut response = WriteTxnMarkersResponse::default();
     for (m, marker) in request.markers.iter().enumerate() {
         let mut result = write_txn_markers_response::WritableTxnMarkerResult::default();
@@ -337,8 +340,7 @@ pub async fn write_txn_markers(
     let calls = routed.into_iter().map(|(owner, list)| {
         let shard = shard.clone();
         async move {
-            let (items, places): (Vec<MarkerItem>, Vec<(usize, usize, usize)>) =
-                list.into_iter().unzip();
+            let (items, places): (Vec<MarkerItem>, Vec<Place>) = list.into_iter().unzip();
             let codes = shard
                 .call(owner, |reply| ShardMsg::WriteMarkers(items, reply))
                 .await
