@@ -9,7 +9,7 @@ use strom_net::request::encode_request;
 use strom_tests::*;
 
 #[test]
-fn find_coordinator_names_this_broker_for_groups_only() {
+fn find_coordinator_names_this_broker_for_groups_and_transactional_ids() {
     let broker = Broker::start_default();
     let b = broker.bootstrap();
     let port = i32::from(broker.port());
@@ -37,15 +37,25 @@ fn find_coordinator_names_this_broker_for_groups_only() {
             r.coordinators[1].error_code, 42,
             "empty group id: INVALID_REQUEST"
         );
-        // Transactions have no coordinator yet.
+        // Transactional ids: the leader of their __transaction_state
+        // partition, this broker; an empty id is malformed.
         let mut request = FindCoordinatorRequest::default();
         request.key_type = 1;
-        request.coordinator_keys = vec![StrBytes::from_static_str("my-transactional-id")];
+        request.coordinator_keys = vec![
+            StrBytes::from_static_str("my-transactional-id"),
+            StrBytes::from_static_str(""),
+        ];
         let r: FindCoordinatorResponse = exchange(&b, ApiKey::FindCoordinator, version, &request);
+        assert_eq!(r.coordinators[0].error_code, 0, "v{version}: {r:?}");
         assert_eq!(
-            r.coordinators[0].error_code, 15,
-            "COORDINATOR_NOT_AVAILABLE: {r:?}"
+            (r.coordinators[0].node_id.0, r.coordinators[0].port),
+            (1, port)
         );
+        assert_eq!(r.coordinators[1].error_code, 42, "INVALID_REQUEST: {r:?}");
+        // An unknown key type.
+        request.key_type = 7;
+        let r: FindCoordinatorResponse = exchange(&b, ApiKey::FindCoordinator, version, &request);
+        assert_eq!(r.coordinators[0].error_code, 42, "INVALID_REQUEST: {r:?}");
     }
 }
 

@@ -509,3 +509,50 @@ fn strom_txn_lists_and_describes_transactions() {
     assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{out}");
     assert!(out.stderr.contains("unknown state 'Running'"), "{out}");
 }
+
+/// `transactional.id.expiration.ms`: an id idle that long (no transaction
+/// open) is forgotten; an id with an open transaction is not.
+#[test]
+fn idle_transactional_ids_expire() {
+    let broker = Broker::start(BrokerOpts::default().config(
+        "transactional.id.expiration.ms = 1500\n\
+         transaction.abort.timed.out.transaction.cleanup.interval.ms = 200\n",
+    ));
+    let b = broker.bootstrap();
+    create_topic(&b, "txn-expire");
+    let idle = init(&b, "tx-idle", 60_000);
+    assert_eq!(idle.error_code, 0);
+    let open = init(&b, "tx-open", 60_000);
+    assert_eq!(
+        add(
+            &b,
+            3,
+            "tx-open",
+            open.producer_id.0,
+            0,
+            &[("txn-expire", 0)]
+        ),
+        vec![0]
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while describe(&b, "tx-idle").0 == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tx-idle was never forgotten"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(describe(&b, "tx-idle").0, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+    let (code, state, _, _) = describe(&b, "tx-open");
+    assert_eq!(
+        (code, state.as_str()),
+        (0, "Ongoing"),
+        "an open transaction is kept"
+    );
+    // The forgotten id starts afresh: a new producer id, epoch 0.
+    let again = init(&b, "tx-idle", 60_000);
+    assert_eq!(again.error_code, 0);
+    assert_ne!(again.producer_id.0, idle.producer_id.0);
+    assert_eq!(again.producer_epoch, 0);
+    assert!(broker.stderr().contains("forgot an idle transactional id"));
+}

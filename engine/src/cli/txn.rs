@@ -12,14 +12,13 @@
 
 use super::client::{self, Client, Node, Session};
 use super::group::CommonArgs;
+use super::tools::{emit, emit_json, str_bytes};
 use super::{codes, render_table, CliError, Format, KafkaError, EXIT_ERROR};
 use kafka_protocol::messages::{
     DescribeTransactionsRequest, ListTransactionsRequest, ProducerId, TransactionalId,
 };
-use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `strom txn ...`.
@@ -62,6 +61,9 @@ pub struct DescribeArgs {
     pub transactional_id: String,
 }
 
+/// How messages name the command.
+const TOOL: &str = "txn";
+
 const STATES: [&str; 8] = [
     "Empty",
     "Ongoing",
@@ -97,22 +99,6 @@ pub fn run(args: TxnArgs) -> i32 {
             EXIT_ERROR
         }
     }
-}
-
-/// Writes to stdout; a closed pipe ends the command quietly.
-fn emit(text: &str) {
-    let mut out = std::io::stdout().lock();
-    if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if err.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("strom txn: cannot write the output: {err}");
-        std::process::exit(EXIT_ERROR);
-    }
-}
-
-fn str_bytes(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_string())
 }
 
 /// One row of `list`.
@@ -171,11 +157,8 @@ fn list(session: &mut Session, args: &ListArgs, format: Format) -> Result<i32, C
     }
     let rows: Vec<ListedTxn> = rows.into_values().collect();
     match format {
-        Format::Json => emit(&format!(
-            "{}\n",
-            serde_json::json!({ "transactions": rows })
-        )),
-        Format::Table => emit(&render_list(&rows)),
+        Format::Json => emit_json(TOOL, &serde_json::json!({ "transactions": rows })),
+        Format::Table => emit(TOOL, &render_list(&rows)),
     }
     Ok(0)
 }
@@ -270,8 +253,8 @@ fn describe(session: &mut Session, args: &DescribeArgs, format: Format) -> Resul
             .collect(),
     };
     match format {
-        Format::Json => emit(&format!("{}\n", serde_json::json!(d))),
-        Format::Table => emit(&render_description(&d)),
+        Format::Json => emit_json(TOOL, &d),
+        Format::Table => emit(TOOL, &render_description(&d)),
     }
     Ok(0)
 }

@@ -922,26 +922,59 @@ pub async fn leave_group(
     response
 }
 
+/// One offset of a commit: (topic, partition, offset, leader epoch, metadata).
+fn offset_row(
+    topic: &TopicName,
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<&StrBytes>,
+) -> (String, i32, i64, i32, String) {
+    let metadata = metadata.map(|m| m.to_string()).unwrap_or_default();
+    (
+        topic.0.to_string(),
+        partition,
+        offset,
+        leader_epoch,
+        metadata,
+    )
+}
+
+/// The codes of a commit call, one per offset (the call's error for all).
+async fn commit_codes(
+    shard: &Rc<Shard>,
+    group: &str,
+    commit: GroupCall,
+    count: usize,
+) -> Vec<KafkaCode> {
+    match call(shard, group, commit).await {
+        Ok(GroupAnswer::Codes(codes)) => codes,
+        Ok(_) => Vec::new(),
+        Err(code) => vec![code; count],
+    }
+}
+
 pub async fn offset_commit(
     shard: &Rc<Shard>,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let group = request.group_id.0.to_string();
-    let mut offsets = Vec::new();
-    for topic in &request.topics {
-        for p in &topic.partitions {
-            offsets.push((
-                topic.name.0.to_string(),
-                p.partition_index,
-                p.committed_offset,
-                p.committed_leader_epoch,
-                p.committed_metadata
-                    .as_ref()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            ));
-        }
-    }
+    let offsets: Vec<_> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let metadata = p.committed_metadata.as_ref();
+                offset_row(
+                    &t.name,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    metadata,
+                )
+            })
+        })
+        .collect();
     let commit = GroupCall::Commit {
         group: group.clone(),
         member: request.member_id.to_string(),
@@ -951,11 +984,7 @@ pub async fn offset_commit(
         producer: None,
     };
     let count = request.topics.iter().map(|t| t.partitions.len()).sum();
-    let codes = match call(shard, &group, commit).await {
-        Ok(GroupAnswer::Codes(codes)) => codes,
-        Ok(_) => Vec::new(),
-        Err(code) => vec![code; count],
-    };
+    let codes = commit_codes(shard, &group, commit, count).await;
     let mut codes = codes.into_iter();
     let mut response = OffsetCommitResponse::default();
     for topic in request.topics {
@@ -1226,21 +1255,22 @@ pub async fn txn_offset_commit(
     version: i16,
 ) -> TxnOffsetCommitResponse {
     let group = request.group_id.0.to_string();
-    let mut offsets = Vec::new();
-    for topic in &request.topics {
-        for p in &topic.partitions {
-            offsets.push((
-                topic.name.0.to_string(),
-                p.partition_index,
-                p.committed_offset,
-                p.committed_leader_epoch,
-                p.committed_metadata
-                    .as_ref()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            ));
-        }
-    }
+    let offsets: Vec<_> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let metadata = p.committed_metadata.as_ref();
+                offset_row(
+                    &t.name,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    metadata,
+                )
+            })
+        })
+        .collect();
     let count = offsets.len();
     let codes = if request.transactional_id.0.is_empty() {
         vec![KafkaCode::INVALID_REQUEST; count]
@@ -1253,11 +1283,7 @@ pub async fn txn_offset_commit(
             offsets,
             producer: Some((request.producer_id.0, request.producer_epoch)),
         };
-        match call(shard, &group, commit).await {
-            Ok(GroupAnswer::Codes(codes)) => codes,
-            Ok(_) => Vec::new(),
-            Err(code) => vec![code; count],
-        }
+        commit_codes(shard, &group, commit, count).await
     };
     let mut codes = codes.into_iter().map(|c| {
         // Clients before v2 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
