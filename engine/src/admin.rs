@@ -269,12 +269,13 @@ pub fn grow_partitions(
             format!("Topic '{name}' does not exist."),
         );
     };
-    if name == crate::group::OFFSETS_TOPIC {
+    if name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_TOPIC {
         return AdminOutcome::failed(
             KafkaCode::INVALID_REQUEST,
             format!(
-                "Cannot add partitions to the internal topic {name}: groups are mapped to its \
-                 partitions by their count (offsets.topic.num.partitions)"
+                "Cannot add partitions to the internal topic {name}: groups and transactional \
+                 ids are mapped to its partitions by their count \
+                 (offsets.topic.num.partitions, transaction.state.log.num.partitions)"
             ),
         );
     }

@@ -125,7 +125,8 @@ fn error_entry(name: Option<String>, id: Uuid, code: KafkaCode) -> MetadataRespo
 
 fn topic_entry(meta: &TopicMeta, table: &TopicTable) -> MetadataResponseTopic {
     let mut topic = error_entry(Some(meta.name.clone()), meta.id, KafkaCode::NONE);
-    topic.is_internal = meta.name == crate::group::OFFSETS_TOPIC;
+    topic.is_internal =
+        meta.name == crate::group::OFFSETS_TOPIC || meta.name == crate::txn::TXN_TOPIC;
     topic.partitions = meta
         .assignments
         .iter()
