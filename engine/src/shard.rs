@@ -267,6 +267,26 @@ impl Shard {
         rx.await.map_err(|_| ShardError::ShardGone { shard })
     }
 
+    /// [`Self::call`] for work that must finish once started even if the
+    /// caller goes away (a client's connection closes while its request is
+    /// served): here too the message is handled in a task of its own, as
+    /// messages from other shards always are. Transaction coordination and
+    /// markers use it, so a half-done change never leaves an id busy or a
+    /// marker's effects unapplied.
+    pub async fn call_detached<R: 'static>(
+        self: &Rc<Self>,
+        shard: usize,
+        make: impl FnOnce(oneshot::Sender<R>) -> ShardMsg,
+    ) -> Result<R, ShardError> {
+        if shard != self.id {
+            return self.call(shard, make).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        let msg = make(tx);
+        glommio::spawn_local(self.clone().handle(msg)).detach();
+        rx.await.map_err(|_| ShardError::ShardGone { shard })
+    }
+
     /// Handles one message (from the mesh or from this shard itself).
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
@@ -1164,18 +1184,16 @@ impl Shard {
                     .log
                     .producers()
                     .iter()
-                    .map(|(id, e)| {
-                        let txn_start = e.txn_first_offset.unwrap_or(-1);
-                        (
-                            id,
-                            e.epoch,
-                            e.last_seq().unwrap_or(-1),
-                            e.last_timestamp,
-                            txn_start,
-                        )
+                    .map(|(id, e)| crate::handlers::describe_producers::ProducerRow {
+                        id,
+                        epoch: e.epoch,
+                        last_sequence: e.last_seq().unwrap_or(-1),
+                        last_timestamp: e.last_timestamp,
+                        coordinator_epoch: e.coordinator_epoch,
+                        txn_start: e.txn_first_offset.unwrap_or(-1),
                     })
                     .collect();
-                rows.sort_unstable();
+                rows.sort_unstable_by_key(|r| r.id);
                 Ok(rows)
             })
             .collect()

@@ -202,7 +202,8 @@ impl TxnCoordinator {
             .collect()
     }
 
-    /// Ids without an open transaction, idle for `expiration_ms`.
+    /// Ids without an open transaction, idle for `expiration_ms` (and not
+    /// busy), with their partition.
     pub fn expired(&self, now_ms: i64, expiration_ms: i64) -> Vec<(String, i32)> {
         self.txns
             .iter()

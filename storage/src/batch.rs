@@ -506,9 +506,10 @@ pub fn encode_marker(
     out
 }
 
-/// The marker a control batch carries, from its first record's key; `None`
+/// The marker a control batch carries, from its first record's key, and
+/// the coordinator epoch from its value (-1 if the value has none); `None`
 /// when the batch is not a control batch or its key is not a marker's.
-pub fn marker_of(batch: &[u8]) -> Option<Marker> {
+pub fn marker_of(batch: &[u8]) -> Option<(Marker, i32)> {
     let header = parse_header(batch).ok()?;
     if !header.is_control() || header.compression() != 0 {
         return None;
@@ -524,11 +525,18 @@ pub fn marker_of(batch: &[u8]) -> Option<Marker> {
         return None;
     }
     let key = body.get(pos..pos + 4)?;
-    match i16::from_be_bytes([key[2], key[3]]) {
-        0 => Some(Marker::Abort),
-        1 => Some(Marker::Commit),
-        _ => None,
-    }
+    let marker = match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Marker::Abort,
+        1 => Marker::Commit,
+        _ => return None,
+    };
+    pos += usize::try_from(key_len).ok()?;
+    let value_len = get_varint(body, &mut pos)?;
+    let coordinator_epoch = match body.get(pos..pos + 6) {
+        Some(v) if value_len >= 6 => i32::from_be_bytes([v[2], v[3], v[4], v[5]]),
+        _ => -1,
+    };
+    Some((marker, coordinator_epoch))
 }
 
 #[cfg(test)]
@@ -727,7 +735,7 @@ mod tests {
                 (h.producer_id, h.producer_epoch, h.base_sequence),
                 (42, 3, -1)
             );
-            assert_eq!(marker_of(&bytes), Some(marker));
+            assert_eq!(marker_of(&bytes), Some((marker, 7)));
         }
         let plain = encode_simple_batch(0, 1_000, &[b"v"]);
         assert_eq!(marker_of(&plain), None);

@@ -74,6 +74,8 @@ const INDEX_SUFFIX: &str = ".index";
 const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// Aborted-transaction indexes (see [`crate::txn_index`]).
 const TXN_INDEX_SUFFIX: &str = ".txnindex";
+/// A `.txnindex` being replaced (removed at open if a crash left it).
+const TXN_INDEX_TMP_EXTENSION: &str = "txnindex.tmp";
 /// Index entries are written to their files once this many are pending (and
 /// always on roll, flush and close), so that appends rarely touch the index
 /// files while a crash loses at most a little (recovery rebuilds them).
@@ -560,7 +562,7 @@ impl Segment {
         &self,
         position: u64,
         header: &BatchHeader,
-    ) -> Result<Option<batch::Marker>, StorageError> {
+    ) -> Result<Option<(batch::Marker, i32)>, StorageError> {
         let mut bytes = vec![0u8; header.total_bytes()];
         self.log
             .read_exact_at(&mut bytes, position)
@@ -2116,8 +2118,16 @@ impl PartitionLog {
                 .filter(|a| a.last_offset < self.log_end_offset)
                 .collect();
             if kept.len() * txn_index::ENTRY_BYTES != bytes.len() {
+                // Replaced whole (temp file, sync, rename, sync the
+                // directory): a crash never leaves it without entries the
+                // rebuild cannot find again.
                 let out: Vec<u8> = kept.iter().flat_map(|a| a.encode()).collect();
-                fs::write(&path, out).map_err(|e| StorageError::io(&path, e))?;
+                let tmp = path.with_extension(TXN_INDEX_TMP_EXTENSION);
+                File::create(&tmp)
+                    .and_then(|mut f| f.write_all(&out).and_then(|()| self.syncer.sync(&f)))
+                    .and_then(|()| fs::rename(&tmp, &path))
+                    .map_err(|e| StorageError::io(&path, e))?;
+                sync_dir(&self.dir, &*self.syncer)?;
             }
             self.aborted.extend(kept);
         }
@@ -2650,6 +2660,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
         {
             index_files.push((base, entry.path()));
         } else if name == checkpoint::CHECKPOINT_TMP_FILE
+            || name.ends_with(TXN_INDEX_TMP_EXTENSION)
             || name == checkpoint::LEGACY_RECOVERY_POINT_TMP_FILE
             || name == epochs::LEADER_EPOCH_CHECKPOINT_TMP_FILE
         {

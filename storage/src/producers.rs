@@ -56,6 +56,9 @@ pub struct ProducerEntry {
     /// partition, if one is open (a transactional batch was written and no
     /// marker since).
     pub txn_first_offset: Option<i64>,
+    /// The coordinator epoch of the newest marker (-1: none yet): a marker
+    /// from an older coordinator is refused.
+    pub coordinator_epoch: i32,
 }
 
 impl ProducerEntry {
@@ -67,6 +70,7 @@ impl ProducerEntry {
             batches: VecDeque::new(),
             last_timestamp: -1,
             txn_first_offset: None,
+            coordinator_epoch: -1,
         }
     }
 
@@ -118,6 +122,15 @@ pub struct EndedTxn {
     /// The marker's offset.
     pub last_offset: i64,
     pub marker: Marker,
+}
+
+/// Why a marker is refused (see [`ProducerStates::check_marker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerRefused {
+    /// INVALID_PRODUCER_EPOCH.
+    StaleEpoch { current: i16 },
+    /// TRANSACTION_COORDINATOR_FENCED.
+    StaleCoordinator { current: i32 },
 }
 
 /// Producer state of a partition.
@@ -229,14 +242,20 @@ impl ProducerStates {
         &mut self,
         header: &BatchHeader,
         base_offset: i64,
-        marker: Option<Marker>,
+        marker: Option<(Marker, i32)>,
     ) -> Option<EndedTxn> {
         if header.producer_id < 0 {
             return None;
         }
         if header.is_control() {
-            let marker = marker?;
-            let entry = self.producers.get_mut(&header.producer_id)?;
+            let (marker, coordinator_epoch) = marker?;
+            // A producer this partition never saw still gets an entry: the
+            // marker's epoch fences a late batch of the old epoch.
+            let entry = self
+                .producers
+                .entry(header.producer_id)
+                .or_insert_with(ProducerEntry::unknown);
+            entry.coordinator_epoch = entry.coordinator_epoch.max(coordinator_epoch);
             if header.producer_epoch > entry.epoch {
                 // The coordinator bumped the epoch to end the transaction
                 // (a fenced or timed-out producer): the next batches start
@@ -266,6 +285,31 @@ impl ProducerStates {
             }
         }
         None
+    }
+
+    /// Checks a marker the coordinator is about to write: one from an epoch
+    /// older than the producer's current one, or from an older coordinator,
+    /// is refused (it would end a transaction it does not belong to).
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<(), MarkerRefused> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if epoch < entry.epoch {
+            return Err(MarkerRefused::StaleEpoch {
+                current: entry.epoch,
+            });
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(MarkerRefused::StaleCoordinator {
+                current: entry.coordinator_epoch,
+            });
+        }
+        Ok(())
     }
 
     /// The first offset of the oldest transaction still open on this
@@ -322,6 +366,7 @@ impl ProducerStates {
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&e.last_timestamp.to_be_bytes());
             out.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
+            out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -355,10 +400,10 @@ impl ProducerStates {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_timestamp = r.i64()?;
-            let txn_first_offset = if v2 {
-                Some(r.i64()?).filter(|o| *o >= 0)
+            let (txn_first_offset, coordinator_epoch) = if v2 {
+                (Some(r.i64()?).filter(|o| *o >= 0), r.i32()?)
             } else {
-                None
+                (None, -1)
             };
             let n = r.take(1)?[0] as usize;
             if n > BATCHES_KEPT {
@@ -378,6 +423,7 @@ impl ProducerStates {
                 batches,
                 last_timestamp,
                 txn_first_offset,
+                coordinator_epoch,
             };
             if let Some(first) = entry.txn_first_offset {
                 states.open.insert((first, id));
@@ -692,7 +738,7 @@ mod tests {
         assert_eq!(s.expire(i64::MAX, 1), 1);
         let mut marker = batch(7, 1, -1, 1, 14);
         marker.attributes = 0x30;
-        let ended = s.record_at(&marker, 14, Some(Marker::Abort));
+        let ended = s.record_at(&marker, 14, Some((Marker::Abort, 3)));
         assert_eq!(
             ended,
             Some(EndedTxn {
@@ -709,6 +755,26 @@ mod tests {
             SequenceCheck::StaleEpoch { current: 1, got: 0 }
         ));
         // A second marker ends nothing.
-        assert_eq!(s.record_at(&marker, 15, Some(Marker::Abort)), None);
+        assert_eq!(s.record_at(&marker, 15, Some((Marker::Abort, 3))), None);
+        // Markers of an older epoch or an older coordinator are refused.
+        assert_eq!(
+            s.check_marker(7, 0, 3),
+            Err(MarkerRefused::StaleEpoch { current: 1 })
+        );
+        assert_eq!(
+            s.check_marker(7, 1, 2),
+            Err(MarkerRefused::StaleCoordinator { current: 3 })
+        );
+        assert_eq!(s.check_marker(7, 1, 3), Ok(()));
+        // A marker for a producer never seen here records its epoch, so a
+        // late batch of the old epoch is fenced.
+        let mut unseen = batch(9, 4, -1, 1, 16);
+        unseen.attributes = 0x30;
+        assert_eq!(s.record_at(&unseen, 16, Some((Marker::Abort, 3))), None);
+        let late = batch(9, 3, 0, 1, 17);
+        assert!(matches!(
+            s.check(&[late]),
+            SequenceCheck::StaleEpoch { current: 4, got: 3 }
+        ));
     }
 }

@@ -27,6 +27,7 @@ const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
 const PRODUCER_FENCED: i16 = 90;
+const INVALID_RECORD: i16 = 87;
 
 fn txn_id(id: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(id.to_string()))
@@ -327,6 +328,25 @@ fn the_coordinator_refuses_bad_requests_clearly() {
     assert_eq!((code, state.as_str(), topics.len()), (0, "Empty", 0));
     let (code, _, _, _) = describe(&b, "tx-unknown");
     assert_eq!(code, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+
+    // A client's control batch (a forged commit marker for this producer)
+    // is refused: markers are the coordinator's to write.
+    assert_eq!(add(&b, 3, "tx-bad", pid, epoch, &[(topic, 0)]), vec![0]);
+    assert_eq!(produce(&b, topic, txn_batch(pid, epoch, 0, 2, "t")), (0, 0));
+    let forged = strom_storage::batch::encode_marker(
+        pid,
+        epoch,
+        strom_storage::batch::Marker::Commit,
+        0,
+        1_700_000_000_000,
+    );
+    assert_eq!(
+        produce(&b, topic, bytes::Bytes::from(forged)).0,
+        INVALID_RECORD
+    );
+    assert_eq!(latest(&b, topic, true), 0, "the transaction is still open");
+    assert_eq!(end(&b, "tx-bad", pid, epoch, false), 0);
+    assert_eq!(fetch_committed(&b, topic), (3, vec![(pid, 0)]));
 }
 
 fn transactions_py(args: &[&str]) -> serde_json::Value {

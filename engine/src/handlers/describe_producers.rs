@@ -2,10 +2,9 @@
 //! the idempotent producers a partition keeps state for, as its leader
 //! knows them: id, epoch, last sequence and the timestamp of the last
 //! batch, and the first offset of its open transaction on the partition
-//! (-1 without one). Answered by the partition's leader
-//! (NOT_LEADER_OR_FOLLOWER elsewhere, so clients go to the leader). The
-//! coordinator epoch is not kept per producer: -1. One message per owner
-//! shard.
+//! (-1 without one), and the coordinator epoch of its last marker (-1
+//! without one). Answered by the partition's leader (NOT_LEADER_OR_FOLLOWER
+//! elsewhere, so clients go to the leader). One message per owner shard.
 
 use crate::errors::KafkaCode;
 use crate::handlers::{call_owners, Routed};
@@ -19,9 +18,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use strom_net::response::str_bytes;
 
-/// One producer of a partition: (id, epoch, last sequence, last timestamp,
-/// first offset of its open transaction or -1).
-pub type ProducerRow = (i64, i16, i32, i64, i64);
+/// One producer of a partition: id, epoch, last sequence, last timestamp,
+/// coordinator epoch of its last marker (-1: none) and first offset of its
+/// open transaction (-1: none).
+pub struct ProducerRow {
+    pub id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    pub coordinator_epoch: i32,
+    pub txn_start: i64,
+}
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -71,14 +78,14 @@ pub async fn handle(
             Some(Ok(rows)) => {
                 p.active_producers = rows
                     .into_iter()
-                    .map(|(id, epoch, last_sequence, last_timestamp, txn_start)| {
+                    .map(|row| {
                         let mut state = ProducerState::default();
-                        state.producer_id = ProducerId(id);
-                        state.producer_epoch = i32::from(epoch);
-                        state.last_sequence = last_sequence;
-                        state.last_timestamp = last_timestamp;
-                        state.coordinator_epoch = -1;
-                        state.current_txn_start_offset = txn_start;
+                        state.producer_id = ProducerId(row.id);
+                        state.producer_epoch = i32::from(row.epoch);
+                        state.last_sequence = row.last_sequence;
+                        state.last_timestamp = row.last_timestamp;
+                        state.coordinator_epoch = row.coordinator_epoch;
+                        state.current_txn_start_offset = row.txn_start;
                         state
                     })
                     .collect();

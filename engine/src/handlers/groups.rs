@@ -655,7 +655,7 @@ impl Shard {
             if header.is_control() {
                 // A transaction marker: offsets committed inside the
                 // transaction become visible, or are dropped.
-                if let Some(marker) = batch::marker_of(bytes) {
+                if let Some((marker, _)) = batch::marker_of(bytes) {
                     let commit = marker == batch::Marker::Commit;
                     coordinator.complete_txn(
                         partition,
@@ -947,7 +947,16 @@ async fn commit_codes(
     commit: GroupCall,
     count: usize,
 ) -> Vec<KafkaCode> {
-    match call(shard, group, commit).await {
+    // Served in a task of its own: once written, an offset is applied even
+    // if the client went away meanwhile.
+    let answer = match coordinator_shard(shard, group).await {
+        Ok(owner) => shard
+            .call_detached(owner, |reply| ShardMsg::Group(commit, reply))
+            .await
+            .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE),
+        Err(code) => Err(code),
+    };
+    match answer {
         Ok(GroupAnswer::Codes(codes)) => codes,
         Ok(_) => Vec::new(),
         Err(code) => vec![code; count],

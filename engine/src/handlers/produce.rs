@@ -109,6 +109,18 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
                     continue;
                 }
             };
+            // Markers are the coordinator's to write: a client's control
+            // batch could end another producer's transaction.
+            if headers.iter().any(|h| h.is_control()) {
+                partitions.push((
+                    index,
+                    Slot::Done(
+                        KafkaCode::INVALID_RECORD,
+                        Some("Clients may not write control batches (transaction markers)".into()),
+                    ),
+                ));
+                continue;
+            }
             // The batch as produced must fit (Kafka checks it before
             // re-compressing, and the re-compressed one again below).
             if let Some(message) = too_large(&headers, config.max_message_bytes) {

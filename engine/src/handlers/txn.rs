@@ -42,6 +42,7 @@ use std::time::Duration;
 use strom_net::client::{ClientOptions, Connection};
 use strom_net::response::str_bytes;
 use strom_storage::batch;
+use strom_storage::producers::MarkerRefused;
 use tracing::{debug, info, warn};
 
 /// A request for the coordinator of one transactional id.
@@ -121,7 +122,7 @@ pub async fn coordinator_shard(shard: &Rc<Shard>, id: &str) -> Result<usize, Kaf
 async fn call(shard: &Rc<Shard>, id: &str, call: TxnCall) -> Result<TxnAnswer, KafkaCode> {
     let owner = coordinator_shard(shard, id).await?;
     shard
-        .call(owner, |reply| ShardMsg::Txn(call, reply))
+        .call_detached(owner, |reply| ShardMsg::Txn(call, reply))
         .await
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
@@ -342,7 +343,7 @@ pub async fn write_txn_markers(
         async move {
             let (items, places): (Vec<MarkerItem>, Vec<Place>) = list.into_iter().unzip();
             let codes = shard
-                .call(owner, |reply| ShardMsg::WriteMarkers(items, reply))
+                .call_detached(owner, |reply| ShardMsg::WriteMarkers(items, reply))
                 .await
                 .unwrap_or_default();
             (places, codes)
@@ -768,6 +769,11 @@ impl Shard {
                 .txns
                 .get_mut(id)
                 .ok_or(KafkaCode::NOT_COORDINATOR)?;
+            // The timer's abort may come after a client request started to
+            // change the id: that one goes first.
+            if entry.busy {
+                return Err(KafkaCode::CONCURRENT_TRANSACTIONS);
+            }
             if entry.meta.state != TxnState::Ongoing {
                 return Err(KafkaCode::INVALID_TXN_STATE);
             }
@@ -928,7 +934,13 @@ impl Shard {
             for (item, code) in a.into_iter().chain(b).flatten() {
                 let gone = code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
                     && !self.table().topics.contains_key(&*item.tp.topic);
-                if !code.is_ok() && !gone {
+                // A newer producer epoch or coordinator took over the
+                // partition's transaction: nothing left for this marker.
+                let superseded = matches!(
+                    code,
+                    KafkaCode::INVALID_PRODUCER_EPOCH | KafkaCode::TRANSACTION_COORDINATOR_FENCED
+                );
+                if !code.is_ok() && !gone && !superseded {
                     debug!(topic = %item.tp.topic, partition = item.tp.partition, "marker not written ({code:?}), trying again");
                     failed.push((item.tp.topic.to_string(), item.tp.partition));
                 }
@@ -1024,8 +1036,37 @@ impl Shard {
         items: Vec<MarkerItem>,
     ) -> Vec<KafkaCode> {
         let now = now_ms();
-        let appends = items
+        // A marker of an older producer epoch or coordinator would end a
+        // transaction it does not belong to: refused before anything is
+        // appended.
+        let refused: Vec<Option<KafkaCode>> = {
+            let partitions = self.partitions.borrow();
+            items
+                .iter()
+                .map(|m| {
+                    let log = &partitions.get(&m.tp)?.log;
+                    match log.producers().check_marker(m.producer_id, m.epoch, m.coordinator_epoch) {
+                        Ok(()) => None,
+                        Err(MarkerRefused::StaleEpoch { current }) => {
+                            warn!(topic = %m.tp.topic, partition = m.tp.partition, producer_id = m.producer_id, epoch = m.epoch, current, "refusing a marker of an old producer epoch");
+                            Some(KafkaCode::INVALID_PRODUCER_EPOCH)
+                        }
+                        Err(MarkerRefused::StaleCoordinator { current }) => {
+                            warn!(topic = %m.tp.topic, partition = m.tp.partition, producer_id = m.producer_id, coordinator_epoch = m.coordinator_epoch, current, "refusing a marker of an old coordinator");
+                            Some(KafkaCode::TRANSACTION_COORDINATOR_FENCED)
+                        }
+                    }
+                })
+                .collect()
+        };
+        let (accepted, places): (Vec<&MarkerItem>, Vec<usize>) = items
             .iter()
+            .enumerate()
+            .filter(|(i, _)| refused[*i].is_none())
+            .map(|(i, m)| (m, i))
+            .unzip();
+        let appends = accepted
+            .into_iter()
             .map(|m| {
                 let kind = if m.commit {
                     batch::Marker::Commit
@@ -1043,11 +1084,17 @@ impl Shard {
             })
             .collect();
         let (outcomes, waits) = self.append_local(appends, true);
-        let mut codes: Vec<KafkaCode> = outcomes.iter().map(|o| o.error).collect();
+        let mut codes: Vec<KafkaCode> = refused
+            .iter()
+            .map(|r| r.unwrap_or(KafkaCode::NONE))
+            .collect();
+        for (place, outcome) in places.iter().zip(&outcomes) {
+            codes[*place] = outcome.error;
+        }
         for (index, rx) in waits {
             let sleep = glommio::timer::sleep(MARKER_WAIT);
             futures::pin_mut!(sleep);
-            codes[index] = match futures::future::select(rx, sleep).await {
+            codes[places[index]] = match futures::future::select(rx, sleep).await {
                 futures::future::Either::Left((Ok(code), _)) => code,
                 futures::future::Either::Left((Err(_), _)) => KafkaCode::NOT_LEADER_OR_FOLLOWER,
                 futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
@@ -1130,6 +1177,16 @@ impl Shard {
                 .borrow()
                 .expired(now, self.broker.transactional_id_expiration_ms);
             for (id, partition) in expired {
+                // Checked again: an earlier tombstone's wait may have let a
+                // request for this id in.
+                let still_idle = self
+                    .txn
+                    .borrow()
+                    .expired(now_ms(), self.broker.transactional_id_expiration_ms)
+                    .contains(&(id.clone(), partition));
+                if !still_idle {
+                    continue;
+                }
                 self.txn_set_busy(&id, true);
                 let code = self.txn_persist(&id, partition, None).await;
                 let mut coordinator = self.txn.borrow_mut();
