@@ -576,3 +576,71 @@ fn idle_transactional_ids_expire() {
     assert_eq!(again.producer_epoch, 0);
     assert!(broker.stderr().contains("forgot an idle transactional id"));
 }
+
+/// OffsetFetch of a group whose offsets a transaction holds: with
+/// `require_stable` (what consumers send since KIP-447) the partition
+/// answers UNSTABLE_OFFSET_COMMIT until the transaction ends; without it,
+/// the last committed offset. After the commit both see the new offset.
+#[test]
+fn offsets_in_an_open_transaction_are_unstable_until_it_ends() {
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, GroupId, OffsetFetchRequest,
+        OffsetFetchResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    };
+    let broker = Broker::start(BrokerOpts::default().smp(2));
+    let b = broker.bootstrap();
+    let topic = "txn-stable";
+    create_topic(&b, topic);
+    let (id, group) = ("tx-stable", "stable-group");
+    let r = init(&b, id, 60_000);
+    let (pid, epoch) = (r.producer_id.0, r.producer_epoch);
+    let mut request = AddOffsetsToTxnRequest::default();
+    request.transactional_id = txn_id(id);
+    request.producer_id = ProducerId(pid);
+    request.producer_epoch = epoch;
+    request.group_id = GroupId(StrBytes::from_static_str("stable-group"));
+    let r: AddOffsetsToTxnResponse = exchange(&b, ApiKey::AddOffsetsToTxn, 3, &request);
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let mut p = TxnOffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = 5;
+    p.committed_leader_epoch = -1;
+    let mut t = TxnOffsetCommitRequestTopic::default();
+    t.name = topic_name(topic);
+    t.partitions = vec![p];
+    let mut request = TxnOffsetCommitRequest::default();
+    request.transactional_id = txn_id(id);
+    request.group_id = GroupId(StrBytes::from_static_str("stable-group"));
+    request.producer_id = ProducerId(pid);
+    request.producer_epoch = epoch;
+    request.generation_id = -1;
+    request.topics = vec![t];
+    let r: TxnOffsetCommitResponse = exchange(&b, ApiKey::TxnOffsetCommit, 3, &request);
+    assert_eq!(r.topics[0].partitions[0].error_code, 0, "{r:?}");
+
+    let fetch = |require_stable: bool| {
+        let mut t = OffsetFetchRequestTopics::default();
+        t.name = topic_name(topic);
+        t.partition_indexes = vec![0];
+        let mut g = OffsetFetchRequestGroup::default();
+        g.group_id = GroupId(StrBytes::from_string(group.to_string()));
+        g.topics = Some(vec![t]);
+        let mut request = OffsetFetchRequest::default();
+        request.groups = vec![g];
+        request.require_stable = require_stable;
+        let r: OffsetFetchResponse = exchange(&b, ApiKey::OffsetFetch, 8, &request);
+        let p = &r.groups[0].topics[0].partitions[0];
+        (p.error_code, p.committed_offset)
+    };
+    assert_eq!(fetch(true), (88, -1), "UNSTABLE_OFFSET_COMMIT while open");
+    assert_eq!(fetch(false), (0, -1), "not visible before the commit");
+    assert_eq!(end(&b, id, pid, epoch, true), 0);
+    assert_eq!(fetch(true), (0, 5));
+    assert_eq!(fetch(false), (0, 5));
+}

@@ -67,6 +67,9 @@ pub enum GroupCall {
     Fetch {
         group: String,
         topics: Option<Vec<(String, Vec<i32>)>>,
+        /// OffsetFetch v7+ `require_stable`: a partition with an offset in
+        /// a transaction not ended yet answers UNSTABLE_OFFSET_COMMIT.
+        require_stable: bool,
     },
     Describe(String),
     List,
@@ -94,7 +97,10 @@ pub enum GroupAnswer {
     Code(KafkaCode),
     Codes(Vec<KafkaCode>),
     /// (topic, partition, offset, leader epoch, metadata) with -1 for none.
-    Offsets(Vec<(String, i32, i64, i32, String)>),
+    /// (topic, partition, offset, leader epoch, metadata, error): the error
+    /// is UNSTABLE_OFFSET_COMMIT where a transaction not ended yet holds an
+    /// offset and the fetch required stable ones.
+    Offsets(Vec<(String, i32, i64, i32, String, KafkaCode)>),
     Described(Described),
     /// (group, protocol type, state)
     Listed(Vec<(String, String, &'static str)>),
@@ -335,7 +341,11 @@ impl Shard {
                 )
                 .await,
             ),
-            GroupCall::Fetch { group, topics } => {
+            GroupCall::Fetch {
+                group,
+                topics,
+                require_stable,
+            } => {
                 let coordinator = self.coordinator.borrow();
                 let stored = coordinator.groups.get(&group);
                 let lookup = |topic: &str, p: i32| {
@@ -345,6 +355,13 @@ impl Shard {
                             (c.offset, c.leader_epoch, c.metadata.clone())
                         })
                 };
+                let unstable = |topic: &str, p: i32| {
+                    if require_stable && coordinator.has_pending_offset(&group, topic, p) {
+                        KafkaCode::UNSTABLE_OFFSET_COMMIT
+                    } else {
+                        KafkaCode::NONE
+                    }
+                };
                 let rows = match topics {
                     Some(topics) => topics
                         .into_iter()
@@ -353,7 +370,7 @@ impl Shard {
                                 .into_iter()
                                 .map(|p| {
                                     let (o, e, m) = lookup(&topic, p);
-                                    (topic.clone(), p, o, e, m)
+                                    (topic.clone(), p, o, e, m, unstable(&topic, p))
                                 })
                                 .collect::<Vec<_>>()
                         })
@@ -363,7 +380,15 @@ impl Shard {
                             g.offsets
                                 .iter()
                                 .map(|((t, p), c)| {
-                                    (t.clone(), *p, c.offset, c.leader_epoch, c.metadata.clone())
+                                    let code = unstable(t, *p);
+                                    (
+                                        t.clone(),
+                                        *p,
+                                        c.offset,
+                                        c.leader_epoch,
+                                        c.metadata.clone(),
+                                        code,
+                                    )
                                 })
                                 .collect()
                         })
@@ -1014,10 +1039,12 @@ async fn fetch_offsets(
     shard: &Rc<Shard>,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<Vec<(String, i32, i64, i32, String)>, KafkaCode> {
+    require_stable: bool,
+) -> Result<Vec<(String, i32, i64, i32, String, KafkaCode)>, KafkaCode> {
     let fetch = GroupCall::Fetch {
         group: group.to_string(),
         topics,
+        require_stable,
     };
     match call(shard, group, fetch).await? {
         GroupAnswer::Offsets(rows) => Ok(rows),
@@ -1038,9 +1065,10 @@ pub async fn offset_fetch(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                 .collect()
         });
-        match fetch_offsets(shard, &request.group_id.0, topics).await {
+        let stable = version >= 7 && request.require_stable;
+        match fetch_offsets(shard, &request.group_id.0, topics, stable).await {
             Ok(rows) => {
-                for (topic, p, offset, epoch, metadata) in rows {
+                for (topic, p, offset, epoch, metadata, code) in rows {
                     let idx = match response
                         .topics
                         .iter()
@@ -1056,6 +1084,7 @@ pub async fn offset_fetch(
                     };
                     let mut r = offset_fetch_response::OffsetFetchResponsePartition::default();
                     r.partition_index = p;
+                    r.error_code = code.0;
                     r.committed_offset = offset;
                     r.committed_leader_epoch = epoch;
                     r.metadata = Some(str_bytes(&metadata));
@@ -1075,9 +1104,9 @@ pub async fn offset_fetch(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                 .collect()
         });
-        match fetch_offsets(shard, &g.group_id.0, topics).await {
+        match fetch_offsets(shard, &g.group_id.0, topics, request.require_stable).await {
             Ok(rows) => {
-                for (topic, p, offset, epoch, metadata) in rows {
+                for (topic, p, offset, epoch, metadata, code) in rows {
                     let idx = match out.topics.iter().position(|t| t.name.0.as_str() == topic) {
                         Some(i) => i,
                         None => {
@@ -1089,6 +1118,7 @@ pub async fn offset_fetch(
                     };
                     let mut r = offset_fetch_response::OffsetFetchResponsePartitions::default();
                     r.partition_index = p;
+                    r.error_code = code.0;
                     r.committed_offset = offset;
                     r.committed_leader_epoch = epoch;
                     r.metadata = Some(str_bytes(&metadata));
