@@ -34,6 +34,10 @@
 //! | `strom_partition_replica_bytes_out_total` | counter | topic, partition | bytes sent to followers |
 //! | `strom_partition_duplicate_batches_total` | counter | topic, partition | retried batches of idempotent producers answered with their first offsets, not written again |
 //! | `strom_partition_producers` | gauge | topic, partition | idempotent producer ids the partition keeps state for |
+//! | `strom_partition_last_stable_offset` | gauge | topic, partition | where read_committed consumers stop: the first offset of the oldest open transaction, or the high watermark |
+//! | `strom_partition_open_transactions` | gauge | topic, partition | transactions with records here and no marker yet |
+//! | `strom_transactions_ended_total` | counter | shard, outcome | transactions this shard's coordinator ended: `commit`, `abort` (by the client), `timeout` (open past its timeout), `fenced` (a new producer with the same id) |
+//! | `strom_transactional_ids` | gauge | shard | transactional ids this shard coordinates |
 //! | `strom_group_members` | gauge | group, state | members of a consumer group |
 //! | `strom_group_committed_offset` / `strom_group_lag` | gauge | group, topic, partition | committed offset; high watermark − committed offset |
 //! | `strom_storage_*_total` | counter | | recovery and disk-full counters of `strom_storage::metrics` |
@@ -123,6 +127,11 @@ pub struct ShardMetrics {
     pub stall_seconds: Cell<f64>,
     pub stalls: Cell<u64>,
     fsync: RefCell<Histogram>,
+    /// Transactions ended by this shard's coordinator, by outcome.
+    pub txn_commits: Cell<u64>,
+    pub txn_aborts: Cell<u64>,
+    pub txn_timeouts: Cell<u64>,
+    pub txn_fenced: Cell<u64>,
 }
 
 impl ShardMetrics {
@@ -189,6 +198,8 @@ pub struct PartitionSnapshot {
     pub in_sync_replicas: u64,
     /// Idempotent producer ids with state here.
     pub producers: u64,
+    pub last_stable_offset: i64,
+    pub open_transactions: u64,
 }
 
 /// One group at scrape time (on its coordinator shard).
@@ -218,6 +229,10 @@ pub struct ShardSnapshot {
     pub fsync: Histogram,
     pub partitions: Vec<PartitionSnapshot>,
     pub groups: Vec<GroupSnapshot>,
+    /// Transactions ended: commit, abort, timeout, fenced.
+    pub txn_ended: [u64; 4],
+    /// Transactional ids coordinated here.
+    pub transactional_ids: u64,
 }
 
 impl ShardMetrics {
@@ -244,6 +259,13 @@ impl ShardMetrics {
             fsync: self.fsync.borrow().clone(),
             partitions: Vec::new(),
             groups: Vec::new(),
+            txn_ended: [
+                self.txn_commits.get(),
+                self.txn_aborts.get(),
+                self.txn_timeouts.get(),
+                self.txn_fenced.get(),
+            ],
+            transactional_ids: 0,
         }
     }
 }
@@ -318,7 +340,19 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     let _ = writeln!(out, "strom_shards {}", shards.len());
 
     type Field = fn(&ShardSnapshot) -> String;
-    let per_shard: [(&str, &str, &str, Field); 10] = [
+    let per_shard: [(&str, &str, &str, Field); 12] = [
+        (
+            "strom_transactional_ids",
+            "gauge",
+            "Transactional ids this shard coordinates.",
+            |s| s.transactional_ids.to_string(),
+        ),
+        (
+            "strom_transactions_ended_total",
+            "counter",
+            "Transactions this shard's coordinator ended, by outcome.",
+            |_| String::new(),
+        ),
         (
             "strom_connections",
             "gauge",
@@ -383,7 +417,18 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     for (name, kind, help, field) in per_shard {
         header(&mut out, name, kind, help);
         for s in shards {
-            if name == "strom_kafka_requests_total" {
+            if name == "strom_transactions_ended_total" {
+                for (outcome, n) in ["commit", "abort", "timeout", "fenced"]
+                    .iter()
+                    .zip(s.txn_ended)
+                {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{shard=\"{}\",outcome=\"{outcome}\"}} {n}",
+                        s.shard
+                    );
+                }
+            } else if name == "strom_kafka_requests_total" {
                 for (api, h) in &s.requests {
                     let _ = writeln!(
                         out,
@@ -427,7 +472,19 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         shards.iter().flat_map(|s| s.partitions.iter()).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     type PField = fn(&PartitionSnapshot) -> i64;
-    let per_partition: [(&str, &str, &str, PField); 16] = [
+    let per_partition: [(&str, &str, &str, PField); 18] = [
+        (
+            "strom_partition_last_stable_offset",
+            "gauge",
+            "Where read_committed consumers stop: the first offset of the oldest open transaction, or the high watermark.",
+            |p| p.last_stable_offset,
+        ),
+        (
+            "strom_partition_open_transactions",
+            "gauge",
+            "Transactions with records here and no marker yet.",
+            |p| p.open_transactions as i64,
+        ),
         (
             "strom_partition_duplicate_batches_total",
             "counter",
@@ -695,6 +752,8 @@ mod tests {
             replicas: 3,
             in_sync_replicas: 2,
             producers: 0,
+            last_stable_offset: 7,
+            open_transactions: 1,
             segments: 1,
             size_bytes: 100,
         });

@@ -656,8 +656,17 @@ impl Shard {
                 replicas: p.replica_count as u64,
                 in_sync_replicas: p.in_sync_replicas() as u64,
                 producers: p.log.producers().len() as u64,
+                last_stable_offset: p.log.last_stable_offset(),
+                open_transactions: p.log.producers().open_transactions().count() as u64,
             })
             .collect();
+        snapshot.transactional_ids = self
+            .txn
+            .borrow()
+            .txns
+            .values()
+            .filter(|e| e.meta.producer_id >= 0)
+            .count() as u64;
         snapshot.groups = self
             .coordinator
             .borrow()

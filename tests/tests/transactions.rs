@@ -454,6 +454,32 @@ fn a_transaction_open_past_its_timeout_is_aborted() {
     assert!(broker
         .stderr()
         .contains("aborting a transaction open longer than its timeout"));
+    // The coordinator counted it (scraped with prometheus-client's parser).
+    let url = format!("{}/metrics", broker.admin_url());
+    let scrape = python("ops_metrics.py", &["scrape", "--url", &url]).json();
+    let samples = scrape["samples"].as_array().expect("samples");
+    let total = |name: &str, label: &str, value: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|s| s[0] == name && s[1][label] == value)
+            .filter_map(|s| s[2].as_f64())
+            .sum()
+    };
+    assert_eq!(
+        total("strom_transactions_ended_total", "outcome", "timeout"),
+        1.0,
+        "{scrape}"
+    );
+    assert!(
+        total("strom_transactions_ended_total", "outcome", "commit") >= 1.0,
+        "{scrape}"
+    );
+    let lso = total("strom_partition_last_stable_offset", "topic", "txn-timeout");
+    assert!(lso >= 12.0, "5 stale + marker + 5 fresh + marker: {lso}");
+    assert_eq!(
+        total("strom_partition_open_transactions", "topic", "txn-timeout"),
+        0.0
+    );
 }
 
 fn strom_txn(args: &[&str]) -> Output {

@@ -23,6 +23,7 @@ use crate::group::{Persist, OFFSETS_TOPIC};
 use crate::handlers::groups::{ensure_internal_topic, wait_all};
 use crate::messages::{AppendItem, ShardMsg, TopicPartition};
 use crate::metadata::shard_for;
+use crate::metrics::ShardMetrics;
 use crate::shard::{now_ms, Shard};
 use crate::txn::{self, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
 use bytes::BytesMut;
@@ -588,6 +589,7 @@ impl Shard {
                     "a new producer fences the open transaction: aborting it"
                 );
                 self.txn_finish(id, false, true).await?;
+                ShardMetrics::add(&self.metrics.txn_fenced, 1);
                 continue;
             }
             let mut next = meta.clone();
@@ -744,7 +746,15 @@ impl Shard {
         };
         match (entry.meta.state, commit) {
             (TxnState::Ongoing, _) => match self.txn_finish(id, commit, false).await {
-                Ok(()) => KafkaCode::NONE,
+                Ok(()) => {
+                    let counter = if commit {
+                        &self.metrics.txn_commits
+                    } else {
+                        &self.metrics.txn_aborts
+                    };
+                    ShardMetrics::add(counter, 1);
+                    KafkaCode::NONE
+                }
                 Err(code) => code,
             },
             // A retry of an EndTxn that already ended the transaction.
@@ -1166,8 +1176,9 @@ impl Shard {
                 let shard = self.clone();
                 glommio::spawn_local(async move {
                     info!(shard = shard.id, transactional_id = %id, "aborting a transaction open longer than its timeout");
-                    if let Err(code) = shard.txn_finish(&id, false, true).await {
-                        debug!(shard = shard.id, transactional_id = %id, "timed-out transaction not aborted ({code:?})");
+                    match shard.txn_finish(&id, false, true).await {
+                        Ok(()) => ShardMetrics::add(&shard.metrics.txn_timeouts, 1),
+                        Err(code) => debug!(shard = shard.id, transactional_id = %id, "timed-out transaction not aborted ({code:?})"),
                     }
                 })
                 .detach();
