@@ -20,6 +20,19 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+def produce_all(producer, topic, value, count, done):
+    """Queues `count` records, waiting for room when the queue is full."""
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(topic, value=value, on_delivery=done)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if i % 1000 == 0:
+            producer.poll(0)
+
+
 def round_once(bootstrap, topic, messages, size, idempotent, in_flight):
     errors = []
 
@@ -44,15 +57,7 @@ def round_once(bootstrap, topic, messages, size, idempotent, in_flight):
     producer.produce(topic, value=value, on_delivery=done)
     producer.flush(30)
     start = time.perf_counter()
-    for i in range(messages):
-        while True:
-            try:
-                producer.produce(topic, value=value, on_delivery=done)
-                break
-            except BufferError:
-                producer.poll(0.01)
-        if i % 1000 == 0:
-            producer.poll(0)
+    produce_all(producer, topic, value, messages, done)
     producer.flush(120)
     elapsed = time.perf_counter() - start
     if errors:

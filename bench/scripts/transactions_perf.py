@@ -20,6 +20,8 @@ import uuid
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from idempotence_perf import produce_all
+
 LINGER_MS = 5
 
 
@@ -32,18 +34,6 @@ def config(bootstrap):
         "batch.size": 262144,
         "queue.buffering.max.messages": 1000000,
     }
-
-
-def produce_all(producer, topic, value, count, done):
-    for i in range(count):
-        while True:
-            try:
-                producer.produce(topic, value=value, on_delivery=done)
-                break
-            except BufferError:
-                producer.poll(0.01)
-        if i % 1000 == 0:
-            producer.poll(0)
 
 
 def round_once(bootstrap, topic, messages, size, txn_size):

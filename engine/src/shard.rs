@@ -328,6 +328,9 @@ impl Shard {
             ShardMsg::ProducerId(reply) => {
                 let _ = reply.send(self.allocate_producer_id().await);
             }
+            // A caller that went away (its client disconnected) gets no
+            // answer; the work is done either way, and storage faults inside
+            // it already stopped the broker (see `append_local`).
             ShardMsg::Txn(call, reply) => {
                 let _ = reply.send(self.txn_call(call).await);
             }
@@ -657,7 +660,7 @@ impl Shard {
                 in_sync_replicas: p.in_sync_replicas() as u64,
                 producers: p.log.producers().len() as u64,
                 last_stable_offset: p.log.last_stable_offset(),
-                open_transactions: p.log.producers().open_transactions().count() as u64,
+                open_transactions: p.log.producers().open_transactions() as u64,
             })
             .collect();
         snapshot.transactional_ids = self
@@ -1403,6 +1406,25 @@ pub fn wait_item(item: &ReadItem, outcome: &ReadOutcome) -> WaitItem {
         },
         replica,
         committed: item.read_committed,
+    }
+}
+
+/// Waits for an acks=all receiver ([`Partition::wait_for_ack`]) until
+/// `deadline`: its code; `gone` if the waiter was dropped (the partition was
+/// deleted or closed, or its leadership moved); REQUEST_TIMED_OUT if the
+/// in-sync replicas did not all have the records in time.
+pub async fn ack_by(
+    acked: oneshot::Receiver<KafkaCode>,
+    deadline: std::time::Instant,
+    gone: KafkaCode,
+) -> KafkaCode {
+    let sleep =
+        glommio::timer::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
+    futures::pin_mut!(sleep);
+    match select(acked, sleep).await {
+        futures::future::Either::Left((Ok(code), _)) => code,
+        futures::future::Either::Left((Err(_), _)) => gone,
+        futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
     }
 }
 

@@ -131,6 +131,18 @@ pub struct TxnEntry {
     pub busy: bool,
 }
 
+impl TxnEntry {
+    /// Not busy, no transaction open, and unchanged for `expiration_ms`.
+    fn idle(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        !self.busy
+            && matches!(
+                self.meta.state,
+                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+            )
+            && self.meta.update_ms.saturating_add(expiration_ms) < now_ms
+    }
+}
+
 /// The transactional ids one shard coordinates.
 #[derive(Debug, Default)]
 pub struct TxnCoordinator {
@@ -207,16 +219,16 @@ impl TxnCoordinator {
     pub fn expired(&self, now_ms: i64, expiration_ms: i64) -> Vec<(String, i32)> {
         self.txns
             .iter()
-            .filter(|(_, e)| {
-                !e.busy
-                    && matches!(
-                        e.meta.state,
-                        TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
-                    )
-                    && e.meta.update_ms.saturating_add(expiration_ms) < now_ms
-            })
+            .filter(|(_, e)| e.idle(now_ms, expiration_ms))
             .map(|(id, e)| (id.clone(), e.partition))
             .collect()
+    }
+
+    /// Whether `id` is still one [`Self::expired`] would list.
+    pub fn is_expired(&self, id: &str, now_ms: i64, expiration_ms: i64) -> bool {
+        self.txns
+            .get(id)
+            .is_some_and(|e| e.idle(now_ms, expiration_ms))
     }
 }
 

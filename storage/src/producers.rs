@@ -318,12 +318,9 @@ impl ProducerStates {
         self.open.first().map(|(first, _)| *first)
     }
 
-    /// The producers with a transaction open here: (producer id, epoch,
-    /// first offset).
-    pub fn open_transactions(&self) -> impl Iterator<Item = (i64, i16, i64)> + '_ {
-        self.producers
-            .iter()
-            .filter_map(|(id, e)| e.txn_first_offset.map(|first| (*id, e.epoch, first)))
+    /// How many producers have a transaction open here.
+    pub fn open_transactions(&self) -> usize {
+        self.open.len()
     }
 
     /// Forgets producers whose last batch is older than `expiration_ms`

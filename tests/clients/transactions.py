@@ -208,6 +208,16 @@ class Sender:
     def abort(self, what):
         must(lambda t: self.producer.abort_transaction(t), "%s abort_transaction" % what)
 
+    def end(self, what, commit):
+        """Commits, or flushes then aborts: abort would otherwise purge the
+        records before they are sent, and the test wants them in the log."""
+        if commit:
+            self.commit(what)
+            return
+        if self.flush(10) or self.errors:
+            fail("%s: records not delivered before abort: %s" % (what, self.errors))
+        self.abort(what)
+
 
 # ---------------------------------------------------------------- reading
 
@@ -393,14 +403,7 @@ def commit_abort(args):
         s.begin(what)
         for v in series(prefix, 10):
             s.produce(topic, 0, v)
-        if commit:
-            s.commit(what)
-        else:
-            # Flushed first so the aborted records are in the log; abort
-            # would otherwise purge them before they are sent.
-            if s.flush(10) or s.errors:
-                fail("%s: records not delivered before abort: %s" % (what, s.errors))
-            s.abort(what)
+        s.end(what, commit)
     del s
 
     committed = read_view(args.bootstrap, topic, 0, "read_committed")
@@ -484,12 +487,7 @@ def multi(args):
             ),
             "%s send_offsets_to_transaction" % what,
         )
-        if commit:
-            s.commit(what)
-        else:
-            if s.flush(10) or s.errors:
-                fail("%s: records not delivered before abort: %s" % (what, s.errors))
-            s.abort(what)
+        s.end(what, commit)
 
     def committed_view():
         values, ends, incomplete, errors = read_to_end(args.bootstrap, tps, "read_committed")

@@ -759,16 +759,7 @@ pub(crate) async fn wait_all(waits: Vec<oneshot_rx::Receiver>) -> KafkaCode {
     for wait in waits {
         let code = match wait {
             oneshot_rx::Receiver::Wait(rx) => {
-                let sleep =
-                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()));
-                futures::pin_mut!(sleep);
-                match futures::future::select(rx, sleep).await {
-                    futures::future::Either::Left((Ok(code), _)) => code,
-                    futures::future::Either::Left((Err(_), _)) => {
-                        KafkaCode::COORDINATOR_NOT_AVAILABLE
-                    }
-                    futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
-                }
+                crate::shard::ack_by(rx, deadline, KafkaCode::COORDINATOR_NOT_AVAILABLE).await
             }
             oneshot_rx::Receiver::Failed(code) => code,
         };
@@ -947,6 +938,55 @@ pub async fn leave_group(
     response
 }
 
+/// The offsets of an OffsetCommit or TxnOffsetCommit request, as
+/// [`offset_row`]s (kafka-protocol gives the two requests distinct topic and
+/// partition types with the same fields).
+macro_rules! offsets_of {
+    ($topics:expr) => {
+        $topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    let metadata = p.committed_metadata.as_ref();
+                    offset_row(
+                        &t.name,
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        metadata,
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+/// The response topics of an OffsetCommit or TxnOffsetCommit: the request's
+/// partitions in order, each with the next code.
+macro_rules! commit_response_topics {
+    ($topics:expr, $codes:expr, $topic:ty, $partition:ty) => {{
+        let mut codes = $codes;
+        $topics
+            .into_iter()
+            .map(|topic| {
+                let mut t = <$topic>::default();
+                t.name = topic.name;
+                t.partitions = topic
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        let mut r = <$partition>::default();
+                        r.partition_index = p.partition_index;
+                        r.error_code = codes.next().unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR).0;
+                        r
+                    })
+                    .collect();
+                t
+            })
+            .collect()
+    }};
+}
+
 /// One offset of a commit: (topic, partition, offset, leader epoch, metadata).
 fn offset_row(
     topic: &TopicName,
@@ -993,22 +1033,7 @@ pub async fn offset_commit(
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let group = request.group_id.0.to_string();
-    let offsets: Vec<_> = request
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| {
-                let metadata = p.committed_metadata.as_ref();
-                offset_row(
-                    &t.name,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    metadata,
-                )
-            })
-        })
-        .collect();
+    let offsets = offsets_of!(request.topics);
     let commit = GroupCall::Commit {
         group: group.clone(),
         member: request.member_id.to_string(),
@@ -1019,19 +1044,13 @@ pub async fn offset_commit(
     };
     let count = request.topics.iter().map(|t| t.partitions.len()).sum();
     let codes = commit_codes(shard, &group, commit, count).await;
-    let mut codes = codes.into_iter();
     let mut response = OffsetCommitResponse::default();
-    for topic in request.topics {
-        let mut t = offset_commit_response::OffsetCommitResponseTopic::default();
-        t.name = topic.name;
-        for p in topic.partitions {
-            let mut r = offset_commit_response::OffsetCommitResponsePartition::default();
-            r.partition_index = p.partition_index;
-            r.error_code = codes.next().unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR).0;
-            t.partitions.push(r);
-        }
-        response.topics.push(t);
-    }
+    response.topics = commit_response_topics!(
+        request.topics,
+        codes.into_iter(),
+        offset_commit_response::OffsetCommitResponseTopic,
+        offset_commit_response::OffsetCommitResponsePartition
+    );
     response
 }
 
@@ -1294,22 +1313,7 @@ pub async fn txn_offset_commit(
     version: i16,
 ) -> TxnOffsetCommitResponse {
     let group = request.group_id.0.to_string();
-    let offsets: Vec<_> = request
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| {
-                let metadata = p.committed_metadata.as_ref();
-                offset_row(
-                    &t.name,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    metadata,
-                )
-            })
-        })
-        .collect();
+    let offsets = offsets_of!(request.topics);
     let count = offsets.len();
     let codes = if request.transactional_id.0.is_empty() {
         vec![KafkaCode::INVALID_REQUEST; count]
@@ -1324,7 +1328,7 @@ pub async fn txn_offset_commit(
         };
         commit_codes(shard, &group, commit, count).await
     };
-    let mut codes = codes.into_iter().map(|c| {
+    let codes = codes.into_iter().map(|c| {
         // Clients before v2 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
         if c == KafkaCode::PRODUCER_FENCED && version < 2 {
             KafkaCode::INVALID_PRODUCER_EPOCH
@@ -1333,16 +1337,11 @@ pub async fn txn_offset_commit(
         }
     });
     let mut response = TxnOffsetCommitResponse::default();
-    for topic in request.topics {
-        let mut t = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
-        t.name = topic.name;
-        for p in topic.partitions {
-            let mut r = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
-            r.partition_index = p.partition_index;
-            r.error_code = codes.next().unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR).0;
-            t.partitions.push(r);
-        }
-        response.topics.push(t);
-    }
+    response.topics = commit_response_topics!(
+        request.topics,
+        codes,
+        txn_offset_commit_response::TxnOffsetCommitResponseTopic,
+        txn_offset_commit_response::TxnOffsetCommitResponsePartition
+    );
     response
 }

@@ -215,17 +215,9 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
     Produced::Later(Box::pin(async move {
         let deadline = std::time::Instant::now() + timeout;
         for (owner, index, acked) in waits {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let sleep = glommio::timer::sleep(left);
-            futures::pin_mut!(sleep);
-            let code = match futures::future::select(acked, sleep).await {
-                futures::future::Either::Left((Ok(code), _)) => code,
-                // The partition went away (deleted, or the broker is
-                // stopping) before the records were acknowledged.
-                futures::future::Either::Left((Err(_), _)) => KafkaCode::REQUEST_TIMED_OUT,
-                // Not every in-sync replica has them yet.
-                futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
-            };
+            // A partition that went away (deleted, or the broker is
+            // stopping) before the records were acknowledged: timed out too.
+            let code = crate::shard::ack_by(acked, deadline, KafkaCode::REQUEST_TIMED_OUT).await;
             if let Some(outcome) = results.get_mut(&owner).and_then(|l| l.get_mut(index)) {
                 if !code.is_ok() {
                     outcome.error = code;

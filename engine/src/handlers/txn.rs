@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
-use strom_net::client::{ClientOptions, Connection};
+use strom_net::client::Connection;
 use strom_net::response::str_bytes;
 use strom_storage::batch;
 use strom_storage::producers::MarkerRefused;
@@ -976,13 +976,12 @@ impl Shard {
         else {
             return failed;
         };
-        let bind = Some(self.broker.listen.ip()).filter(|ip| !ip.is_unspecified());
-        let options = ClientOptions {
-            client_id: "strom-txn-coordinator",
-            max_version: marker_versions,
-            io_timeout: MARKER_WAIT + Duration::from_secs(5),
-            bind,
-        };
+        let options = crate::replication::fetcher::broker_client_options(
+            self,
+            "strom-txn-coordinator",
+            marker_versions,
+            MARKER_WAIT + Duration::from_secs(5),
+        );
         let mut request = WriteTxnMarkersRequest::default();
         let first = &items[0];
         let mut marker = write_txn_markers_request::WritableTxnMarker::default();
@@ -1101,14 +1100,10 @@ impl Shard {
         for (place, outcome) in places.iter().zip(&outcomes) {
             codes[*place] = outcome.error;
         }
+        let deadline = std::time::Instant::now() + MARKER_WAIT;
         for (index, rx) in waits {
-            let sleep = glommio::timer::sleep(MARKER_WAIT);
-            futures::pin_mut!(sleep);
-            codes[places[index]] = match futures::future::select(rx, sleep).await {
-                futures::future::Either::Left((Ok(code), _)) => code,
-                futures::future::Either::Left((Err(_), _)) => KafkaCode::NOT_LEADER_OR_FOLLOWER,
-                futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
-            };
+            let gone = KafkaCode::NOT_LEADER_OR_FOLLOWER;
+            codes[places[index]] = crate::shard::ack_by(rx, deadline, gone).await;
         }
         let ms = now_ms();
         for (m, code) in items.iter().zip(&codes) {
@@ -1190,11 +1185,11 @@ impl Shard {
             for (id, partition) in expired {
                 // Checked again: an earlier tombstone's wait may have let a
                 // request for this id in.
-                let still_idle = self
-                    .txn
-                    .borrow()
-                    .expired(now_ms(), self.broker.transactional_id_expiration_ms)
-                    .contains(&(id.clone(), partition));
+                let still_idle = self.txn.borrow().is_expired(
+                    &id,
+                    now_ms(),
+                    self.broker.transactional_id_expiration_ms,
+                );
                 if !still_idle {
                     continue;
                 }

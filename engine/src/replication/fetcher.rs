@@ -146,11 +146,27 @@ impl Shard {
 }
 
 fn options(shard: &Shard) -> ClientOptions {
+    broker_client_options(
+        shard,
+        "strom-replica-fetcher",
+        replica_versions,
+        Duration::from_secs(10),
+    )
+}
+
+/// Options of a connection from this broker to another one: from the
+/// listener's address (so fault tests can tell brokers' traffic apart).
+pub(crate) fn broker_client_options(
+    shard: &Shard,
+    client_id: &'static str,
+    max_version: fn(kafka_protocol::messages::ApiKey) -> i16,
+    io_timeout: Duration,
+) -> ClientOptions {
     let bind = Some(shard.broker.listen.ip()).filter(|ip| !ip.is_unspecified());
     ClientOptions {
-        client_id: "strom-replica-fetcher",
-        max_version: replica_versions,
-        io_timeout: Duration::from_secs(10),
+        client_id,
+        max_version,
+        io_timeout,
         bind,
     }
 }
