@@ -19,8 +19,8 @@
 
 use crate::errors::KafkaCode;
 use crate::messages::TopicPartition;
+use crate::runtime::uring;
 use crate::shard::{now_ms, Shard};
-use crate::uring;
 use futures::future::join_all;
 use futures::StreamExt;
 use std::rc::Rc;
@@ -56,7 +56,9 @@ impl Shard {
         glommio::spawn_local(self.clone().group_timer()).detach();
         glommio::spawn_local(self.clone().txn_timer()).detach();
         glommio::spawn_local(self.clone().isr_timer()).detach();
-        glommio::spawn_local(crate::metrics::watch_stalls(self.clone())).detach();
+        let shard = self.clone();
+        glommio::spawn_local(async move { crate::metrics::watch_stalls(&shard.metrics).await })
+            .detach();
     }
 
     /// Queues a partition for the next group-commit round.

@@ -103,3 +103,7 @@ pub fn is_out_of_file_descriptors(err: &StorageError) -> bool {
     };
     matches!(source.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE)
 }
+
+/// The error message of a produce refused for lack of disk space.
+pub const DISK_FULL_MESSAGE: &str =
+    "The broker's data directory is out of disk space; retry once space is freed";

@@ -380,6 +380,20 @@ pub struct Limits {
     pub offsets_partitions: i32,
 }
 
+impl Limits {
+    /// The group settings of a broker config.
+    pub fn of(broker: &strom_tuning::config::BrokerConfig) -> Limits {
+        Limits {
+            min_session_timeout_ms: broker.group_min_session_timeout_ms,
+            max_session_timeout_ms: broker.group_max_session_timeout_ms,
+            initial_rebalance_delay: Duration::from_millis(
+                broker.group_initial_rebalance_delay_ms.max(0) as u64,
+            ),
+            offsets_partitions: broker.offsets_topic_num_partitions,
+        }
+    }
+}
+
 /// A record to append to a `__consumer_offsets` partition.
 pub struct Persist {
     pub partition: i32,

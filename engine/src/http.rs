@@ -14,7 +14,6 @@
 //! within `READ_TIMEOUT`, at most `CONNECTIONS_MAX` connections at once;
 //! anything else gets 400, 404 or 405.
 
-use crate::messages::ShardMsg;
 use crate::metrics::{render, Process, ShardSnapshot};
 use crate::shard::Shard;
 use futures::future::{select, Either};
@@ -182,7 +181,11 @@ async fn route(shard: &Rc<Shard>, head: &str, state: &AdminState) -> Vec<u8> {
 async fn snapshots(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
     let calls = (0..shard.count).map(|id| {
         let shard = shard.clone();
-        async move { shard.call(id, ShardMsg::Metrics).await }
+        async move {
+            shard
+                .call(id, |s| async move { s.metrics_snapshot() })
+                .await
+        }
     });
     futures::future::join_all(calls)
         .await

@@ -7,8 +7,6 @@
 //! Kafka error codes; [`metadata`] is the topic table; [`admin`] changes it
 //! (configs, partition counts).
 
-pub mod admin;
-pub mod cli;
 pub mod cluster;
 pub mod connection;
 pub mod durability;
@@ -20,13 +18,11 @@ pub mod logging;
 pub mod messages;
 pub mod metadata;
 pub mod metrics;
-pub mod notify;
-pub mod recompress;
 pub mod replication;
+pub mod runtime;
 pub mod server;
 pub mod shard;
 pub mod txn;
-mod uring;
 
 /// Exit status for a bad configuration or command line.
 pub const EXIT_CONFIG: i32 = 2;

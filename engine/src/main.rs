@@ -22,19 +22,19 @@ enum Command {
     /// Run a broker (single node; Kafka protocol on 127.0.0.1:9092, data in ./strom-data by default).
     Serve(ServeArgs),
     /// Consumer groups: list, describe (lag), reset offsets, delete (like kafka-consumer-groups).
-    Group(strom_engine::cli::group::GroupArgs),
+    Group(strom_cli::group::GroupArgs),
     /// Host tuning: check (report) or apply the settings a broker host needs.
-    Tune(strom_engine::cli::tune::TuneArgs),
+    Tune(strom_cli::tune::TuneArgs),
     /// Topics: create, list, describe, alter configs, add partitions, delete (like rpk topic).
-    Topic(strom_engine::cli::topic::TopicArgs),
+    Topic(strom_cli::topic::TopicArgs),
     /// Produce records from stdin, one per line (like rpk topic produce, kcat -P).
-    Produce(strom_engine::cli::produce::ProduceArgs),
+    Produce(strom_cli::produce::ProduceArgs),
     /// Print a topic's records, alone or in a consumer group (like rpk topic consume, kcat -C).
-    Consume(strom_engine::cli::consume::ConsumeArgs),
+    Consume(strom_cli::consume::ConsumeArgs),
     /// The cluster: brokers, controller, id; broker configs (like rpk cluster).
-    Cluster(strom_engine::cli::cluster::ClusterArgs),
+    Cluster(strom_cli::cluster::ClusterArgs),
     /// Transactions: list, describe (like kafka-transactions).
-    Txn(strom_engine::cli::txn::TxnArgs),
+    Txn(strom_cli::txn::TxnArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,13 +64,13 @@ fn main() {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Serve(args) => args,
-        Command::Group(args) => std::process::exit(strom_engine::cli::group::run(args)),
-        Command::Tune(args) => std::process::exit(strom_engine::cli::tune::run(args)),
-        Command::Topic(args) => std::process::exit(strom_engine::cli::topic::run(args)),
-        Command::Produce(args) => std::process::exit(strom_engine::cli::produce::run(args)),
-        Command::Consume(args) => std::process::exit(strom_engine::cli::consume::run(args)),
-        Command::Cluster(args) => std::process::exit(strom_engine::cli::cluster::run(args)),
-        Command::Txn(args) => std::process::exit(strom_engine::cli::txn::run(args)),
+        Command::Group(args) => std::process::exit(strom_cli::group::run(args)),
+        Command::Tune(args) => std::process::exit(strom_cli::tune::run(args)),
+        Command::Topic(args) => std::process::exit(strom_cli::topic::run(args)),
+        Command::Produce(args) => std::process::exit(strom_cli::produce::run(args)),
+        Command::Consume(args) => std::process::exit(strom_cli::consume::run(args)),
+        Command::Cluster(args) => std::process::exit(strom_cli::cluster::run(args)),
+        Command::Txn(args) => std::process::exit(strom_cli::txn::run(args)),
     };
     let mut config = match &args.config {
         Some(path) => BrokerConfig::from_file(path),

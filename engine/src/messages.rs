@@ -1,17 +1,14 @@
-//! Typed messages between shards.
+//! The values that cross shards: partition work items and their outcomes,
+//! and the admin changes shard 0 makes through the controller.
 //!
-//! Every cross-shard interaction is one of these, sent over glommio's bounded
-//! channel mesh (depth `CROSS_SHARD_CHANNEL_DEPTH`). A message carries a oneshot
-//! sender for its reply; glommio wakes the waiting task on the origin shard.
-//! A request that touches partitions of several shards sends at most one message
+//! They travel inside closures over the mesh (`runtime::mesh`, `Shard::call`).
+//! A request that touches partitions of several shards sends at most one call
 //! per destination shard (callers group items by owner first).
 
 use crate::errors::KafkaCode;
-use crate::metadata::TopicTable;
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use std::sync::Arc;
-use std::time::Duration;
 use strom_net::FileSlice;
 use strom_storage::batch::BatchHeader;
 use uuid::Uuid;
@@ -105,6 +102,19 @@ pub struct OffsetAnswer {
     pub error: KafkaCode,
     pub timestamp: i64,
     pub offset: i64,
+}
+
+/// One producer of a partition: id, epoch, last sequence, last timestamp,
+/// coordinator epoch of its last marker (-1: none) and first offset of its
+/// open transaction (-1: none).
+#[derive(Debug, Clone)]
+pub struct ProducerRow {
+    pub id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    pub coordinator_epoch: i32,
+    pub txn_start: i64,
 }
 
 /// A topic to create (CreateTopics or auto-creation).
@@ -216,102 +226,4 @@ impl AdminOutcome {
             message: Some(message.into()),
         }
     }
-}
-
-/// Every message a shard can receive.
-pub enum ShardMsg {
-    /// Append; with `true` (acks=all) the reply also carries, per item that
-    /// must wait, a receiver that fires once every in-sync replica has the
-    /// records (and, without write caching, synced them): NONE, or the error
-    /// that ended the wait (leadership moved).
-    Append(Vec<AppendItem>, bool, oneshot::Sender<Appended>),
-    /// To shard 0 only: any request for the active controller; answered once
-    /// every shard applied its effect.
-    Controller(
-        crate::cluster::controller::ControllerRequest,
-        oneshot::Sender<
-            Result<crate::cluster::controller::ControllerResponse, (KafkaCode, String)>,
-        >,
-    ),
-    /// OffsetForLeaderEpoch: (partition, current leader epoch the client
-    /// knows, epoch asked about); answers (error, epoch, end offset).
-    EpochEndOffsets(
-        Vec<(TopicPartition, i32, i32)>,
-        oneshot::Sender<Vec<(KafkaCode, i32, i64)>>,
-    ),
-    /// DescribeProducers: each partition's idempotent producers, where this
-    /// broker leads it (NOT_LEADER_OR_FOLLOWER otherwise).
-    DescribeProducers(
-        Vec<TopicPartition>,
-        oneshot::Sender<
-            Vec<Result<Vec<crate::handlers::describe_producers::ProducerRow>, KafkaCode>>,
-        >,
-    ),
-    /// To shard 0 only: a new producer id for an idempotent producer
-    /// (InitProducerId), from the block the controller gave this broker.
-    ProducerId(oneshot::Sender<Result<i64, KafkaCode>>),
-    /// To shard 0 only: a partition leader's ISR change for the controller.
-    AlterIsr(
-        crate::cluster::elections::IsrChange,
-        oneshot::Sender<Result<crate::metadata::PartitionState, KafkaCode>>,
-    ),
-    /// DeleteRecords: move each partition's log start offset up to the
-    /// offset (-1 = the high watermark); replies (low watermark, error).
-    DeleteRecords(
-        Vec<(TopicPartition, i64)>,
-        oneshot::Sender<Vec<(i64, KafkaCode)>>,
-    ),
-    Read(Vec<ReadItem>, oneshot::Sender<Vec<ReadOutcome>>),
-    /// A whole long-poll on one shard (when a fetch touches only that shard): read,
-    /// and while fewer than `min_bytes` are found and the timeout has not passed,
-    /// wait for an append and read again; reply once.
-    ReadWait(
-        Vec<ReadItem>,
-        u64,
-        Duration,
-        oneshot::Sender<Vec<ReadOutcome>>,
-    ),
-    /// Reply once any partition's high watermark exceeds the given one (the one
-    /// the caller's last read saw), or after the timeout.
-    Wait(Vec<WaitItem>, Duration, oneshot::Sender<()>),
-    ListOffsets(Vec<OffsetQuery>, oneshot::Sender<Vec<OffsetAnswer>>),
-    /// Install a new topic table: open owned partitions that are new, drop deleted ones.
-    ApplyTable(Arc<TopicTable>, oneshot::Sender<()>),
-    /// To the coordinator of a transactional id (or every shard, to list).
-    Txn(
-        crate::handlers::txn::TxnCall,
-        oneshot::Sender<crate::handlers::txn::TxnAnswer>,
-    ),
-    /// Transaction markers for partitions this shard owns: a code per item,
-    /// once the in-sync replicas have them.
-    WriteMarkers(
-        Vec<crate::handlers::txn::MarkerItem>,
-        oneshot::Sender<Vec<KafkaCode>>,
-    ),
-    /// To the coordinator of a group (or every shard, for ListGroups).
-    Group(
-        crate::handlers::groups::GroupCall,
-        oneshot::Sender<crate::handlers::groups::GroupAnswer>,
-    ),
-    /// To shard 0 only: the topic table's single writer.
-    CreateTopics(Vec<CreateSpec>, bool, oneshot::Sender<Vec<CreateOutcome>>),
-    /// To shard 0 only.
-    DeleteTopics(Vec<DeleteSpec>, oneshot::Sender<Vec<DeleteOutcome>>),
-    /// To shard 0 only: topic overrides and dynamic broker configs; `true`:
-    /// validate only.
-    AlterConfigs(
-        Vec<ConfigAlteration>,
-        bool,
-        oneshot::Sender<Vec<AdminOutcome>>,
-    ),
-    /// To shard 0 only; `true`: validate only.
-    CreatePartitions(
-        Vec<PartitionGrowth>,
-        bool,
-        oneshot::Sender<Vec<AdminOutcome>>,
-    ),
-    /// The shard's counters, partitions and groups (a `/metrics` scrape).
-    Metrics(oneshot::Sender<crate::metrics::ShardSnapshot>),
-    /// Bytes on disk of every partition the shard owns (DescribeLogDirs).
-    LogSizes(oneshot::Sender<Vec<(TopicPartition, u64)>>),
 }

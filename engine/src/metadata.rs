@@ -304,6 +304,22 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{partition}"))
 }
 
+/// The static configuration with the dynamic broker configs of a table.
+pub fn layers_of(
+    broker: &strom_tuning::config::BrokerConfig,
+    table: &TopicTable,
+) -> strom_tuning::catalog::BrokerLayers {
+    strom_tuning::catalog::BrokerLayers {
+        static_config: broker.clone(),
+        cluster_default: table.broker_defaults.clone(),
+        node: table
+            .node_configs
+            .get(&broker.node_id)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Metrics: every shard keeps its own counters (plain `Cell`s, no atomics,
 //! no sharing); a scrape of `/metrics` asks every shard for a snapshot
-//! (`ShardMsg::Metrics`) and merges them into Prometheus text.
+//! (`Shard::metrics_snapshot`) and merges them into Prometheus text.
 //!
 //! # Names
 //!
@@ -280,13 +280,12 @@ const STALL_NOISE: Duration = Duration::from_millis(2);
 /// memcpy, a blocking syscall). Adds lateness above `STALL_NOISE` (timer
 /// resolution and scheduling noise of an idle shard) to `stall_seconds`,
 /// and counts lateness above one tick as a stall.
-pub async fn watch_stalls(shard: std::rc::Rc<crate::shard::Shard>) {
+pub async fn watch_stalls(m: &ShardMetrics) {
     loop {
         let started = std::time::Instant::now();
         glommio::timer::sleep(STALL_TICK).await;
         let late = started.elapsed().saturating_sub(STALL_TICK);
         if late > STALL_NOISE {
-            let m = &shard.metrics;
             m.stall_seconds
                 .set(m.stall_seconds.get() + late.as_secs_f64());
             if late > STALL_TICK {

@@ -2,8 +2,9 @@
 //! channel mesh between them, and a SO_REUSEPORT listener on every shard.
 
 use crate::connection;
-use crate::messages::ShardMsg;
 use crate::metadata::TopicTable;
+use crate::runtime::mesh::Task;
+use crate::runtime::uring::probe_bind;
 use crate::shard::Shard;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
@@ -97,7 +98,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         // older strom still running): clients would reach either at random.
         // A plain bind fails while anyone listens on the address.
         drop(
-            crate::server::probe_bind(config.listen).map_err(|source| ServeError::Listen {
+            probe_bind(config.listen).map_err(|source| ServeError::Listen {
                 addr: config.listen,
                 source,
             })?,
@@ -135,7 +136,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     }
 
     let config = Arc::new(config);
-    let mesh = MeshBuilder::<ShardMsg, _>::full(smp, CROSS_SHARD_CHANNEL_DEPTH);
+    let mesh = MeshBuilder::<Task<Shard>, _>::full(smp, CROSS_SHARD_CHANNEL_DEPTH);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::with_capacity(smp);
     for index in 0..smp {
@@ -196,7 +197,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
     if let Err(err) = std::io::stdout().flush() {
         warn!("could not print the listening line: {err}");
     }
-    crate::notify::ready();
+    crate::runtime::notify::ready();
 
     for handle in handles {
         if let Err(err) = handle.join() {
@@ -226,7 +227,7 @@ struct Listeners {
 }
 
 async fn shard_main(
-    mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
+    mesh: MeshBuilder<Task<Shard>, glommio::channels::channel_mesh::Full>,
     config: Arc<BrokerConfig>,
     table: Arc<TopicTable>,
     legacy: Option<TopicTable>,
@@ -234,7 +235,7 @@ async fn shard_main(
     ready: &mpsc::Sender<Result<(), String>>,
     stop: Stop,
 ) -> Result<(), String> {
-    let (senders, mut receivers) = mesh
+    let (senders, receivers) = mesh
         .join()
         .await
         .map_err(|e| format!("joining the shard mesh failed: {e}"))?;
@@ -242,15 +243,7 @@ async fn shard_main(
     shard.apply_table(table);
     shard.start_storage_tasks();
 
-    for (_peer, receiver) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(msg) = receiver.recv().await {
-                glommio::spawn_local(shard.clone().handle(msg)).detach();
-            }
-        })
-        .detach();
-    }
+    shard.serve_mesh(receivers);
 
     let cluster = if shard.id == 0 {
         let node = crate::cluster::ClusterNode::start(&shard, config.clone(), legacy)?;
@@ -261,13 +254,13 @@ async fn shard_main(
     };
 
     let listen = listeners.kafka;
-    let listener =
-        crate::uring::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = crate::runtime::uring::listen(listen)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let accept_shard = shard.clone();
     let acceptor = glommio::spawn_local(accept_loop(accept_shard, listener));
     let admin = if shard.id == 0 {
         let addr = listeners.admin;
-        let listener = crate::uring::listen(addr)
+        let listener = crate::runtime::uring::listen(addr)
             .map_err(|e| format!("cannot listen on {addr} for the admin API: {e}"))?;
         Some(glommio::spawn_local(crate::http::serve(
             shard.clone(),
@@ -388,21 +381,6 @@ fn probe_io_uring() -> Result<(), String> {
         .make()
         .map(drop)
         .map_err(|err| err.to_string())
-}
-
-/// Binds `addr` with SO_REUSEADDR and no SO_REUSEPORT, as a test that no
-/// other process listens on it (connections of a previous broker that the
-/// kernel is still closing do not count; see `uring::listen`).
-pub fn probe_bind(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1)?;
-    Ok(socket)
 }
 
 fn reserve_port(addr: SocketAddr) -> std::io::Result<socket2::Socket> {

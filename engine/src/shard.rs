@@ -2,15 +2,17 @@
 //!
 //! A `Shard` lives on exactly one glommio executor (one pinned thread) behind an
 //! `Rc`; nothing in it is shared with other threads. Other shards reach its
-//! partitions only by sending a [`ShardMsg`]. RefCell borrows are never held across
+//! partitions only by sending it work ([`Shard::call`]). RefCell borrows are never held across
 //! an `.await`.
 
+use crate::errors::DISK_FULL_MESSAGE;
 use crate::errors::{storage_error_code, KafkaCode};
 use crate::messages::*;
-use crate::metadata::{partition_dir, shard_for, TopicMeta, TopicTable};
+use crate::metadata::{layers_of, partition_dir, shard_for, TopicMeta, TopicTable};
+use crate::runtime::mesh;
 use futures::channel::oneshot;
 use futures::future::{select, select_all};
-use glommio::channels::channel_mesh::Senders;
+use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -130,10 +132,6 @@ pub fn log_config(config: &TopicConfig) -> LogConfig {
     }
 }
 
-/// The error message of a produce refused for lack of disk space.
-pub const DISK_FULL_MESSAGE: &str =
-    "The broker's data directory is out of disk space; retry once space is freed";
-
 /// Errors that stop a shard.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -155,7 +153,7 @@ pub struct Shard {
     pub(crate) partitions: RefCell<HashMap<TopicPartition, Partition>>,
     /// Effective config per topic, rebuilt with the table.
     topic_configs: RefCell<HashMap<String, Arc<TopicConfig>>>,
-    senders: Senders<ShardMsg>,
+    senders: Senders<mesh::Task<Shard>>,
     /// Shard 0 only: the node's quorum member, controller and broker
     /// registration (set once at start).
     pub cluster: RefCell<Option<Rc<crate::cluster::ClusterNode>>>,
@@ -191,7 +189,7 @@ pub struct Shard {
 impl Shard {
     pub fn new(
         broker: Arc<BrokerConfig>,
-        senders: Senders<ShardMsg>,
+        senders: Senders<mesh::Task<Shard>>,
         table: Arc<TopicTable>,
     ) -> Rc<Shard> {
         let (sync_queue, sync_queue_rx) = futures::channel::mpsc::unbounded();
@@ -217,9 +215,9 @@ impl Shard {
             producer_id_lock: Semaphore::new(1),
             disk_full: Cell::new(false),
             missing_partitions: Cell::new(false),
-            coordinator: RefCell::new(crate::group::Coordinator::new(
-                crate::handlers::groups::limits(&broker),
-            )),
+            coordinator: RefCell::new(crate::group::Coordinator::new(crate::group::Limits::of(
+                &broker,
+            ))),
             txn: RefCell::new(crate::txn::TxnCoordinator::default()),
             effective: RefCell::new(broker.clone()),
             metrics: crate::metrics::ShardMetrics::default(),
@@ -247,150 +245,125 @@ impl Shard {
         shard_for(&tp.topic, tp.partition, self.count)
     }
 
-    /// Sends a message to a shard (or handles it here) and awaits the reply.
-    pub async fn call<R>(
-        self: &Rc<Self>,
-        shard: usize,
-        make: impl FnOnce(oneshot::Sender<R>) -> ShardMsg,
-    ) -> Result<R, ShardError> {
-        let (tx, rx) = oneshot::channel();
-        let msg = make(tx);
+    /// Runs `work` on shard `shard` (here, inline, when it is this one) and
+    /// awaits its result. Work for another shard travels as a closure over
+    /// the bounded mesh (see `runtime::mesh`) and runs there in a task of its
+    /// own; local work runs in the caller's task, so it stops if the caller
+    /// is dropped (see [`Self::call_detached`]).
+    pub async fn call<R, F, Fut>(self: &Rc<Self>, shard: usize, work: F) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+    {
         if shard == self.id {
-            // Boxed: handling may itself call other shards (and this one).
-            Box::pin(self.clone().handle(msg)).await;
-        } else {
-            crate::metrics::ShardMetrics::add(&self.metrics.cross_shard_messages, 1);
-            if self.senders.send_to(shard, msg).await.is_err() {
-                return Err(ShardError::ShardGone { shard });
-            }
+            // Boxed: the work may itself call other shards (and this one).
+            let local: futures::future::LocalBoxFuture<'static, R> = Box::pin(work(self.clone()));
+            return Ok(local.await);
+        }
+        let (tx, rx) = oneshot::channel();
+        crate::metrics::ShardMetrics::add(&self.metrics.cross_shard_messages, 1);
+        if self
+            .senders
+            .send_to(shard, mesh::task(work, tx))
+            .await
+            .is_err()
+        {
+            return Err(ShardError::ShardGone { shard });
         }
         rx.await.map_err(|_| ShardError::ShardGone { shard })
     }
 
     /// [`Self::call`] for work that must finish once started even if the
     /// caller goes away (a client's connection closes while its request is
-    /// served): here too the message is handled in a task of its own, as
-    /// messages from other shards always are. Transaction coordination and
-    /// markers use it, so a half-done change never leaves an id busy or a
-    /// marker's effects unapplied.
-    pub async fn call_detached<R: 'static>(
+    /// served): here too the work runs in a task of its own, as work from
+    /// other shards always does. Transaction coordination and markers use
+    /// it, so a half-done change never leaves an id busy or a marker's
+    /// effects unapplied. A caller that went away gets no answer; the work is
+    /// done either way, and storage faults inside it stop the broker.
+    pub async fn call_detached<R, F, Fut>(
         self: &Rc<Self>,
         shard: usize,
-        make: impl FnOnce(oneshot::Sender<R>) -> ShardMsg,
-    ) -> Result<R, ShardError> {
+        work: F,
+    ) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+    {
         if shard != self.id {
-            return self.call(shard, make).await;
+            return self.call(shard, work).await;
         }
         let (tx, rx) = oneshot::channel();
-        let msg = make(tx);
-        glommio::spawn_local(self.clone().handle(msg)).detach();
+        glommio::spawn_local(mesh::task(work, tx)(self.clone())).detach();
         rx.await.map_err(|_| ShardError::ShardGone { shard })
     }
 
-    /// Handles one message (from the mesh or from this shard itself).
-    pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
-        match msg {
-            ShardMsg::Append(items, acks_all, reply) => {
-                let _ = reply.send(self.append_local(items, acks_all));
-            }
-            ShardMsg::Group(call, reply) => {
-                let answer = self.group_call(call).await;
-                let _ = reply.send(answer);
-            }
-            ShardMsg::DeleteRecords(items, reply) => {
-                let outcome = self.delete_records_local(items).await;
-                let _ = reply.send(outcome);
-            }
-            ShardMsg::Read(items, reply) => {
-                let _ = reply.send(self.read_local(&items));
-            }
-            ShardMsg::ReadWait(items, min_bytes, timeout, reply) => {
-                let outcome = self.read_wait_local(items, min_bytes, timeout).await;
-                let _ = reply.send(outcome);
-            }
-            ShardMsg::Wait(items, timeout, reply) => {
-                self.wait_local(items, timeout).await;
-                let _ = reply.send(());
-            }
-            ShardMsg::ListOffsets(queries, reply) => {
-                let _ = reply.send(self.list_offsets_local(&queries));
-            }
-            ShardMsg::ApplyTable(table, reply) => {
-                self.apply_table(table);
-                let _ = reply.send(());
-            }
-            ShardMsg::Controller(request, reply) => {
-                let _ = reply.send(self.controller_admin(request).await);
-            }
-            ShardMsg::DescribeProducers(items, reply) => {
-                let _ = reply.send(self.describe_producers_local(&items));
-            }
-            ShardMsg::ProducerId(reply) => {
-                let _ = reply.send(self.allocate_producer_id().await);
-            }
-            // A caller that went away (its client disconnected) gets no
-            // answer; the work is done either way, and storage faults inside
-            // it already stopped the broker (see `append_local`).
-            ShardMsg::Txn(call, reply) => {
-                let _ = reply.send(self.txn_call(call).await);
-            }
-            ShardMsg::WriteMarkers(items, reply) => {
-                let _ = reply.send(self.write_markers_local(items).await);
-            }
-            ShardMsg::EpochEndOffsets(items, reply) => {
-                let _ = reply.send(self.epoch_end_offsets(&items));
-            }
-            ShardMsg::AlterIsr(change, reply) => {
-                use crate::cluster::controller::{ControllerRequest, ControllerResponse};
-                let answer = match self
-                    .controller_admin(ControllerRequest::AlterIsr(change))
-                    .await
-                {
-                    Ok(ControllerResponse::AlterIsr { result, .. }) => result,
-                    Ok(_) => Err(KafkaCode::UNKNOWN_SERVER_ERROR),
-                    Err((code, _)) => Err(code),
-                };
-                let _ = reply.send(answer);
-            }
-            ShardMsg::CreateTopics(specs, validate_only, reply) => {
-                let outcome = self.create_topics_here(specs, validate_only).await;
-                let _ = reply.send(outcome);
-            }
-            ShardMsg::DeleteTopics(specs, reply) => {
-                let outcome = self.delete_topics_here(specs).await;
-                let _ = reply.send(outcome);
-            }
-            ShardMsg::AlterConfigs(alterations, validate_only, reply) => {
-                let resources = alterations.len();
-                let request = crate::cluster::controller::ControllerRequest::AlterConfigs {
-                    alterations,
-                    validate_only,
-                };
-                let outcome = self.admin_outcomes(request, resources).await;
-                let _ = reply.send(outcome);
-            }
-            ShardMsg::CreatePartitions(growths, validate_only, reply) => {
-                let resources = growths.len();
-                let request = crate::cluster::controller::ControllerRequest::CreatePartitions {
-                    growths,
-                    validate_only,
-                };
-                let outcome = self.admin_outcomes(request, resources).await;
-                let _ = reply.send(outcome);
-            }
-            ShardMsg::Metrics(reply) => {
-                let _ = reply.send(self.metrics_snapshot());
-            }
-            ShardMsg::LogSizes(reply) => {
-                let sizes = self
-                    .partitions
-                    .borrow()
-                    .iter()
-                    .map(|(tp, p)| (tp.clone(), p.log.size_bytes()))
-                    .collect();
-                let _ = reply.send(sizes);
-            }
+    /// Runs work other shards sent (see `runtime::mesh`), each in a task of
+    /// its own.
+    pub fn serve_mesh(self: &Rc<Self>, mut receivers: Receivers<mesh::Task<Shard>>) {
+        for (_peer, receiver) in receivers.streams() {
+            let shard = self.clone();
+            glommio::spawn_local(async move {
+                while let Some(task) = receiver.recv().await {
+                    glommio::spawn_local(task(shard.clone())).detach();
+                }
+            })
+            .detach();
         }
+    }
+
+    /// The controller's answer to an ISR change (from shard 0 only).
+    async fn alter_isr(
+        self: &Rc<Self>,
+        change: crate::cluster::elections::IsrChange,
+    ) -> Result<crate::metadata::PartitionState, KafkaCode> {
+        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
+        match self
+            .controller_admin(ControllerRequest::AlterIsr(change))
+            .await
+        {
+            Ok(ControllerResponse::AlterIsr { result, .. }) => result,
+            Ok(_) => Err(KafkaCode::UNKNOWN_SERVER_ERROR),
+            Err((code, _)) => Err(code),
+        }
+    }
+
+    /// AlterConfigs on shard 0: through the controller.
+    pub(crate) async fn alter_configs_here(
+        self: &Rc<Self>,
+        alterations: Vec<ConfigAlteration>,
+        validate_only: bool,
+    ) -> Vec<AdminOutcome> {
+        let resources = alterations.len();
+        let request = crate::cluster::controller::ControllerRequest::AlterConfigs {
+            alterations,
+            validate_only,
+        };
+        self.admin_outcomes(request, resources).await
+    }
+
+    /// CreatePartitions on shard 0: through the controller.
+    pub(crate) async fn create_partitions_here(
+        self: &Rc<Self>,
+        growths: Vec<PartitionGrowth>,
+        validate_only: bool,
+    ) -> Vec<AdminOutcome> {
+        let resources = growths.len();
+        let request = crate::cluster::controller::ControllerRequest::CreatePartitions {
+            growths,
+            validate_only,
+        };
+        self.admin_outcomes(request, resources).await
+    }
+
+    /// Bytes on disk of every partition the shard owns (DescribeLogDirs).
+    pub(crate) fn log_sizes(&self) -> Vec<(TopicPartition, u64)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .map(|(tp, p)| (tp.clone(), p.log.size_bytes()))
+            .collect()
     }
 
     /// Installs a topic table: opens the partitions this shard owns that are new
@@ -601,7 +574,7 @@ impl Shard {
         glommio::spawn_local(async move {
             info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, isr = ?change.isr, "asking the controller for an ISR change");
             let result = shard
-                .call(0, |reply| ShardMsg::AlterIsr(change, reply))
+                .call(0, move |zero| async move { zero.alter_isr(change).await })
                 .await;
             let failed = !matches!(result, Ok(Ok(_)));
             if failed {
@@ -638,7 +611,7 @@ impl Shard {
     }
 
     /// This shard's counters, partitions and groups for a `/metrics` scrape.
-    fn metrics_snapshot(&self) -> crate::metrics::ShardSnapshot {
+    pub(crate) fn metrics_snapshot(&self) -> crate::metrics::ShardSnapshot {
         let mut snapshot = self
             .metrics
             .snapshot(self.id, self.connections.get() as u64);
@@ -879,7 +852,7 @@ impl Shard {
         (outcomes, waits)
     }
 
-    fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
+    pub(crate) fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
         use crate::replication::role::Role;
         let me = self.broker.node_id;
         let now = now_ms();
@@ -986,7 +959,7 @@ impl Shard {
     /// A long-poll over partitions this shard owns: returns as soon as at least
     /// `min_bytes` are readable (or any partition has an error), else when the
     /// timeout passes, with a final read.
-    async fn read_wait_local(
+    pub(crate) async fn read_wait_local(
         self: &Rc<Self>,
         items: Vec<ReadItem>,
         min_bytes: u64,
@@ -1017,7 +990,7 @@ impl Shard {
 
     /// Waits until one of the partitions' high watermark (consumers) or log
     /// end (followers) exceeds what the caller last saw, or the timeout.
-    async fn wait_local(&self, items: Vec<WaitItem>, timeout: Duration) {
+    pub(crate) async fn wait_local(&self, items: Vec<WaitItem>, timeout: Duration) {
         let mut receivers = Vec::new();
         {
             let mut partitions = self.partitions.borrow_mut();
@@ -1058,7 +1031,7 @@ impl Shard {
     }
 
     /// OffsetForLeaderEpoch on partitions this shard leads.
-    fn epoch_end_offsets(
+    pub(crate) fn epoch_end_offsets(
         &self,
         items: &[(TopicPartition, i32, i32)],
     ) -> Vec<(KafkaCode, i32, i64)> {
@@ -1085,7 +1058,7 @@ impl Shard {
             .collect()
     }
 
-    fn list_offsets_local(&self, queries: &[OffsetQuery]) -> Vec<OffsetAnswer> {
+    pub(crate) fn list_offsets_local(&self, queries: &[OffsetQuery]) -> Vec<OffsetAnswer> {
         let partitions = self.partitions.borrow();
         queries
             .iter()
@@ -1142,7 +1115,7 @@ impl Shard {
         for shard in 0..self.count {
             let table = table.clone();
             if let Err(err) = self
-                .call(shard, |reply| ShardMsg::ApplyTable(table, reply))
+                .call(shard, move |s| async move { s.apply_table(table) })
                 .await
             {
                 warn!("topic table not delivered: {err}");
@@ -1178,10 +1151,10 @@ impl Shard {
 impl Shard {
     /// The idempotent producers of partitions this shard owns and leads, as
     /// (id, epoch, last sequence, last timestamp), by producer id.
-    fn describe_producers_local(
+    pub(crate) fn describe_producers_local(
         &self,
         items: &[TopicPartition],
-    ) -> Vec<Result<Vec<crate::handlers::describe_producers::ProducerRow>, KafkaCode>> {
+    ) -> Vec<Result<Vec<ProducerRow>, KafkaCode>> {
         let partitions = self.partitions.borrow();
         items
             .iter()
@@ -1196,7 +1169,7 @@ impl Shard {
                     .log
                     .producers()
                     .iter()
-                    .map(|(id, e)| crate::handlers::describe_producers::ProducerRow {
+                    .map(|(id, e)| ProducerRow {
                         id,
                         epoch: e.epoch,
                         last_sequence: e.last_seq().unwrap_or(-1),
@@ -1264,7 +1237,7 @@ impl Shard {
     /// "created" can use the topic through any connection to this broker.
     /// Out of disk space, the request is refused here before it reaches the
     /// metadata log (KAFKA_STORAGE_ERROR, retriable).
-    async fn controller_admin(
+    pub(crate) async fn controller_admin(
         self: &Rc<Self>,
         request: crate::cluster::controller::ControllerRequest,
     ) -> Result<crate::cluster::controller::ControllerResponse, (KafkaCode, String)> {
@@ -1307,7 +1280,7 @@ impl Shard {
         Ok(answer)
     }
 
-    async fn create_topics_here(
+    pub(crate) async fn create_topics_here(
         self: &Rc<Self>,
         specs: Vec<CreateSpec>,
         validate_only: bool,
@@ -1325,7 +1298,10 @@ impl Shard {
         }
     }
 
-    async fn delete_topics_here(self: &Rc<Self>, specs: Vec<DeleteSpec>) -> Vec<DeleteOutcome> {
+    pub(crate) async fn delete_topics_here(
+        self: &Rc<Self>,
+        specs: Vec<DeleteSpec>,
+    ) -> Vec<DeleteOutcome> {
         use crate::cluster::controller::{ControllerRequest, ControllerResponse};
         let failed = |specs: &[DeleteSpec], code: KafkaCode, message: &str| {
             specs
@@ -1425,19 +1401,6 @@ pub async fn ack_by(
         futures::future::Either::Left((Ok(code), _)) => code,
         futures::future::Either::Left((Err(_), _)) => gone,
         futures::future::Either::Right(_) => KafkaCode::REQUEST_TIMED_OUT,
-    }
-}
-
-/// The static configuration with the dynamic broker configs of a table.
-pub fn layers_of(broker: &BrokerConfig, table: &TopicTable) -> BrokerLayers {
-    BrokerLayers {
-        static_config: broker.clone(),
-        cluster_default: table.broker_defaults.clone(),
-        node: table
-            .node_configs
-            .get(&broker.node_id)
-            .cloned()
-            .unwrap_or_default(),
     }
 }
 

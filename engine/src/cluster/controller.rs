@@ -6,7 +6,7 @@
 //! answers [`ControllerResponse::NotController`] so the caller retries at
 //! the new leader. Decisions are made one at a time (a one-permit
 //! semaphore): each plans on a copy of the current image with the same pure
-//! functions a single node used (`plan_topic`, `admin::*`, `elections::*`),
+//! functions a single node used (`topics::plan_topic`, `admin::*`, `elections::*`),
 //! proposes `records::diff(old, new)` and answers once it is committed and
 //! applied here, with the metadata offset the caller waits for before it
 //! tells its client.
@@ -258,7 +258,7 @@ impl Controller {
             warn!("disk full: metadata change refused");
             return ControllerResponse::Refused {
                 error: KafkaCode::KAFKA_STORAGE_ERROR,
-                message: crate::shard::DISK_FULL_MESSAGE.to_string(),
+                message: crate::errors::DISK_FULL_MESSAGE.to_string(),
             };
         } else {
             match self.quorum.propose(&records).await {
@@ -384,7 +384,7 @@ impl Controller {
                 let mut copy = next.clone();
                 let outcomes = alterations
                     .iter()
-                    .map(|a| crate::admin::alter_configs(&self.config, &mut copy, a))
+                    .map(|a| crate::cluster::admin::alter_configs(&self.config, &mut copy, a))
                     .collect();
                 if !validate_only {
                     *next = copy;
@@ -406,7 +406,7 @@ impl Controller {
                     .iter()
                     .map(|g| {
                         let duplicate = duplicates.contains(&g.topic);
-                        crate::admin::grow_partitions(&mut copy, g, duplicate)
+                        crate::cluster::admin::grow_partitions(&mut copy, g, duplicate)
                     })
                     .collect();
                 if !validate_only {
@@ -464,7 +464,7 @@ impl Controller {
         specs: Vec<CreateSpec>,
         validate_only: bool,
     ) -> Vec<CreateOutcome> {
-        let broker = crate::shard::layers_of(&self.config, next)
+        let broker = crate::metadata::layers_of(&self.config, next)
             .effective()
             .unwrap_or_else(|_| (*self.config).clone());
         let mut outcomes = Vec::with_capacity(specs.len());
@@ -477,7 +477,7 @@ impl Controller {
                 let live = next.live_brokers().len().max(1) as i16;
                 spec.replication_factor = broker.offsets_topic_replication_factor.min(live);
             }
-            match crate::handlers::create_topics::plan_topic(&broker, next, spec, duplicate) {
+            match crate::cluster::topics::plan_topic(&broker, next, spec, duplicate) {
                 Ok((meta, outcome)) => {
                     if !validate_only {
                         next.topics.insert(meta.name.clone(), Arc::new(meta));

@@ -5,7 +5,7 @@
 //!
 //! Pure functions: the quorum driver on shard 0 applies committed entries with
 //! them; the active controller plans changes on a copy of the image with the
-//! admin functions (`handlers::create_topics::plan_topic`, `admin::*`) and
+//! admin functions (`topics::plan_topic`, `admin::*`) and
 //! proposes `diff(old, new)`.
 
 use super::metadata_generated::strom::metadata as fb;

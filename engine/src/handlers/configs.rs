@@ -10,9 +10,9 @@
 //! acknowledged. Other resource types (broker loggers, client metrics,
 //! groups) get INVALID_REQUEST.
 
-use crate::admin::broker_resource;
+use crate::cluster::admin::broker_resource;
 use crate::errors::KafkaCode;
-use crate::messages::{AdminOutcome, ConfigAlteration, ConfigOp, ConfigResource, ShardMsg};
+use crate::messages::{AdminOutcome, ConfigAlteration, ConfigOp, ConfigResource};
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -166,8 +166,8 @@ async fn alter(
     } else {
         let described: Vec<String> = valid.iter().map(|a| format!("{:?}", a.resource)).collect();
         match shard
-            .call(0, |reply| {
-                ShardMsg::AlterConfigs(valid, validate_only, reply)
+            .call(0, move |zero| async move {
+                zero.alter_configs_here(valid, validate_only).await
             })
             .await
         {

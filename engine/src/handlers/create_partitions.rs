@@ -5,7 +5,7 @@
 //! answering, so the new partitions take produce and fetch right away.
 
 use crate::errors::KafkaCode;
-use crate::messages::{AdminOutcome, PartitionGrowth, ShardMsg};
+use crate::messages::{AdminOutcome, PartitionGrowth};
 use crate::shard::Shard;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
@@ -34,8 +34,8 @@ pub async fn handle(
     let summary: Vec<(String, i32)> = growths.iter().map(|g| (g.topic.clone(), g.count)).collect();
     let validate_only = request.validate_only;
     let outcomes = match shard
-        .call(0, |reply| {
-            ShardMsg::CreatePartitions(growths, validate_only, reply)
+        .call(0, move |zero| async move {
+            zero.create_partitions_here(growths, validate_only).await
         })
         .await
     {

@@ -6,7 +6,7 @@
 
 use crate::errors::KafkaCode;
 use crate::handlers::{call_owners, Routed};
-use crate::messages::{ShardMsg, TopicPartition};
+use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -48,8 +48,10 @@ pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteR
         }
         response.topics.push(entry);
     }
-    for (ti, pi, answer) in
-        call_owners(shard, per_shard, "DeleteRecords", ShardMsg::DeleteRecords).await
+    for (ti, pi, answer) in call_owners(shard, per_shard, "DeleteRecords", |s, items| async move {
+        s.delete_records_local(items).await
+    })
+    .await
     {
         let p = &mut response.topics[ti].partitions[pi];
         match answer {

@@ -2,7 +2,7 @@
 //! it answers, every shard has dropped the topic and its data is gone from disk.
 
 use crate::errors::KafkaCode;
-use crate::messages::{DeleteOutcome, DeleteSpec, ShardMsg};
+use crate::messages::{DeleteOutcome, DeleteSpec};
 use crate::shard::Shard;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -34,7 +34,9 @@ pub async fn handle(
     };
     let fallback: Vec<DeleteSpec> = specs.clone();
     let outcomes = match shard
-        .call(0, |reply| ShardMsg::DeleteTopics(specs, reply))
+        .call(0, move |zero| async move {
+            zero.delete_topics_here(specs).await
+        })
         .await
     {
         Ok(outcomes) => outcomes,

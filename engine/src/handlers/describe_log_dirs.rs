@@ -4,7 +4,7 @@
 //! owns).
 
 use crate::errors::KafkaCode;
-use crate::messages::{ShardMsg, TopicPartition};
+use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -27,7 +27,7 @@ pub async fn handle(shard: &Rc<Shard>, request: DescribeLogDirsRequest) -> Descr
     });
     let calls = (0..shard.count).map(|owner| {
         let shard = shard.clone();
-        async move { shard.call(owner, ShardMsg::LogSizes).await }
+        async move { shard.call(owner, |s| async move { s.log_sizes() }).await }
     });
     let mut sizes: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
     for answer in futures::future::join_all(calls).await {

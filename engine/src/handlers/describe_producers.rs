@@ -8,7 +8,7 @@
 
 use crate::errors::KafkaCode;
 use crate::handlers::{call_owners, Routed};
-use crate::messages::{ShardMsg, TopicPartition};
+use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -17,18 +17,6 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use std::rc::Rc;
 use std::sync::Arc;
 use strom_net::response::str_bytes;
-
-/// One producer of a partition: id, epoch, last sequence, last timestamp,
-/// coordinator epoch of its last marker (-1: none) and first offset of its
-/// open transaction (-1: none).
-pub struct ProducerRow {
-    pub id: i64,
-    pub epoch: i16,
-    pub last_sequence: i32,
-    pub last_timestamp: i64,
-    pub coordinator_epoch: i32,
-    pub txn_start: i64,
-}
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -69,7 +57,7 @@ pub async fn handle(
         shard,
         per_shard,
         "DescribeProducers",
-        ShardMsg::DescribeProducers,
+        |s, items| async move { s.describe_producers_local(&items) },
     )
     .await
     {

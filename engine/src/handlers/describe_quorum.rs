@@ -6,7 +6,6 @@
 
 use crate::cluster::controller::{ControllerRequest, ControllerResponse};
 use crate::errors::KafkaCode;
-use crate::messages::ShardMsg;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
 use kafka_protocol::messages::{
@@ -21,8 +20,9 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 pub async fn handle(shard: &Rc<Shard>, _request: DescribeQuorumRequest) -> DescribeQuorumResponse {
     let mut response = DescribeQuorumResponse::default();
     let answer = shard
-        .call(0, |reply| {
-            ShardMsg::Controller(ControllerRequest::DescribeQuorum, reply)
+        .call(0, |zero| async move {
+            zero.controller_admin(ControllerRequest::DescribeQuorum)
+                .await
         })
         .await;
     let info = match answer {

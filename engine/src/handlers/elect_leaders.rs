@@ -6,7 +6,6 @@
 
 use crate::cluster::controller::{ControllerRequest, ControllerResponse};
 use crate::errors::KafkaCode;
-use crate::messages::ShardMsg;
 use crate::shard::Shard;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
@@ -43,7 +42,9 @@ pub async fn handle(
         partitions,
     };
     let answer = shard
-        .call(0, |reply| ShardMsg::Controller(request, reply))
+        .call(0, move |zero| async move {
+            zero.controller_admin(request).await
+        })
         .await;
     let outcomes = match answer {
         Ok(Ok(ControllerResponse::ElectLeaders { outcomes, .. })) => outcomes,

@@ -7,7 +7,7 @@
 //! tells clients to keep sending full fetch requests.
 
 use crate::errors::KafkaCode;
-use crate::messages::{ReadItem, ReadOutcome, ShardMsg, TopicPartition, WaitItem};
+use crate::messages::{ReadItem, ReadOutcome, TopicPartition, WaitItem};
 use crate::shard::Shard;
 use futures::future::{join_all, select, select_all};
 use kafka_protocol::messages::FetchRequest;
@@ -117,8 +117,8 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         let owner = *owner;
         let mut results = BTreeMap::new();
         match shard
-            .call(owner, |reply| {
-                ShardMsg::ReadWait(items, min_bytes, timeout, reply)
+            .call(owner, move |s| async move {
+                s.read_wait_local(items, min_bytes, timeout).await
             })
             .await
         {
@@ -174,7 +174,7 @@ async fn read_all(
             (
                 owner,
                 shard
-                    .call(owner, |reply| ShardMsg::Read(items, reply))
+                    .call(owner, move |s| async move { s.read_local(&items) })
                     .await,
             )
         }
@@ -281,7 +281,10 @@ async fn wait_for_appends(
             let shard = shard.clone();
             Box::pin(async move {
                 let _ = shard
-                    .call(owner, |reply| ShardMsg::Wait(items, timeout, reply))
+                    .call(
+                        owner,
+                        move |s| async move { s.wait_local(items, timeout).await },
+                    )
                     .await;
             })
         })

@@ -9,9 +9,9 @@
 use crate::errors::KafkaCode;
 use crate::group::{
     offset_key, offset_value, offsets_partition, Committed, GroupState, JoinOutcome, JoinRequest,
-    Limits, Persist, Reply, SyncOutcome, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES,
+    Persist, Reply, SyncOutcome, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES,
 };
-use crate::messages::{AppendItem, CreateSpec, ShardMsg, TopicPartition};
+use crate::messages::{AppendItem, CreateSpec, TopicPartition};
 use crate::metadata::shard_for;
 use crate::shard::{now_ms, Shard};
 use bytes::{Bytes, BytesMut};
@@ -106,17 +106,6 @@ pub enum GroupAnswer {
     Listed(Vec<(String, String, &'static str)>),
 }
 
-pub fn limits(shard_broker: &strom_tuning::config::BrokerConfig) -> Limits {
-    Limits {
-        min_session_timeout_ms: shard_broker.group_min_session_timeout_ms,
-        max_session_timeout_ms: shard_broker.group_max_session_timeout_ms,
-        initial_rebalance_delay: Duration::from_millis(
-            shard_broker.group_initial_rebalance_delay_ms.max(0) as u64,
-        ),
-        offsets_partitions: shard_broker.offsets_topic_num_partitions,
-    }
-}
-
 /// Creates `__consumer_offsets` if needed; its partition count.
 pub async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<i32, KafkaCode> {
     ensure_internal_topic(
@@ -149,7 +138,9 @@ pub async fn ensure_internal_topic(
         ],
     };
     match shard
-        .call(0, |reply| ShardMsg::CreateTopics(vec![spec], false, reply))
+        .call(0, move |zero| async move {
+            zero.create_topics_here(vec![spec], false).await
+        })
         .await
     {
         Ok(outcomes) => {
@@ -236,7 +227,7 @@ pub async fn coordinator_shard(shard: &Rc<Shard>, group: &str) -> Result<usize, 
 async fn call(shard: &Rc<Shard>, group: &str, call: GroupCall) -> Result<GroupAnswer, KafkaCode> {
     let owner = coordinator_shard(shard, group).await?;
     shard
-        .call(owner, |reply| ShardMsg::Group(call, reply))
+        .call(owner, move |s| async move { s.group_call(call).await })
         .await
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
@@ -1016,7 +1007,7 @@ async fn commit_codes(
     // if the client went away meanwhile.
     let answer = match coordinator_shard(shard, group).await {
         Ok(owner) => shard
-            .call_detached(owner, |reply| ShardMsg::Group(commit, reply))
+            .call_detached(owner, move |s| async move { s.group_call(commit).await })
             .await
             .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE),
         Err(code) => Err(code),
@@ -1207,7 +1198,7 @@ pub async fn list_groups(shard: &Rc<Shard>, request: ListGroupsRequest) -> ListG
         let shard = shard.clone();
         async move {
             shard
-                .call(s, |reply| ShardMsg::Group(GroupCall::List, reply))
+                .call(s, |s| async move { s.group_call(GroupCall::List).await })
                 .await
         }
     });

@@ -9,7 +9,6 @@
 //! `txn.rs`): the same producer id with a bumped epoch every time.
 
 use crate::errors::KafkaCode;
-use crate::messages::ShardMsg;
 use crate::shard::Shard;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use std::rc::Rc;
@@ -40,7 +39,7 @@ pub async fn handle(
         return response;
     }
     let id = shard
-        .call(0, ShardMsg::ProducerId)
+        .call(0, |zero| async move { zero.allocate_producer_id().await })
         .await
         .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE));
     match id {

@@ -4,7 +4,7 @@
 
 use crate::errors::KafkaCode;
 use crate::handlers::{call_owners, Routed};
-use crate::messages::{OffsetQuery, ShardMsg, TopicPartition};
+use crate::messages::{OffsetQuery, TopicPartition};
 use crate::shard::Shard;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -64,8 +64,10 @@ pub async fn handle(
         }
         response.topics.push(entry);
     }
-    for (ti, pi, answer) in
-        call_owners(shard, per_shard, "ListOffsets", ShardMsg::ListOffsets).await
+    for (ti, pi, answer) in call_owners(shard, per_shard, "ListOffsets", |s, queries| async move {
+        s.list_offsets_local(&queries)
+    })
+    .await
     {
         let p = &mut response.topics[ti].partitions[pi];
         match answer {

@@ -202,18 +202,25 @@ pub type Routed<I> = std::collections::BTreeMap<usize, Vec<(I, usize, usize)>>;
 /// Sends every owner shard its items in one message (all shards at once) and
 /// returns each answer with its (topic index, partition index); `None` where a
 /// shard did not answer (it is stopping), logged under `api`.
-pub async fn call_owners<I, A>(
+pub async fn call_owners<I, A, F, Fut>(
     shard: &Rc<Shard>,
     routed: Routed<I>,
     api: &str,
-    message: fn(Vec<I>, futures::channel::oneshot::Sender<Vec<A>>) -> crate::messages::ShardMsg,
-) -> Vec<(usize, usize, Option<A>)> {
+    work: F,
+) -> Vec<(usize, usize, Option<A>)>
+where
+    I: Send + 'static,
+    A: Send + 'static,
+    F: FnOnce(Rc<Shard>, Vec<I>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Vec<A>> + 'static,
+{
     let calls = routed.into_iter().map(|(owner, list)| {
         let shard = shard.clone();
+        let work = work.clone();
         async move {
             let (items, places): (Vec<I>, Vec<(usize, usize)>) =
                 list.into_iter().map(|(item, t, p)| (item, (t, p))).unzip();
-            let answers = shard.call(owner, |reply| message(items, reply)).await;
+            let answers = shard.call(owner, move |s| work(s, items)).await;
             (places, answers)
         }
     });

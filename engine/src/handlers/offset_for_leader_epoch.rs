@@ -9,7 +9,7 @@
 
 use crate::errors::KafkaCode;
 use crate::handlers::{call_owners, Routed};
-use crate::messages::{ShardMsg, TopicPartition};
+use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -60,7 +60,7 @@ pub async fn handle(
         shard,
         per_shard,
         "OffsetForLeaderEpoch",
-        ShardMsg::EpochEndOffsets,
+        |s, items| async move { s.epoch_end_offsets(&items) },
     )
     .await
     {

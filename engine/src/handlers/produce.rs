@@ -16,8 +16,7 @@
 
 use crate::errors::{batch_error_code, KafkaCode};
 use crate::handlers::create_topics::auto_create;
-use crate::messages::{AppendItem, AppendOutcome, ShardMsg, TopicPartition};
-use crate::recompress;
+use crate::messages::{AppendItem, AppendOutcome, TopicPartition};
 use crate::shard::Shard;
 use bytes::BytesMut;
 use futures::future::join_all;
@@ -28,6 +27,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use strom_net::response::str_bytes;
 use strom_storage::batch::{validate_batches, BatchHeader};
+use strom_storage::compression as recompress;
 use strom_tuning::validate_topic_name;
 use tracing::warn;
 
@@ -187,7 +187,10 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
         let shard = shard.clone();
         async move {
             let outcome = shard
-                .call(owner, |reply| ShardMsg::Append(items, acks == -1, reply))
+                .call(
+                    owner,
+                    move |s| async move { s.append_local(items, acks == -1) },
+                )
                 .await;
             (owner, outcome)
         }

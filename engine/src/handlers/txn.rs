@@ -4,7 +4,7 @@
 //! behind them (see `crate::txn` for its state and records).
 //!
 //! Every request for an id goes to the shard coordinating it (one
-//! `ShardMsg::Txn`); a broker not leading the id's `__transaction_state`
+//! `Shard::txn_call`); a broker not leading the id's `__transaction_state`
 //! partition answers NOT_COORDINATOR, and the client asks FindCoordinator
 //! again. A change is answered only once its record is in the in-sync
 //! replicas of that partition. Ending a transaction writes
@@ -21,7 +21,7 @@
 use crate::errors::KafkaCode;
 use crate::group::{Persist, OFFSETS_TOPIC};
 use crate::handlers::groups::{ensure_internal_topic, wait_all};
-use crate::messages::{AppendItem, ShardMsg, TopicPartition};
+use crate::messages::{AppendItem, TopicPartition};
 use crate::metadata::shard_for;
 use crate::metrics::ShardMetrics;
 use crate::shard::{now_ms, Shard};
@@ -123,7 +123,7 @@ pub async fn coordinator_shard(shard: &Rc<Shard>, id: &str) -> Result<usize, Kaf
 async fn call(shard: &Rc<Shard>, id: &str, call: TxnCall) -> Result<TxnAnswer, KafkaCode> {
     let owner = coordinator_shard(shard, id).await?;
     shard
-        .call_detached(owner, |reply| ShardMsg::Txn(call, reply))
+        .call_detached(owner, move |s| async move { s.txn_call(call).await })
         .await
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
@@ -344,7 +344,10 @@ pub async fn write_txn_markers(
         async move {
             let (items, places): (Vec<MarkerItem>, Vec<Place>) = list.into_iter().unzip();
             let codes = shard
-                .call_detached(owner, |reply| ShardMsg::WriteMarkers(items, reply))
+                .call_detached(
+                    owner,
+                    move |s| async move { s.write_markers_local(items).await },
+                )
                 .await
                 .unwrap_or_default();
             (places, codes)
@@ -429,7 +432,7 @@ pub async fn list_transactions(
         let shard = shard.clone();
         async move {
             shard
-                .call(s, |reply| ShardMsg::Txn(TxnCall::List, reply))
+                .call(s, |s| async move { s.txn_call(TxnCall::List).await })
                 .await
         }
     });
@@ -611,7 +614,7 @@ impl Shard {
     }
 
     async fn new_producer_id(self: &Rc<Self>) -> Result<i64, KafkaCode> {
-        self.call(0, ShardMsg::ProducerId)
+        self.call(0, |zero| async move { zero.allocate_producer_id().await })
             .await
             .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE))
     }
@@ -923,8 +926,12 @@ impl Shard {
             let locals = local.into_iter().map(|(owner, items)| {
                 let shard = self.clone();
                 async move {
+                    let sent = items.clone();
                     let codes = shard
-                        .call(owner, |reply| ShardMsg::WriteMarkers(items.clone(), reply))
+                        .call(
+                            owner,
+                            move |s| async move { s.write_markers_local(sent).await },
+                        )
                         .await
                         .unwrap_or_default();
                     pair_codes(items, codes)

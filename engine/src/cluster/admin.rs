@@ -9,8 +9,8 @@
 
 use crate::errors::KafkaCode;
 use crate::messages::{AdminOutcome, ConfigAlteration, ConfigOp, ConfigResource, PartitionGrowth};
+use crate::metadata::layers_of;
 use crate::metadata::TopicTable;
-use crate::shard::layers_of;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use strom_tuning::catalog::{check_dynamic_keys, is_list_broker_key, is_list_topic_key};
@@ -340,7 +340,7 @@ pub fn grow_partitions(
         }
     };
     let extra = i64::from(added);
-    if let Err(message) = crate::handlers::create_topics::check_open_files(table, extra) {
+    if let Err(message) = crate::cluster::topics::check_open_files(table, extra) {
         return AdminOutcome::failed(KafkaCode::INVALID_PARTITIONS, message);
     }
     let mut updated = (*meta).clone();
@@ -352,22 +352,10 @@ pub fn grow_partitions(
     AdminOutcome::OK
 }
 
-/// Kafka refuses a topic whose name differs from an existing one only by
-/// '.' versus '_' (both map to the same metric names). Returns the
-/// existing topic it collides with.
-pub fn colliding_topic<'a>(table: &'a TopicTable, name: &str) -> Option<&'a str> {
-    let norm = |s: &str| s.replace('.', "_");
-    let wanted = norm(name);
-    table
-        .topics
-        .keys()
-        .find(|existing| existing.as_str() != name && norm(existing) == wanted)
-        .map(String::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::topics::colliding_topic;
     use uuid::Uuid;
 
     fn table_with(name: &str, partitions: i32) -> TopicTable {

@@ -595,7 +595,7 @@ impl GroupMember {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::group::TopicAssignment;
+    use crate::group::TopicAssignment;
 
     fn members(list: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
         list.iter()

@@ -11,10 +11,10 @@
 //! Decompression is bounded by `RECOMPRESS_BATCH_BYTES_MAX`: a batch that
 //! inflates beyond it is refused rather than exhausting the shard's memory.
 
+use crate::batch::{compute_crc, BatchHeader};
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::compression::Compressor;
 use std::io::Read;
-use strom_storage::batch::{compute_crc, BatchHeader};
 use strom_tuning::limits::RECOMPRESS_BATCH_BYTES_MAX;
 
 /// Size of a RecordBatch v2 header.
@@ -186,7 +186,7 @@ pub fn compress(codec: u8, plain: &[u8], out: &mut BytesMut) -> Result<(), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strom_storage::batch::{encode_batch, records, validate_batches, KeyValue};
+    use crate::batch::{encode_batch, records, validate_batches, KeyValue};
 
     fn sample() -> Vec<u8> {
         let owned: Vec<(Vec<u8>, Vec<u8>)> = (0..50)

@@ -49,3 +49,18 @@ pub async fn fdatasync(file: &File) -> io::Result<()> {
     drop(uring_file);
     result.map_err(io::Error::from)
 }
+
+/// Binds `addr` with SO_REUSEADDR and no SO_REUSEPORT, as a test that no
+/// other process listens on it (connections of a previous broker that the
+/// kernel is still closing do not count; see `uring::listen`).
+pub fn probe_bind(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1)?;
+    Ok(socket)
+}

@@ -221,13 +221,13 @@ pub fn encode_batch(
 }
 
 /// Compression and bounded decompression are the broker's own
-/// (`crate::recompress`, Kafka's framing for each codec).
+/// (`strom_storage::compression`, Kafka's framing for each codec).
 fn compress(codec: Codec, plain: Vec<u8>) -> Result<Vec<u8>, String> {
     if codec == Codec::None {
         return Ok(plain);
     }
     let mut out = BytesMut::new();
-    crate::recompress::compress(codec.id() as u8, &plain, &mut out)
+    strom_storage::compression::compress(codec.id() as u8, &plain, &mut out)
         .map_err(|e| format!("{codec:?} compression failed: {e}"))?;
     Ok(out.to_vec())
 }
@@ -236,7 +236,7 @@ fn decompress(codec: Codec, payload: Bytes) -> Result<Bytes, String> {
     if codec == Codec::None {
         return Ok(payload);
     }
-    crate::recompress::decompress(codec.id() as u8, &payload).map(Bytes::from)
+    strom_storage::compression::decompress(codec.id() as u8, &payload).map(Bytes::from)
 }
 
 /// Decodes the batches of a Fetch answer's `records`. A batch cut off at the
