@@ -17,10 +17,11 @@
 //! sync the kernel may have dropped the dirty pages, so neither retrying nor
 //! carrying on is safe.
 
+use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use crate::messages::TopicPartition;
 use crate::runtime::uring;
-use crate::shard::{now_ms, Shard};
+use crate::shard::Shard;
 use futures::future::join_all;
 use futures::StreamExt;
 use std::rc::Rc;
@@ -61,7 +62,10 @@ impl Shard {
             .detach();
     }
 
-    /// Queues a partition for the next group-commit round.
+    /// Queues a partition for the next group-commit round. Bounded by
+    /// construction: every caller first sets the partition's `sync_queued`
+    /// flag, which the round clears when it takes the partition, so the queue
+    /// holds each owned partition at most once.
     pub(crate) fn request_sync(&self, tp: TopicPartition) {
         // The queue is closed only when the sync loop ended, which happens
         // only as the shard stops; closing the partitions then syncs them

@@ -7,6 +7,7 @@
 //! Kafka error codes; [`metadata`] is the topic table; [`admin`] changes it
 //! (configs, partition counts).
 
+pub mod clock;
 pub mod cluster;
 pub mod connection;
 pub mod durability;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod messages;
 pub mod metadata;
 pub mod metrics;
+pub mod partition;
 pub mod replication;
 pub mod runtime;
 pub mod server;
@@ -28,5 +30,7 @@ pub mod txn;
 pub const EXIT_CONFIG: i32 = 2;
 /// Exit status when a storage write, sync or open fails (fail-stop).
 pub const EXIT_STORAGE_FAILURE: i32 = 3;
+/// Exit status when any thread panicked (a bug): the whole broker stops.
+pub const EXIT_PANIC: i32 = 4;
 /// Exit status for any other start-up failure.
 pub const EXIT_START_FAILURE: i32 = 1;

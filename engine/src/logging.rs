@@ -60,6 +60,23 @@ pub fn flush() {
     }
 }
 
+/// Fail-stop on a bug: from now on a panic on any thread (a shard, glommio's
+/// blocking pool) prints where it happened, logs it, and stops the whole
+/// process with `code`, instead of leaving the other shards serving with one
+/// shard — its partitions, its coordinators, its end of the mesh — gone.
+pub fn fail_stop_on_panic(code: i32) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        tracing::error!(thread, "{info}; stopping the broker (fail-stop)");
+        exit(code);
+    }));
+}
+
 /// Flushes the logs, then exits with `code` (fail-stop paths).
 pub fn exit(code: i32) -> ! {
     flush();

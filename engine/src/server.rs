@@ -63,6 +63,7 @@ pub fn usable_cpus() -> Vec<usize> {
 
 /// Runs the broker until SIGINT or SIGTERM.
 pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
+    crate::logging::fail_stop_on_panic(crate::EXIT_PANIC);
     let data_dir = config.data_dir().to_path_buf();
     let data_dir_text = data_dir.display().to_string();
     fs::create_dir_all(&data_dir).map_err(|source| ServeError::DataDir {

@@ -5,10 +5,12 @@
 //! partitions only by sending it work ([`Shard::call`]). RefCell borrows are never held across
 //! an `.await`.
 
+use crate::clock::now_ms;
 use crate::errors::DISK_FULL_MESSAGE;
 use crate::errors::{storage_error_code, KafkaCode};
 use crate::messages::*;
 use crate::metadata::{layers_of, partition_dir, shard_for, TopicMeta, TopicTable};
+pub use crate::partition::{log_config, Partition};
 use crate::runtime::mesh;
 use futures::channel::oneshot;
 use futures::future::{select, select_all};
@@ -18,10 +20,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use strom_net::versions::ApiSupport;
 use strom_net::FileSlice;
-use strom_storage::log::{LogConfig, PartitionLog};
+use strom_storage::log::PartitionLog;
 use strom_storage::producers::SequenceCheck;
 use strom_storage::StorageError;
 use strom_tuning::catalog::BrokerLayers;
@@ -29,108 +31,6 @@ use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
 use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A partition this shard owns.
-pub struct Partition {
-    pub log: PartitionLog,
-    pub topic_id: Uuid,
-    pub config: Arc<TopicConfig>,
-    /// Long-polling fetches waiting for the high watermark to move.
-    waiters: Vec<oneshot::Sender<()>>,
-    /// Followers' long-polling fetches, woken by every append.
-    replica_waiters: Vec<oneshot::Sender<()>>,
-    /// acks=all producers waiting until the high watermark reaches the first
-    /// number (the offset after their last record); answered NONE, or
-    /// NOT_LEADER_OR_FOLLOWER when leadership moves first.
-    pub(crate) ack_waiters: Vec<(i64, oneshot::Sender<KafkaCode>)>,
-    /// A follower's fetcher waiting until its appends are synced.
-    pub(crate) sync_waiters: Vec<(i64, oneshot::Sender<()>)>,
-    /// The high watermark consumers were last woken for.
-    pub(crate) last_high_watermark: i64,
-    /// Leader, follower or offline (see `replication::role`).
-    pub(crate) role: crate::replication::role::Role,
-    /// Replicas of the partition, as the metadata last said.
-    pub(crate) replica_count: usize,
-    /// Queued for the next group-commit round.
-    pub(crate) sync_queued: bool,
-    /// Wall clock of the last completed sync (for `flush.ms`).
-    pub(crate) last_sync_ms: i64,
-    /// Bytes and records in and out, for `/metrics`.
-    pub(crate) counters: crate::metrics::PartitionCounters,
-}
-
-impl Partition {
-    /// A partition with an empty log in `dir` and default configs (tests).
-    #[cfg(test)]
-    pub(crate) fn empty_for_test(dir: &std::path::Path) -> Partition {
-        let config = TopicConfig::defaults_from(&strom_tuning::config::BrokerConfig::default());
-        let (log, _) = PartitionLog::open(dir, log_config(&config), 0).expect("open log");
-        Partition::new(log, Uuid::nil(), Arc::new(config))
-    }
-
-    /// An acks=all producer's wait until the high watermark reaches
-    /// `acked` (answered NONE, or the error that ended the wait).
-    fn wait_for_ack(&mut self, acked: i64) -> oneshot::Receiver<KafkaCode> {
-        let (tx, rx) = oneshot::channel();
-        self.ack_waiters.push((acked, tx));
-        rx
-    }
-
-    fn new(log: PartitionLog, topic_id: Uuid, config: Arc<TopicConfig>) -> Partition {
-        let last_high_watermark = log.high_watermark();
-        Partition {
-            log,
-            topic_id,
-            config,
-            waiters: Vec::new(),
-            replica_waiters: Vec::new(),
-            ack_waiters: Vec::new(),
-            sync_waiters: Vec::new(),
-            last_high_watermark,
-            role: crate::replication::role::Role::Offline { leader_epoch: -1 },
-            replica_count: 1,
-            sync_queued: false,
-            last_sync_ms: now_ms(),
-            counters: crate::metrics::PartitionCounters::default(),
-        }
-    }
-
-    /// Wakes followers' long-polling fetches (the log end moved).
-    pub(crate) fn wake_replica_fetches(&mut self) {
-        for waiter in self.replica_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-    }
-
-    /// Wakes long-polling fetches (the high watermark moved).
-    pub(crate) fn wake_fetches(&mut self) {
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-    }
-}
-
-/// The storage settings of a partition of a topic with this config.
-pub fn log_config(config: &TopicConfig) -> LogConfig {
-    let delete = config.cleanup_policy.contains("delete");
-    LogConfig {
-        segment_bytes: config.segment_bytes,
-        segment_ms: config.segment_ms,
-        index_interval_bytes: config.index_interval_bytes,
-        // Compaction is not implemented: a compact-only topic keeps all.
-        retention_ms: if delete { config.retention_ms } else { -1 },
-        retention_bytes: if delete { config.retention_bytes } else { -1 },
-        write_caching: config.write_caching,
-    }
-}
 
 /// Errors that stop a shard.
 #[derive(Debug, thiserror::Error)]
@@ -508,9 +408,9 @@ impl Shard {
     /// it drops them.
     fn take_up_roles(
         self: &Rc<Self>,
-        transitions: Vec<(TopicPartition, crate::replication::role::Transition)>,
+        transitions: Vec<(TopicPartition, crate::partition::role::Transition)>,
     ) {
-        use crate::replication::role::Transition;
+        use crate::partition::role::Transition;
         for (tp, transition) in transitions {
             let offsets = &*tp.topic == crate::group::OFFSETS_TOPIC;
             let txns = &*tp.topic == crate::txn::TXN_TOPIC;
@@ -560,7 +460,7 @@ impl Shard {
     pub(crate) fn request_isr_change(
         self: &Rc<Self>,
         tp: TopicPartition,
-        request: crate::replication::role::IsrRequest,
+        request: crate::partition::role::IsrRequest,
     ) {
         let change = crate::cluster::elections::IsrChange {
             leader: self.broker.node_id,
@@ -719,7 +619,7 @@ impl Shard {
                         "This server does not host this topic-partition",
                     );
                 };
-                let crate::replication::role::Role::Leader(leader) = &partition.role else {
+                let crate::partition::role::Role::Leader(leader) = &partition.role else {
                     return failed(
                         KafkaCode::NOT_LEADER_OR_FOLLOWER,
                         "This broker is not the leader of this partition",
@@ -853,7 +753,7 @@ impl Shard {
     }
 
     pub(crate) fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
-        use crate::replication::role::Role;
+        use crate::partition::role::Role;
         let me = self.broker.node_id;
         let now = now_ms();
         let mut isr_requests = Vec::new();
@@ -1001,13 +901,11 @@ impl Shard {
                 if !partition.role.is_leader() {
                     return; // leadership moved: answer now
                 }
-                let (tx, rx) = oneshot::channel();
-                if item.replica {
+                let rx = if item.replica {
                     if partition.log.log_end_offset() > item.seen {
                         return;
                     }
-                    partition.replica_waiters.retain(|w| !w.is_canceled());
-                    partition.replica_waiters.push(tx);
+                    partition.wait_for_append()
                 } else {
                     let visible = if item.committed {
                         partition.log.last_stable_offset()
@@ -1017,9 +915,8 @@ impl Shard {
                     if visible > item.seen {
                         return;
                     }
-                    partition.waiters.retain(|w| !w.is_canceled());
-                    partition.waiters.push(tx);
-                }
+                    partition.wait_for_high_watermark()
+                };
                 receivers.push(rx);
             }
         }
@@ -1035,7 +932,7 @@ impl Shard {
         &self,
         items: &[(TopicPartition, i32, i32)],
     ) -> Vec<(KafkaCode, i32, i64)> {
-        use crate::replication::role::Role;
+        use crate::partition::role::Role;
         let partitions = self.partitions.borrow();
         items
             .iter()

@@ -4,13 +4,6 @@
 //! unit and value; code should refer to these names rather than repeating
 //! the numbers.
 
-/// Most requests one client connection may have in flight at once (read off
-/// the socket but not yet answered). Like Apache Kafka, a connection reads its
-/// next request only after the previous response is written.
-///
-/// Unit: requests. Value: 1.
-pub const CONNECTION_IN_FLIGHT_REQUESTS_MAX: usize = 1;
-
 /// Bytes of request frames one shard may hold at once, over all its
 /// connections. A connection whose next frame does not fit waits (back-pressure
 /// on that client) until other requests finish; a frame larger than the whole

@@ -6,6 +6,7 @@
 //! [`crate::group`]); that shard's [`Coordinator`] answers. ListGroups asks
 //! every shard. `__consumer_offsets` is created on first use.
 
+use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use crate::group::{
     offset_key, offset_value, offsets_partition, Committed, GroupState, JoinOutcome, JoinRequest,
@@ -13,7 +14,7 @@ use crate::group::{
 };
 use crate::messages::{AppendItem, CreateSpec, TopicPartition};
 use crate::metadata::shard_for;
-use crate::shard::{now_ms, Shard};
+use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::*;

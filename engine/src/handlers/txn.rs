@@ -18,13 +18,14 @@
 //! fenced), and so does the timer for a transaction open longer than its
 //! timeout.
 
+use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use crate::group::{Persist, OFFSETS_TOPIC};
 use crate::handlers::groups::{ensure_internal_topic, wait_all};
 use crate::messages::{AppendItem, TopicPartition};
 use crate::metadata::shard_for;
 use crate::metrics::ShardMetrics;
-use crate::shard::{now_ms, Shard};
+use crate::shard::Shard;
 use crate::txn::{self, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
 use bytes::BytesMut;
 use kafka_protocol::messages::{

@@ -25,9 +25,10 @@
 //! Who touches it: the shard owning the partitions; the task borrows the
 //! partition map only between awaits.
 
+use crate::clock::now_ms;
 use crate::messages::TopicPartition;
-use crate::replication::role::Role;
-use crate::shard::{now_ms, Shard};
+use crate::partition::role::Role;
+use crate::shard::Shard;
 use futures::channel::oneshot;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -291,7 +292,7 @@ fn by_topic<T>(items: Vec<(TopicPartition, T)>) -> BTreeMap<std::sync::Arc<str>,
 /// be planned again at once, forever, and the loop would never yield.
 fn truncations_to_ask(
     shard_id: usize,
-    partitions: &mut HashMap<TopicPartition, crate::shard::Partition>,
+    partitions: &mut HashMap<TopicPartition, crate::partition::Partition>,
     task: &FetcherTask,
     list: Vec<(TopicPartition, i32, Option<i32>, u8)>,
 ) -> Vec<(TopicPartition, (i32, i32, u8))> {
@@ -428,7 +429,7 @@ fn still_following(task: &FetcherTask, tp: &TopicPartition, leader_epoch: i32) -
 fn truncate_log(
     shard_id: usize,
     tp: &TopicPartition,
-    partition: &mut crate::shard::Partition,
+    partition: &mut crate::partition::Partition,
     offset: i64,
 ) {
     let end = partition.log.log_end_offset();
@@ -705,7 +706,10 @@ mod tests {
     fn a_partition_no_longer_on_the_shard_leaves_the_truncation_plan() {
         let tmp = tempfile::tempdir().unwrap();
         let mut partitions = HashMap::new();
-        partitions.insert(tp(0), crate::shard::Partition::empty_for_test(tmp.path()));
+        partitions.insert(
+            tp(0),
+            crate::partition::Partition::empty_for_test(tmp.path()),
+        );
         let task = task_truncating(&[tp(0), tp(1)]);
         let list = truncations(&task);
         assert_eq!(list.len(), 2);

@@ -3,16 +3,16 @@
 //! the high watermark is what every in-sync replica has, and ISR changes go
 //! through the active controller.
 //!
-//! - `isr`: the leader's rules (high watermark, lagging and caught-up
-//!   followers), pure.
-//! - `role`: a partition's role on this broker and its transitions.
+//! - `crate::partition::isr`: the leader's rules (high watermark, lagging
+//!   and caught-up followers), pure.
+//! - `crate::partition::role`: a partition's role on this broker and its
+//!   transitions.
 //! - `fetcher`: followers' fetch tasks, one per shard and leader broker.
 
 pub mod fetcher;
-pub mod isr;
-pub mod role;
 
-use crate::shard::{now_ms, Shard};
+use crate::clock::now_ms;
+use crate::shard::Shard;
 use std::rc::Rc;
 use std::time::Duration;
 

@@ -8,9 +8,9 @@
 //! caller's.
 
 use super::isr::{self, FollowerProgress};
+use super::Partition;
 use crate::errors::KafkaCode;
 use crate::metadata::{PartitionState, NO_LEADER};
-use crate::shard::Partition;
 use std::collections::BTreeMap;
 
 /// What this broker does for a partition.

@@ -1,0 +1,63 @@
+//! Time, behind one seam: every wall-clock reading of the engine goes through
+//! [`now_ms`], so a test can drive it ([`Manual`]) instead of sleeping.
+//!
+//! The override is per thread, which is per shard: a shard's state and its
+//! clock live on the same thread, and nothing else reads it.
+
+use std::cell::Cell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    /// A test's clock for this thread; `None`: the system's.
+    static MANUAL_MS: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// Wall-clock milliseconds since the epoch (a test's [`Manual`] clock while
+/// one is set on this thread).
+pub fn now_ms() -> i64 {
+    if let Some(ms) = MANUAL_MS.with(Cell::get) {
+        return ms;
+    }
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A clock a test sets and advances; the system clock is back when it is
+/// dropped.
+pub struct Manual(());
+
+impl Manual {
+    /// Sets this thread's clock to `start_ms`.
+    pub fn start_at(start_ms: i64) -> Manual {
+        MANUAL_MS.with(|c| c.set(Some(start_ms)));
+        Manual(())
+    }
+
+    /// Moves this thread's clock forward by `ms`.
+    pub fn advance(&self, ms: i64) {
+        MANUAL_MS.with(|c| c.set(c.get().map(|now| now + ms)));
+    }
+}
+
+impl Drop for Manual {
+    fn drop(&mut self) {
+        MANUAL_MS.with(|c| c.set(None));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_drives_now_ms_until_dropped() {
+        let clock = Manual::start_at(1_000);
+        assert_eq!(now_ms(), 1_000);
+        clock.advance(250);
+        assert_eq!(now_ms(), 1_250);
+        drop(clock);
+        assert!(now_ms() > 1_600_000_000_000, "the system clock again");
+    }
+}
