@@ -14,72 +14,15 @@
 //! `strom_storage::batch::BatchHeader`); records have no headers and a
 //! timestamp delta of 0 (the batch timestamp is the wall clock when it closes).
 
-use bytes::{BufMut, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
-use serde::{Deserialize, Serialize};
-use strom_storage::batch::{compute_crc, parse_header, BATCH_HEADER_BYTES, LOG_OVERHEAD};
+use bytes::BytesMut;
+use strom_storage::batch::{
+    get_varint, parse_header, put_bytes, put_varint, seal, varint_len, NewBatch, BATCH_HEADER_BYTES,
+};
+pub use strom_storage::compression::Codec;
+use strom_storage::compression::{compress, decompress};
 
 /// Bytes of a value the generator needs for its timestamp.
 pub const VALUE_STAMP_BYTES: usize = 8;
-
-const CRC_OFFSET: usize = 17;
-
-/// A Kafka compression codec (the low three bits of the batch attributes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    #[default]
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
-
-impl Codec {
-    /// The codec id in the batch attributes.
-    pub fn id(self) -> i16 {
-        match self {
-            Codec::None => 0,
-            Codec::Gzip => 1,
-            Codec::Snappy => 2,
-            Codec::Lz4 => 3,
-            Codec::Zstd => 4,
-        }
-    }
-
-    pub fn from_id(id: u8) -> Option<Codec> {
-        Some(match id {
-            0 => Codec::None,
-            1 => Codec::Gzip,
-            2 => Codec::Snappy,
-            3 => Codec::Lz4,
-            4 => Codec::Zstd,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::None => "none",
-            Codec::Gzip => "gzip",
-            Codec::Snappy => "snappy",
-            Codec::Lz4 => "lz4",
-            Codec::Zstd => "zstd",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Codec> {
-        Some(match name {
-            "none" => Codec::None,
-            "gzip" => Codec::Gzip,
-            "snappy" => Codec::Snappy,
-            "lz4" => Codec::Lz4,
-            "zstd" => Codec::Zstd,
-            _ => return None,
-        })
-    }
-}
 
 /// A `value_bytes`-long payload source: text-like pseudo-random bytes from a
 /// fixed seed (a 32-letter alphabet in words), which compresses roughly as
@@ -101,41 +44,6 @@ pub fn payload(value_bytes: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-/// Appends `v` as a zig-zag varint (Kafka's record encoding).
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-fn varint_len(v: i64) -> usize {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    let mut n = 1;
-    while z >= 0x80 {
-        z >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// Reads a zig-zag varint at `*pos`; None when the bytes end first or it is
-/// longer than 10 bytes.
-fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let byte = *buf.get(*pos)?;
-        *pos += 1;
-        z |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
-        }
-    }
-    None
 }
 
 /// The records of one partition's open batch. Lives in one producer task;
@@ -184,13 +92,7 @@ impl BatchBuilder {
         r.push(0);
         put_varint(r, 0);
         put_varint(r, offset_delta);
-        match key {
-            Some(k) => {
-                put_varint(r, k.len() as i64);
-                r.extend_from_slice(k);
-            }
-            None => put_varint(r, -1),
-        }
+        put_bytes(r, key);
         put_varint(r, value_len);
         r.extend_from_slice(&intended_us.to_be_bytes());
         r.extend_from_slice(payload);
@@ -211,35 +113,13 @@ impl BatchBuilder {
     ) -> Result<(), String> {
         assert!(self.count > 0, "an empty batch is never sent");
         let start = out.len();
-        out.put_i64(0); // base offset, assigned by the broker
-        out.put_i32(0); // batch length, patched below
-        out.put_i32(-1); // partition leader epoch
-        out.put_i8(2); // magic
-        out.put_u32(0); // crc, patched below
-        out.put_i16(codec.id());
-        out.put_i32(self.count - 1); // last offset delta
-        out.put_i64(timestamp_ms);
-        out.put_i64(timestamp_ms);
-        out.put_i64(-1); // producer id
-        out.put_i16(-1); // producer epoch
-        out.put_i32(-1); // base sequence
-        out.put_i32(self.count);
-        let records = &self.records;
-        let copy = |tmp: &mut BytesMut| {
-            tmp.put_slice(records);
-            Ok(())
-        };
-        match codec {
-            Codec::None => out.put_slice(records),
-            Codec::Gzip => Gzip::compress(out, copy).map_err(|e| e.to_string())?,
-            Codec::Snappy => Snappy::compress(out, copy).map_err(|e| e.to_string())?,
-            Codec::Lz4 => Lz4::compress(out, copy).map_err(|e| e.to_string())?,
-            Codec::Zstd => Zstd::compress(out, copy).map_err(|e| e.to_string())?,
+        NewBatch {
+            attributes: codec.id(),
+            ..NewBatch::new(0, self.count, timestamp_ms)
         }
-        let batch_length = (out.len() - start - LOG_OVERHEAD) as i32;
-        out[start + 8..start + 12].copy_from_slice(&batch_length.to_be_bytes());
-        let crc = compute_crc(&out[start..]);
-        out[start + CRC_OFFSET..start + CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        .put_header(out);
+        compress(codec.id() as u8, &self.records, out)?;
+        seal(&mut out[start..]);
         intended_out.extend_from_slice(&self.intended_us);
         self.records.clear();
         self.intended_us.clear();
@@ -288,33 +168,19 @@ pub fn walk_batches(
         };
         if !header.is_control() {
             let body = &buf[pos + BATCH_HEADER_BYTES..pos + total];
-            let codec = Codec::from_id(header.compression())
-                .ok_or_else(|| fail(format!("unknown codec {}", header.compression())))?;
             let mut walk = |records: &[u8]| {
                 walk_records(records, header.base_offset, &mut seen)
                     .ok_or_else(|| fail("records do not parse".to_string()))
             };
-            match codec {
-                Codec::None => walk(body)?,
-                Codec::Gzip => decompress::<Gzip>(body, &mut walk).map_err(fail)??,
-                Codec::Snappy => decompress::<Snappy>(body, &mut walk).map_err(fail)??,
-                Codec::Lz4 => decompress::<Lz4>(body, &mut walk).map_err(fail)??,
-                Codec::Zstd => decompress::<Zstd>(body, &mut walk).map_err(fail)??,
+            match header.compression() {
+                0 => walk(body)?,
+                codec => walk(&decompress(codec, body).map_err(fail)?)?,
             }
         }
         next_offset = Some(header.last_offset() + 1);
         pos += total;
     }
     Ok(next_offset)
-}
-
-fn decompress<D: Decompressor<bytes::Bytes, Buf = bytes::Bytes>>(
-    body: &[u8],
-    walk: &mut impl FnMut(&[u8]) -> Result<(), WalkError>,
-) -> Result<Result<(), WalkError>, String> {
-    let mut input = bytes::Bytes::copy_from_slice(body);
-    D::decompress(&mut input, |plain: &mut bytes::Bytes| Ok(walk(plain)))
-        .map_err(|e| format!("cannot decompress: {e}"))
 }
 
 /// Walks uncompressed records; None if they do not parse.

@@ -14,7 +14,7 @@
 //! stderr); 2 a usage error.
 
 use super::client::{Client, Session};
-use super::records::{encode_batch, Codec, Header, OutRecord};
+use super::records::{encode_batch, parse_codec, Codec, Header, OutRecord};
 use super::tools::{self, emit, emit_json, topic_name, ConnArgs, TopicRoute};
 use super::{codes, error_name, render_table, CliError, Format, KafkaError, EXIT_ERROR};
 use bytes::Bytes;
@@ -57,8 +57,8 @@ pub struct ProduceArgs {
     #[arg(short = 'H', long = "header", value_name = "KEY=VALUE",
           value_parser = tools::parse_key_value)]
     pub headers: Vec<(String, String)>,
-    /// Compression of each batch.
-    #[arg(short = 'z', long, value_enum, default_value_t = Codec::None)]
+    /// Compression of each batch: none, gzip, snappy, lz4 or zstd.
+    #[arg(short = 'z', long, value_name = "CODEC", value_parser = parse_codec, default_value = "none")]
     pub compression: Codec,
     /// Acknowledgement to wait for: -1 all (every in-sync replica), 1 the
     /// leader, 0 none (offsets are then unknown).

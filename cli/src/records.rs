@@ -28,51 +28,17 @@
 //! Varints are zigzag-encoded (protobuf `sint64`).
 
 use bytes::{Bytes, BytesMut};
-use strom_storage::batch::{compute_crc, parse_header, BatchError, BATCH_HEADER_BYTES};
+use strom_storage::batch::{
+    compute_crc, get_varint, parse_header, put_bytes, put_varint, seal, BatchError, NewBatch,
+    BATCH_HEADER_BYTES, LOG_OVERHEAD,
+};
+/// Compression codec of a batch (`--compression`): the storage layer's.
+pub use strom_storage::compression::Codec;
 
-/// Bytes before `batchLength`'s end (baseOffset + batchLength).
-const LOG_OVERHEAD: usize = 12;
-const ATTRIBUTES_OFFSET: usize = 21;
-const CRC_OFFSET: usize = 17;
-
-/// Compression codec of a produced batch (`--compression`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    /// No compression.
-    None,
-    /// gzip (deflate).
-    Gzip,
-    /// Snappy, in the xerial framing the Java client writes.
-    Snappy,
-    /// LZ4 frame format.
-    Lz4,
-    /// Zstandard.
-    Zstd,
-}
-
-impl Codec {
-    /// The codec id in batch attributes bits 0-2.
-    pub fn id(self) -> i16 {
-        match self {
-            Codec::None => 0,
-            Codec::Gzip => 1,
-            Codec::Snappy => 2,
-            Codec::Lz4 => 3,
-            Codec::Zstd => 4,
-        }
-    }
-
-    fn from_id(id: i16) -> Option<Codec> {
-        Some(match id {
-            0 => Codec::None,
-            1 => Codec::Gzip,
-            2 => Codec::Snappy,
-            3 => Codec::Lz4,
-            4 => Codec::Zstd,
-            _ => return None,
-        })
-    }
+/// Parses `--compression`: `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+pub fn parse_codec(name: &str) -> Result<Codec, String> {
+    Codec::parse(name)
+        .ok_or_else(|| format!("'{name}' is not a codec; one of: none, gzip, snappy, lz4, zstd"))
 }
 
 /// A record header: key and value bytes (None: a null value).
@@ -150,25 +116,6 @@ pub enum RecordError {
     },
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: Option<&[u8]>) {
-    match field {
-        Some(bytes) => {
-            put_varint(out, bytes.len() as i64);
-            out.extend_from_slice(bytes);
-        }
-        None => put_varint(out, -1),
-    }
-}
-
 /// Encodes records as one RecordBatch v2 with base offset 0 (the broker
 /// assigns offsets), every record stamped `timestamp_ms` (CreateTime), no
 /// producer id (not idempotent), compressed with `codec`.
@@ -197,26 +144,17 @@ pub fn encode_batch(
         plain.extend_from_slice(&body);
     }
     let payload = compress(codec, plain)?;
+    if BATCH_HEADER_BYTES + payload.len() > i32::MAX as usize {
+        return Err("batch larger than 2 GiB".into());
+    }
     let mut out = Vec::with_capacity(BATCH_HEADER_BYTES + payload.len());
-    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-    let batch_length = i32::try_from(BATCH_HEADER_BYTES - LOG_OVERHEAD + payload.len())
-        .map_err(|_| "batch larger than 2 GiB")?;
-    out.extend_from_slice(&batch_length.to_be_bytes());
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-    out.push(2); // magic
-    out.extend_from_slice(&0u32.to_be_bytes()); // crc, filled in below
-    out.extend_from_slice(&codec.id().to_be_bytes()); // attributes: CreateTime
-    out.extend_from_slice(&(count - 1).to_be_bytes()); // last offset delta
-    out.extend_from_slice(&timestamp_ms.to_be_bytes()); // base timestamp
-    out.extend_from_slice(&timestamp_ms.to_be_bytes()); // max timestamp
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    out.extend_from_slice(&count.to_be_bytes());
-    debug_assert_eq!(out.len(), BATCH_HEADER_BYTES);
+    NewBatch {
+        attributes: codec.id(),
+        ..NewBatch::new(0, count, timestamp_ms)
+    }
+    .put_header(&mut out);
     out.extend_from_slice(&payload);
-    let crc = compute_crc(&out);
-    out[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+    seal(&mut out);
     Ok(out)
 }
 
@@ -313,19 +251,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn varint(&mut self) -> Option<i64> {
-        let mut raw = 0u64;
-        for shift in (0..70).step_by(7) {
-            if self.pos >= self.end {
-                return None;
-            }
-            let byte = self.buf[self.pos];
-            self.pos += 1;
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
-            }
-        }
-        None
+        get_varint(&self.buf[..self.end], &mut self.pos)
     }
 
     fn bytes(&mut self) -> Option<Option<Bytes>> {
@@ -414,6 +340,17 @@ fn decode_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strom_storage::batch::{ATTRIBUTES_OFFSET, CRC_OFFSET};
+
+    #[test]
+    fn an_unknown_codec_is_refused_naming_the_choices() {
+        assert_eq!(parse_codec("lz4"), Ok(Codec::Lz4));
+        let err = parse_codec("zip").unwrap_err();
+        assert!(
+            err.contains("'zip'") && err.contains("none, gzip, snappy, lz4, zstd"),
+            "{err}"
+        );
+    }
 
     fn record(key: Option<&str>, value: &str, headers: &[(&str, Option<&str>)]) -> OutRecord {
         OutRecord {

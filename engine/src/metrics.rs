@@ -49,6 +49,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// Appends one line to the exposition text. The text is a `String`, whose
+/// `fmt::Write` never fails, so there is no I/O result here to keep.
+macro_rules! emit {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, $($arg)*).expect("a String takes any text")
+    };
+}
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
@@ -98,18 +106,18 @@ impl Histogram {
         let sep = if labels.is_empty() { "" } else { "," };
         for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(self.buckets.iter()) {
             cumulative += count;
-            let _ = writeln!(
+            emit!(
                 out,
                 "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
             );
         }
         cumulative += self.buckets[LATENCY_BUCKETS_SECONDS.len()];
-        let _ = writeln!(
+        emit!(
             out,
             "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
         );
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_seconds);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+        emit!(out, "{name}_sum{{{labels}}} {}", self.sum_seconds);
+        emit!(out, "{name}_count{{{labels}}} {}", self.count);
     }
 }
 
@@ -310,15 +318,15 @@ fn label(value: &str) -> String {
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    emit!(out, "# HELP {name} {help}");
+    emit!(out, "# TYPE {name} {kind}");
 }
 
 /// Prometheus text (version 0.0.4) of all shards' snapshots.
 pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     let mut out = String::with_capacity(16 * 1024);
     header(&mut out, "strom_build_info", "gauge", "Strom version.");
-    let _ = writeln!(
+    emit!(
         out,
         "strom_build_info{{version=\"{}\"}} 1",
         label(process.version)
@@ -329,14 +337,14 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         "gauge",
         "Seconds since the broker started.",
     );
-    let _ = writeln!(out, "strom_uptime_seconds {}", process.uptime.as_secs_f64());
+    emit!(out, "strom_uptime_seconds {}", process.uptime.as_secs_f64());
     header(
         &mut out,
         "strom_shards",
         "gauge",
         "Shards (one pinned thread each).",
     );
-    let _ = writeln!(out, "strom_shards {}", shards.len());
+    emit!(out, "strom_shards {}", shards.len());
 
     type Field = fn(&ShardSnapshot) -> String;
     let per_shard: [(&str, &str, &str, Field); 12] = [
@@ -421,7 +429,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
                     .iter()
                     .zip(s.txn_ended)
                 {
-                    let _ = writeln!(
+                    emit!(
                         out,
                         "{name}{{shard=\"{}\",outcome=\"{outcome}\"}} {n}",
                         s.shard
@@ -429,7 +437,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
                 }
             } else if name == "strom_kafka_requests_total" {
                 for (api, h) in &s.requests {
-                    let _ = writeln!(
+                    emit!(
                         out,
                         "{name}{{shard=\"{}\",api=\"{}\"}} {}",
                         s.shard,
@@ -438,7 +446,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
                     );
                 }
             } else {
-                let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, field(s));
+                emit!(out, "{name}{{shard=\"{}\"}} {}", s.shard, field(s));
             }
         }
     }
@@ -581,7 +589,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     for (name, kind, help, field) in per_partition {
         header(&mut out, name, kind, help);
         for p in &partitions {
-            let _ = writeln!(
+            emit!(
                 out,
                 "{name}{{topic=\"{}\",partition=\"{}\"}} {}",
                 label(&p.topic),
@@ -604,7 +612,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         "Members of a consumer group.",
     );
     for g in &groups {
-        let _ = writeln!(
+        emit!(
             out,
             "strom_group_members{{group=\"{}\",state=\"{}\"}} {}",
             label(&g.group),
@@ -620,7 +628,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     );
     for g in &groups {
         for (topic, partition, offset) in &g.offsets {
-            let _ = writeln!(
+            emit!(
                 out,
                 "strom_group_committed_offset{{group=\"{}\",topic=\"{}\",partition=\"{partition}\"}} {offset}",
                 label(&g.group),
@@ -637,7 +645,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     for g in &groups {
         for (topic, partition, offset) in &g.offsets {
             if let Some(hw) = high_watermarks.get(&(topic.as_str(), *partition)) {
-                let _ = writeln!(
+                emit!(
                     out,
                     "strom_group_lag{{group=\"{}\",topic=\"{}\",partition=\"{partition}\"}} {}",
                     label(&g.group),
@@ -683,7 +691,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     ];
     for (name, help, counter) in storage_counters {
         header(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {}", counter.get());
+        emit!(out, "{name} {}", counter.get());
     }
     out
 }

@@ -20,9 +20,10 @@ pub const MIN_BATCH_LENGTH: i32 = (BATCH_HEADER_BYTES - LOG_OVERHEAD) as i32;
 /// Stamped by the leader; outside the CRC.
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
 const MAGIC_OFFSET: usize = 16;
-const CRC_OFFSET: usize = 17;
+/// Where the CRC-32C of a batch sits.
+pub const CRC_OFFSET: usize = 17;
 /// The CRC covers everything from the attributes to the end of the batch.
-const ATTRIBUTES_OFFSET: usize = 21;
+pub const ATTRIBUTES_OFFSET: usize = 21;
 const BASE_TIMESTAMP_OFFSET: usize = 27;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 
@@ -305,21 +306,113 @@ pub fn set_partition_leader_epoch(buf: &mut [u8], headers: &[BatchHeader], leade
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    // Kafka record fields use zigzag varints (like protobuf sint64).
+/// Appends `value` as a zigzag varint: Kafka's record fields (protobuf
+/// `sint64`), 1 to 10 bytes.
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    loop {
-        if v < 0x80 {
-            out.push(v as u8);
-            return;
-        }
+    while v >= 0x80 {
         out.push((v as u8 & 0x7f) | 0x80);
         v >>= 7;
     }
+    out.push(v as u8);
+}
+
+/// Bytes [`put_varint`] writes for `value`.
+pub fn varint_len(value: i64) -> usize {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    let mut len = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Appends a record's bytes field: its length as a varint (-1: null), then
+/// the bytes.
+pub fn put_bytes(out: &mut Vec<u8>, field: Option<&[u8]>) {
+    match field {
+        Some(bytes) => {
+            put_varint(out, bytes.len() as i64);
+            out.extend_from_slice(bytes);
+        }
+        None => put_varint(out, -1),
+    }
+}
+
+/// The header fields of a batch being written (layout: [`BatchHeader`]).
+/// [`NewBatch::put_header`] writes them with the batch length and CRC left
+/// zero; [`seal`] fills both in once the records follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewBatch {
+    pub base_offset: i64,
+    pub partition_leader_epoch: i32,
+    /// Codec (bits 0-2), timestamp type, transactional and control flags.
+    pub attributes: i16,
+    pub records_count: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl NewBatch {
+    /// `records_count` uncompressed records from `base_offset`, all stamped
+    /// `timestamp_ms` (CreateTime), no producer, no leader epoch (-1, as
+    /// clients send it).
+    pub fn new(base_offset: i64, records_count: i32, timestamp_ms: i64) -> NewBatch {
+        NewBatch {
+            base_offset,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            records_count,
+            base_timestamp: timestamp_ms,
+            max_timestamp: timestamp_ms,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+        }
+    }
+
+    /// Appends the 61-byte header; batch length and CRC are zero until
+    /// [`seal`].
+    pub fn put_header(&self, out: &mut impl bytes::BufMut) {
+        out.put_i64(self.base_offset);
+        out.put_i32(0); // batch length, by seal
+        out.put_i32(self.partition_leader_epoch);
+        out.put_i8(2); // magic
+        out.put_u32(0); // crc, by seal
+        out.put_i16(self.attributes);
+        out.put_i32((self.records_count - 1).max(0)); // last offset delta
+        out.put_i64(self.base_timestamp);
+        out.put_i64(self.max_timestamp);
+        out.put_i64(self.producer_id);
+        out.put_i16(self.producer_epoch);
+        out.put_i32(self.base_sequence);
+        out.put_i32(self.records_count);
+    }
+}
+
+/// Fills in the batch length and CRC of one whole batch (header written by
+/// [`NewBatch::put_header`], records after it).
+///
+/// Panics if `batch` is shorter than a header or longer than 2 GiB: callers
+/// bound their batches far below.
+pub fn seal(batch: &mut [u8]) {
+    assert!(
+        batch.len() >= BATCH_HEADER_BYTES,
+        "a batch holds its header"
+    );
+    let batch_length =
+        i32::try_from(batch.len() - LOG_OVERHEAD).expect("batches are bounded far below 2 GiB");
+    batch[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Reads a zigzag varint (Kafka record fields) at `*pos`, advancing it.
-fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
+pub fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
     let mut raw = 0u64;
     for shift in (0..70).step_by(7) {
         let byte = *buf.get(*pos)?;
@@ -427,38 +520,20 @@ pub fn encode_batch(base_offset: i64, timestamp_ms: i64, values: &[KeyValue]) ->
         body.push(0u8); // record attributes
         put_varint(&mut body, 0); // timestamp delta
         put_varint(&mut body, i as i64); // offset delta
-        for field in [key, value] {
-            match field {
-                Some(bytes) => {
-                    put_varint(&mut body, bytes.len() as i64);
-                    body.extend_from_slice(bytes);
-                }
-                None => put_varint(&mut body, -1),
-            }
-        }
+        put_bytes(&mut body, *key);
+        put_bytes(&mut body, *value);
         put_varint(&mut body, 0); // header count
         put_varint(&mut records, body.len() as i64);
         records.extend_from_slice(&body);
     }
-    let count = values.len() as i32;
     let mut out = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
-    out.extend_from_slice(&base_offset.to_be_bytes());
-    let batch_length = (BATCH_HEADER_BYTES - LOG_OVERHEAD + records.len()) as i32;
-    out.extend_from_slice(&batch_length.to_be_bytes());
-    out.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
-    out.push(2); // magic
-    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes
-    out.extend_from_slice(&(count - 1).max(0).to_be_bytes()); // last offset delta
-    out.extend_from_slice(&timestamp_ms.to_be_bytes()); // base timestamp
-    out.extend_from_slice(&timestamp_ms.to_be_bytes()); // max timestamp
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    out.extend_from_slice(&count.to_be_bytes());
+    NewBatch {
+        partition_leader_epoch: 0,
+        ..NewBatch::new(base_offset, values.len() as i32, timestamp_ms)
+    }
+    .put_header(&mut out);
     out.extend_from_slice(&records);
-    let crc = compute_crc(&out);
-    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    seal(&mut out);
     out
 }
 

@@ -23,6 +23,55 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const CRC_OFFSET: usize = 17;
 const COMPRESSION_MASK: i16 = 0x07;
 
+/// A Kafka compression codec: the low three bits of a batch's attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    #[default]
+    None,
+    Gzip,
+    /// Snappy, in the xerial framing the Java client writes.
+    Snappy,
+    /// LZ4 frame format.
+    Lz4,
+    Zstd,
+}
+
+impl Codec {
+    /// Every codec, by id.
+    pub const ALL: [Codec; 5] = [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ];
+
+    /// The codec id in batch attributes bits 0-2.
+    pub fn id(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_id(id: i16) -> Option<Codec> {
+        Codec::ALL.get(usize::try_from(id).ok()?).copied()
+    }
+
+    /// The name clients and configs use (`none`, `gzip`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Codec> {
+        Codec::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
 /// The codec id a topic's `compression.type` asks for, or `None` for
 /// `producer` (keep batches as produced).
 pub fn target_codec(compression_type: &str) -> Option<u8> {
@@ -233,6 +282,18 @@ mod tests {
                 .unwrap()
                 .is_none());
         }
+    }
+
+    #[test]
+    fn codec_ids_and_names_round_trip() {
+        for codec in Codec::ALL {
+            assert_eq!(Codec::from_id(codec.id()), Some(codec));
+            assert_eq!(Codec::parse(codec.name()), Some(codec));
+        }
+        assert_eq!(Codec::Zstd.id(), 4);
+        assert_eq!(Codec::from_id(5), None);
+        assert_eq!(Codec::from_id(-1), None);
+        assert_eq!(Codec::parse("zip"), None);
     }
 
     #[test]
