@@ -337,7 +337,7 @@ impl Shard {
                 }
                 let dir = partition_dir(&data_dir, &topic.name, p);
                 if let Err(err) = claim_partition_dir(&dir, topic.id) {
-                    if strom_storage::log::is_no_space(&err) {
+                    if strom_storage::error::is_no_space(&err) {
                         // Not opened; retried once space is back (see
                         // `reopen_missing_partitions`).
                         self.skip_for_lack_of_space(&dir, &err);

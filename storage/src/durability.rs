@@ -8,9 +8,9 @@
 //! what was durable at each sync so they can throw everything else away.
 //!
 //! The hot path — making appended records durable — does not sync here: the
-//! engine asks the log for a [`crate::log::SyncPlan`], issues the
+//! engine asks the partition log (`log.rs`) for a `SyncPlan`, issues the
 //! `fdatasync`s itself (through io_uring, many partitions per round), and
-//! reports back with [`crate::log::PartitionLog::synced`].
+//! reports back with `PartitionLog::synced`.
 
 use std::fs::File;
 use std::io;

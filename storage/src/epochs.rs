@@ -9,7 +9,7 @@
 //! entry's start offset (or the log end offset for the latest entry).
 //! [`LeaderEpochCache`] is the pure in-memory part; [`read()`] and [`write()`]
 //! move it to and from its file. The owning
-//! [`PartitionLog`](crate::log::PartitionLog) decides when it changes and
+//! partition log (`PartitionLog`, `log.rs`) decides when it changes and
 //! persists it.
 //!
 //! # Format (`<partition dir>/leader-epoch-checkpoint`, ASCII)
@@ -60,7 +60,7 @@ pub const UNDEFINED_EPOCH_OFFSET: i64 = -1;
 
 /// The `(epoch, start_offset)` entries of one partition, sorted by both.
 ///
-/// Owned by the partition's [`PartitionLog`](crate::log::PartitionLog) on its
+/// Owned by the partition's log (`PartitionLog`, `log.rs`) on its
 /// shard; pure values, no I/O.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaderEpochCache {

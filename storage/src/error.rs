@@ -64,7 +64,7 @@ impl StorageError {
         match self {
             StorageError::NoSpace { .. } => true,
             StorageError::Io { source, .. } | StorageError::IoAt { source, .. } => {
-                crate::log::is_no_space(source)
+                is_no_space(source)
             }
             _ => false,
         }
@@ -74,7 +74,7 @@ impl StorageError {
     pub(crate) fn into_no_space(self) -> StorageError {
         match self {
             StorageError::Io { path, source } | StorageError::IoAt { path, source, .. }
-                if crate::log::is_no_space(&source) =>
+                if is_no_space(&source) =>
             {
                 StorageError::NoSpace { path, source }
             }
@@ -96,4 +96,13 @@ impl StorageError {
             source,
         }
     }
+}
+
+/// Whether an I/O error means the file system is out of space (ENOSPC) or
+/// the user's quota is used up (EDQUOT).
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }

@@ -58,6 +58,7 @@ use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use crate::checkpoint::{self, sync_dir, Checkpoint};
 use crate::durability::{OsSync, Syncer};
 use crate::epochs::{self, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+use crate::error::is_no_space;
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 use crate::metrics;
@@ -257,12 +258,6 @@ fn open_rw(path: &Path) -> Result<File, StorageError> {
         .truncate(false)
         .open(path)
         .map_err(|e| StorageError::io(path, e))
-}
-
-/// Whether an I/O error means the file system is out of space (ENOSPC) or
-/// the user's quota is used up (EDQUOT).
-pub fn is_no_space(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
 /// Reads a whole small file; a missing file reads as empty.

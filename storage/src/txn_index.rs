@@ -12,7 +12,7 @@
 //!
 //! A read_committed fetch is told which of these overlap the records it
 //! gets, so the client drops the aborted records. The log keeps every
-//! segment's entries in memory (see [`crate::log::PartitionLog`]); the
+//! segment's entries in memory (see `PartitionLog` in `log.rs`); the
 //! files exist so the list survives a restart without scanning every
 //! segment for markers.
 

@@ -122,7 +122,7 @@
 //! see [`TOPIC_EXTRA_KEYS`]) are validated and kept in
 //! [`TopicConfig::extra`] without effect, so clients that send them work.
 //! Any other key is rejected. What DescribeConfigs shows, and which broker
-//! keys may change at run time, is in [`crate::catalog`].
+//! keys may change at run time, is in the `catalog` module.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;

@@ -14,7 +14,7 @@
 //! [`raise_soft_limit`] is the one place that changes anything: it raises a
 //! soft limit to its hard limit, which any process may do.
 
-use crate::tune::Root;
+use crate::root::Root;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use std::fmt;
 use std::path::{Path, PathBuf};

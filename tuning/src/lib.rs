@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod config;
 pub mod host;
 pub mod limits;
+pub mod root;
 pub mod tune;
 
 pub use config::{BrokerConfig, ConfigError, TimestampType, TopicConfig};

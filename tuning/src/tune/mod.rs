@@ -27,11 +27,12 @@ pub mod governor;
 pub mod irq;
 pub mod memlock;
 pub mod net;
-mod root;
 pub mod swappiness;
 pub mod thp;
 
-pub use root::{bracketed_choice, choices, format_cpu_list, natural_order, parse_cpu_list, Root};
+pub use crate::root::{
+    bracketed_choice, choices, format_cpu_list, natural_order, parse_cpu_list, Root,
+};
 
 use serde::Serialize;
 use std::io;

@@ -1,6 +1,6 @@
 //! The file tree the tuners and host checks read: `/` on a real host, a
 //! temporary directory in tests. Nothing here writes; writes are
-//! [`super::Write`]s, performed only by [`super::apply`].
+//! `tune::Write`s, performed only by `tune::apply`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
