@@ -10,15 +10,18 @@ use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FindCoordinatorRequest,
-    ListOffsetsRequest, MetadataRequest, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, BrokerId, FindCoordinatorRequest, ListOffsetsRequest,
+    MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, Request, StrBytes, VersionRange};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-use strom_net::request::encode_request;
+use strom_net::client_core::{
+    api_versions_request, common_version, read_api_versions, response_body, response_size,
+    ApiTable, Correlation, Negotiation,
+};
 
 /// Where the tools connect unless told otherwise.
 pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
@@ -63,9 +66,9 @@ pub struct Client {
     addr: String,
     stream: TcpStream,
     timeout: Duration,
-    next_correlation_id: i32,
-    /// The broker's version range of each API it serves, by API key.
-    versions: HashMap<i16, VersionRange>,
+    correlation: Correlation,
+    /// The broker's version range of each API it serves.
+    apis: ApiTable,
 }
 
 impl Client {
@@ -118,8 +121,8 @@ impl Client {
             addr: addr.to_string(),
             stream,
             timeout,
-            next_correlation_id: 1,
-            versions: HashMap::new(),
+            correlation: Correlation::default(),
+            apis: ApiTable::default(),
         };
         client.negotiate()?;
         Ok(client)
@@ -136,50 +139,22 @@ impl Client {
     fn negotiate(&mut self) -> Result<(), CliError> {
         let mut version = ApiVersionsRequest::VERSIONS.max;
         for _ in 0..2 {
-            let mut request = ApiVersionsRequest::default();
-            if version >= 3 {
-                request.client_software_name = StrBytes::from_static_str(CLIENT_ID);
-                request.client_software_version =
-                    StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-            }
+            let request = api_versions_request(version, CLIENT_ID);
             let body = self.exchange(ApiKey::ApiVersions, version, &request)?;
-            let response = match ApiVersionsResponse::decode(&mut body.clone(), version) {
-                Ok(r) if r.error_code != codes::UNSUPPORTED_VERSION => r,
-                // The error answer is always encoded as v0.
-                _ => ApiVersionsResponse::decode(&mut body.clone(), 0).map_err(|e| {
-                    self.protocol(format!("undecodable ApiVersions v{version} answer: {e}"))
-                })?,
-            };
-            if response.error_code == codes::UNSUPPORTED_VERSION {
-                let theirs = response
-                    .api_keys
-                    .iter()
-                    .find(|k| k.api_key == ApiKey::ApiVersions as i16)
-                    .map_or(0, |k| k.max_version);
-                version = theirs.min(version - 1).max(0);
-                continue;
-            }
-            if response.error_code != codes::NONE {
-                return Err(KafkaError::new(
-                    response.error_code,
-                    format!("ApiVersions refused by the broker at {}", self.addr),
-                )
-                .into());
-            }
-            self.versions = response
-                .api_keys
-                .iter()
-                .map(|k| {
-                    (
-                        k.api_key,
-                        VersionRange {
-                            min: k.min_version,
-                            max: k.max_version,
-                        },
+            match read_api_versions(&body, version).map_err(|e| self.protocol(e))? {
+                Negotiation::Agreed(apis) => {
+                    self.apis = apis;
+                    return Ok(());
+                }
+                Negotiation::AskAgainAt(theirs) => version = theirs,
+                Negotiation::Refused(code) => {
+                    return Err(KafkaError::new(
+                        code,
+                        format!("ApiVersions refused by the broker at {}", self.addr),
                     )
-                })
-                .collect();
-            return Ok(());
+                    .into())
+                }
+            }
         }
         Err(self.protocol("ApiVersions negotiation did not converge".to_string()))
     }
@@ -187,13 +162,13 @@ impl Client {
     /// The highest version of an API both the broker and we speak.
     pub fn version(&self, api_key: ApiKey, ours: VersionRange) -> Result<i16, CliError> {
         let theirs = self
-            .versions
-            .get(&(api_key as i16))
+            .apis
+            .range(api_key)
             .ok_or_else(|| CliError::Unsupported {
                 addr: self.addr.clone(),
                 api: api_name(api_key),
             })?;
-        common_version(*theirs, ours).ok_or_else(|| CliError::NoCommonVersion {
+        common_version(theirs, ours).ok_or_else(|| CliError::NoCommonVersion {
             addr: self.addr.clone(),
             api: api_name(api_key),
             broker_min: theirs.min,
@@ -205,7 +180,7 @@ impl Client {
 
     /// Whether the broker serves an API at all.
     pub fn supports(&self, api_key: ApiKey) -> bool {
-        self.versions.contains_key(&(api_key as i16))
+        self.apis.range(api_key).is_some()
     }
 
     /// Sends a request built for the negotiated version; returns that version and
@@ -238,10 +213,10 @@ impl Client {
             .map_err(|()| self.protocol(format!("unknown API key {}", R::KEY)))?;
         let version = self.version(api_key, R::VERSIONS)?;
         let request = build(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = encode_request(api_key, version, correlation_id, CLIENT_ID, &request)
-            .map_err(|e| CliError::Message(format!("cannot encode the request: {e}")))?;
+        let (_, frame) = self
+            .correlation
+            .frame(api_key, version, CLIENT_ID, &request)
+            .map_err(CliError::Message)?;
         self.stream
             .write_all(&frame)
             .map_err(|e| self.io_error(&api_name(api_key), "sending", e))?;
@@ -269,37 +244,31 @@ impl Client {
         version: i16,
         request: &R,
     ) -> Result<Bytes, CliError> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = encode_request(api_key, version, correlation_id, CLIENT_ID, request)
-            .map_err(|e| CliError::Message(format!("cannot encode the request: {e}")))?;
+        let (correlation_id, frame) = self
+            .correlation
+            .frame(api_key, version, CLIENT_ID, request)
+            .map_err(CliError::Message)?;
         let api = api_name(api_key);
         self.stream
             .write_all(&frame)
             .map_err(|e| self.io_error(&api, "sending", e))?;
-        let mut size = [0u8; 4];
+        let mut prefix = [0u8; 4];
         self.stream
-            .read_exact(&mut size)
+            .read_exact(&mut prefix)
             .map_err(|e| self.io_error(&api, "reading the answer", e))?;
-        let size = i32::from_be_bytes(size);
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|s| (4..=MAX_RESPONSE_BYTES).contains(s))
-            .ok_or_else(|| self.protocol(format!("{api} answer has a bad size {size}")))?;
+        let size = response_size(prefix, MAX_RESPONSE_BYTES)
+            .map_err(|e| self.protocol(format!("{api} answer: {e}")))?;
         let mut response = vec![0u8; size];
         self.stream
             .read_exact(&mut response)
             .map_err(|e| self.io_error(&api, "reading the answer", e))?;
-        let mut buf = Bytes::from(response);
-        let header = ResponseHeader::decode(&mut buf, api_key.response_header_version(version))
-            .map_err(|e| self.protocol(format!("undecodable {api} answer header: {e}")))?;
-        if header.correlation_id != correlation_id {
-            return Err(self.protocol(format!(
-                "{api} answer has correlation id {} instead of {correlation_id}",
-                header.correlation_id
-            )));
-        }
-        Ok(buf)
+        response_body(
+            Bytes::from(response),
+            api_key,
+            version,
+            Some(correlation_id),
+        )
+        .map_err(|e| self.protocol(format!("{api} answer: {e}")))
     }
 
     fn protocol(&self, reason: String) -> CliError {
@@ -331,12 +300,6 @@ impl Client {
             },
         }
     }
-}
-
-/// The highest version in both ranges.
-pub fn common_version(theirs: VersionRange, ours: VersionRange) -> Option<i16> {
-    let max = theirs.max.min(ours.max);
-    (max >= theirs.min.max(ours.min)).then_some(max)
 }
 
 /// A broker as Metadata and FindCoordinator name it.
@@ -720,18 +683,10 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::ApiVersionsResponse;
 
     fn range(min: i16, max: i16) -> VersionRange {
         VersionRange { min, max }
-    }
-
-    #[test]
-    fn picks_the_highest_common_version() {
-        assert_eq!(common_version(range(0, 5), range(0, 6)), Some(5));
-        assert_eq!(common_version(range(2, 9), range(1, 9)), Some(9));
-        assert_eq!(common_version(range(1, 10), range(0, 4)), Some(4));
-        assert_eq!(common_version(range(5, 9), range(0, 4)), None);
-        assert_eq!(common_version(range(0, 0), range(0, 0)), Some(0));
     }
 
     #[test]

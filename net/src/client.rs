@@ -7,12 +7,15 @@
 //! halves can run in two tasks, so a producer can keep several requests in
 //! flight (Kafka answers the requests of one connection in order).
 
+use crate::client_core::{
+    api_versions_request, read_api_versions, response_body, response_size, ApiTable, Correlation,
+    Negotiation,
+};
 use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use glommio::net::TcpStream;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use std::collections::HashMap;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
 use std::time::Duration;
 
 /// Larger responses are refused as garbage rather than allocated.
@@ -88,17 +91,10 @@ pub struct ClientOptions {
     pub bind: Option<std::net::IpAddr>,
 }
 
-/// One API's version range, as the broker advertised it.
-#[derive(Clone, Copy, Debug)]
-pub struct VersionRange {
-    pub min: i16,
-    pub max: i16,
-}
-
 /// The versions to use with one broker.
 #[derive(Clone, Debug)]
 pub struct Versions {
-    ranges: HashMap<i16, VersionRange>,
+    apis: ApiTable,
     max_version: fn(ApiKey) -> i16,
 }
 
@@ -107,8 +103,8 @@ impl Versions {
     pub fn pick(&self, addr: &str, api_key: ApiKey) -> Result<i16, ClientError> {
         let ours = (self.max_version)(api_key);
         let theirs = self
-            .ranges
-            .get(&(api_key as i16))
+            .apis
+            .range(api_key)
             .ok_or_else(|| ClientError::protocol(addr, api_key, "the broker does not serve it"))?;
         let version = ours.min(theirs.max);
         if version < theirs.min {
@@ -130,7 +126,7 @@ pub struct FrameWriter {
     addr: String,
     client_id: &'static str,
     half: WriteHalf<TcpStream>,
-    next_correlation_id: i32,
+    correlation: Correlation,
 }
 
 /// Reads response frames, in the order their requests were written.
@@ -208,14 +204,14 @@ impl Connection {
                 addr: addr.to_string(),
                 client_id: options.client_id,
                 half: write_half,
-                next_correlation_id: 1,
+                correlation: Correlation::default(),
             },
             reader: FrameReader {
                 addr: addr.to_string(),
                 half: BufReader::with_capacity(READ_BUFFER_BYTES, read_half),
             },
             versions: Versions {
-                ranges: HashMap::new(),
+                apis: ApiTable::default(),
                 max_version: options.max_version,
             },
         };
@@ -223,44 +219,49 @@ impl Connection {
         Ok(conn)
     }
 
+    /// ApiVersions at our highest version (at most v3), once more at the
+    /// broker's when it does not know ours (KIP-511).
     async fn negotiate(&mut self) -> Result<(), ClientError> {
-        let mut request = ApiVersionsRequest::default();
-        request.client_software_name = StrBytes::from_static_str(self.writer.client_id);
-        request.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-        let version = (self.versions.max_version)(ApiKey::ApiVersions).min(3);
-        self.writer
-            .send(ApiKey::ApiVersions, version, &request)
-            .await?;
-        let body = self.reader.read_body(ApiKey::ApiVersions, version).await?;
-        let response = match ApiVersionsResponse::decode(&mut body.clone(), version) {
-            Ok(r) if r.error_code == 0 => r,
-            // UNSUPPORTED_VERSION answers are v0 (KIP-511); v0 is enough for us.
-            _ => ApiVersionsResponse::decode(&mut body.clone(), 0).map_err(|e| {
-                ClientError::protocol(&self.writer.addr, ApiKey::ApiVersions, e.to_string())
-            })?,
-        };
-        if response.error_code != 0 {
-            return Err(ClientError::kafka(
-                &self.writer.addr,
-                ApiKey::ApiVersions,
-                response.error_code,
-                "",
-            ));
+        let mut version = (self.versions.max_version)(ApiKey::ApiVersions).min(3);
+        for _ in 0..2 {
+            let request = api_versions_request(version, self.writer.client_id);
+            let body = self.call_at(ApiKey::ApiVersions, version, &request).await?;
+            let protocol = |e: String| ClientError::protocol(self.addr(), ApiKey::ApiVersions, e);
+            match read_api_versions(&body, version).map_err(protocol)? {
+                Negotiation::Agreed(apis) => {
+                    self.versions.apis = apis;
+                    return Ok(());
+                }
+                Negotiation::AskAgainAt(theirs) => version = theirs,
+                Negotiation::Refused(code) => {
+                    return Err(ClientError::kafka(
+                        self.addr(),
+                        ApiKey::ApiVersions,
+                        code,
+                        "",
+                    ))
+                }
+            }
         }
-        self.versions.ranges = response
-            .api_keys
-            .iter()
-            .map(|k| {
-                (
-                    k.api_key,
-                    VersionRange {
-                        min: k.min_version,
-                        max: k.max_version,
-                    },
-                )
-            })
-            .collect();
-        Ok(())
+        Err(ClientError::protocol(
+            self.addr(),
+            ApiKey::ApiVersions,
+            "ApiVersions negotiation did not converge",
+        ))
+    }
+
+    /// One request at `version`; the body of its answer, whose correlation
+    /// id is checked.
+    async fn call_at<Req: Encodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: &Req,
+    ) -> Result<Bytes, ClientError> {
+        let correlation_id = self.writer.send(api_key, version, request).await?;
+        self.reader
+            .read_answer(api_key, version, Some(correlation_id))
+            .await
     }
 
     /// One request, one response, at the highest common version.
@@ -270,8 +271,7 @@ impl Connection {
         request: &Req,
     ) -> Result<Resp, ClientError> {
         let version = self.versions.pick(&self.writer.addr, api_key)?;
-        self.writer.send(api_key, version, request).await?;
-        let mut body = self.reader.read_body(api_key, version).await?;
+        let mut body = self.call_at(api_key, version, request).await?;
         Resp::decode(&mut body, version)
             .map_err(|e| ClientError::protocol(&self.writer.addr, api_key, e.to_string()))
     }
@@ -289,16 +289,10 @@ impl FrameWriter {
         version: i16,
         request: &R,
     ) -> Result<i32, ClientError> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = crate::request::encode_request(
-            api_key,
-            version,
-            correlation_id,
-            self.client_id,
-            request,
-        )
-        .map_err(|e| ClientError::protocol(&self.addr, api_key, e.to_string()))?;
+        let (correlation_id, frame) = self
+            .correlation
+            .frame(api_key, version, self.client_id, request)
+            .map_err(|e| ClientError::protocol(&self.addr, api_key, e))?;
         self.write(&frame).await?;
         Ok(correlation_id)
     }
@@ -323,32 +317,28 @@ impl FrameReader {
     /// Reads one response frame of `api_key` v`version` and returns its body
     /// (after the response header).
     pub async fn read_body(&mut self, api_key: ApiKey, version: i16) -> Result<Bytes, ClientError> {
+        self.read_answer(api_key, version, None).await
+    }
+
+    /// [`Self::read_body`], checking the correlation id when `expected`.
+    async fn read_answer(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        expected: Option<i32>,
+    ) -> Result<Bytes, ClientError> {
         let io = |source| ClientError::Io {
             addr: self.addr.clone(),
             what: "reading a response",
             source,
         };
-        let mut size = [0u8; 4];
-        self.half.read_exact(&mut size).await.map_err(io)?;
-        let size = i32::from_be_bytes(size);
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|s| (4..=RESPONSE_BYTES_MAX).contains(s))
-            .ok_or_else(|| {
-                ClientError::protocol(&self.addr, api_key, format!("response size {size}"))
-            })?;
+        let mut prefix = [0u8; 4];
+        self.half.read_exact(&mut prefix).await.map_err(io)?;
+        let size = response_size(prefix, RESPONSE_BYTES_MAX)
+            .map_err(|e| ClientError::protocol(&self.addr, api_key, e))?;
         let mut frame = BytesMut::zeroed(size);
-        self.half
-            .read_exact(&mut frame)
-            .await
-            .map_err(|source| ClientError::Io {
-                addr: self.addr.clone(),
-                what: "reading a response",
-                source,
-            })?;
-        let mut frame = frame.freeze();
-        ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
-            .map_err(|e| ClientError::protocol(&self.addr, api_key, e.to_string()))?;
-        Ok(frame)
+        self.half.read_exact(&mut frame).await.map_err(io)?;
+        response_body(frame.freeze(), api_key, version, expected)
+            .map_err(|e| ClientError::protocol(&self.addr, api_key, e))
     }
 }

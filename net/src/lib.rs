@@ -6,6 +6,7 @@
 //! touch a socket.
 
 pub mod client;
+pub mod client_core;
 pub mod error;
 pub mod fetch_response;
 pub mod frame;
