@@ -164,9 +164,10 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Checks that a request body of a served API and version is structurally sound.
-pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
-    let flexible_from = match api_key {
+/// The first version of each served API with flexible (compact, tagged)
+/// encoding; `None` for an API this walk does not check.
+fn flexible_from(api_key: ApiKey) -> Option<i16> {
+    Some(match api_key {
         ApiKey::Produce => 9,
         ApiKey::Fetch => 12,
         ApiKey::ListOffsets => 6,
@@ -204,483 +205,630 @@ pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
         | ApiKey::TxnOffsetCommit => 3,
         ApiKey::WriteTxnMarkers => 1,
         ApiKey::DescribeTransactions | ApiKey::ListTransactions => 0,
-        _ => return Ok(()),
+        _ => return None,
+    })
+}
+
+/// Checks that a request body of a served API and version is structurally
+/// sound: one walk per API, each mirroring its schema.
+pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Check {
+    let Some(flexible_from) = flexible_from(api_key) else {
+        return Ok(());
     };
-    let mut c = Cursor {
+    let c = &mut Cursor {
         buf: body,
         pos: 0,
         flexible: version >= flexible_from,
     };
     let v = version;
     match api_key {
-        ApiKey::Produce => {
-            c.string("transactional_id")?;
-            c.skip(2 + 4, "acks, timeout")?;
-            c.array("topic_data", 2, |c| {
-                if v <= 12 {
-                    c.string("topic name")?;
-                } else {
-                    c.skip(16, "topic id")?;
-                }
-                c.array("partition_data", 5, |c| {
-                    c.skip(4, "partition index")?;
-                    c.bytes("records")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
+        ApiKey::Produce => produce(c, v),
+        ApiKey::Fetch => fetch(c, v),
+        ApiKey::ListOffsets => list_offsets(c, v),
+        ApiKey::Metadata => metadata(c, v),
+        ApiKey::CreateTopics => create_topics(c, v),
+        ApiKey::DeleteTopics => delete_topics(c, v),
+        ApiKey::JoinGroup => join_group(c, v),
+        ApiKey::SyncGroup => sync_group(c, v),
+        ApiKey::Heartbeat => heartbeat(c, v),
+        ApiKey::LeaveGroup => leave_group(c, v),
+        ApiKey::OffsetCommit => offset_commit(c, v),
+        ApiKey::OffsetFetch => offset_fetch(c, v),
+        ApiKey::DescribeGroups => describe_groups(c, v),
+        ApiKey::ListGroups => list_groups(c, v),
+        ApiKey::DeleteGroups => delete_groups(c, v),
+        ApiKey::OffsetDelete => offset_delete(c, v),
+        ApiKey::DeleteRecords => delete_records(c, v),
+        ApiKey::DescribeConfigs => describe_configs(c, v),
+        ApiKey::AlterConfigs => alter_configs(c, false),
+        ApiKey::IncrementalAlterConfigs => alter_configs(c, true),
+        ApiKey::CreatePartitions => create_partitions(c, v),
+        ApiKey::DescribeCluster => describe_cluster(c, v),
+        ApiKey::DescribeLogDirs => describe_log_dirs(c, v),
+        ApiKey::DescribeTopicPartitions => describe_topic_partitions(c, v),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch(c, v),
+        ApiKey::ElectLeaders => elect_leaders(c, v),
+        ApiKey::DescribeQuorum => describe_quorum(c, v),
+        ApiKey::FindCoordinator => find_coordinator(c, v),
+        ApiKey::DescribeProducers => describe_producers(c, v),
+        ApiKey::InitProducerId => init_producer_id(c, v),
+        ApiKey::AddPartitionsToTxn => add_partitions_to_txn(c, v),
+        ApiKey::AddOffsetsToTxn | ApiKey::EndTxn => add_offsets_to_txn_or_end_txn(c, v),
+        ApiKey::TxnOffsetCommit => txn_offset_commit(c, v),
+        ApiKey::WriteTxnMarkers => write_txn_markers(c, v),
+        ApiKey::DescribeTransactions => describe_transactions(c, v),
+        ApiKey::ListTransactions => list_transactions(c, v),
+        _ => Ok(()),
+    }
+}
+
+/// Produce.
+fn produce(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("transactional_id")?;
+    c.skip(2 + 4, "acks, timeout")?;
+    c.array("topic_data", 2, |c| {
+        if v <= 12 {
+            c.string("topic name")?;
+        } else {
+            c.skip(16, "topic id")?;
         }
-        ApiKey::Fetch => {
-            if v <= 14 {
-                c.skip(4, "replica_id")?;
-            }
-            c.skip(4 + 4 + 4 + 1, "wait, min, max, isolation")?;
-            if v >= 7 {
-                c.skip(4 + 4, "session")?;
-            }
-            c.array("topics", 2, |c| {
-                if v <= 12 {
-                    c.string("topic")?;
-                }
-                if v >= 13 {
-                    c.skip(16, "topic id")?;
-                }
-                c.array("partitions", 16, |c| {
-                    c.skip(4, "partition")?;
-                    if v >= 9 {
-                        c.skip(4, "current_leader_epoch")?;
-                    }
-                    c.skip(8, "fetch_offset")?;
-                    if v >= 12 {
-                        c.skip(4, "last_fetched_epoch")?;
-                    }
-                    if v >= 5 {
-                        c.skip(8, "log_start_offset")?;
-                    }
-                    c.skip(4, "partition_max_bytes")?;
-                    c.tagged_known("partition tags", |c, tag| match tag {
-                        0 if v >= 17 => Some(c.skip(16, "replica_directory_id")),
-                        1 if v >= 18 => Some(c.skip(8, "high_watermark")),
-                        _ => None,
-                    })
-                })?;
-                c.tagged("topic tags")
-            })?;
-            if v >= 7 {
-                c.array("forgotten_topics_data", 2, |c| {
-                    if v <= 12 {
-                        c.string("topic")?;
-                    }
-                    if v >= 13 {
-                        c.skip(16, "topic id")?;
-                    }
-                    c.array("partitions", 4, |c| c.skip(4, "partition"))?;
-                    c.tagged("forgotten tags")
-                })?;
-            }
-            if v >= 11 {
-                c.string("rack_id")?;
-            }
-            c.tagged_known("request tags", |c, tag| match tag {
-                0 => Some(c.string("cluster_id")),
-                1 if v >= 15 => Some((|| {
-                    c.skip(4 + 8, "replica_state")?;
-                    c.tagged("replica_state tags")
-                })()),
-                _ => None,
-            })?;
+        c.array("partition_data", 5, |c| {
+            c.skip(4, "partition index")?;
+            c.bytes("records")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// Fetch.
+fn fetch(c: &mut Cursor<'_>, v: i16) -> Check {
+    if v <= 14 {
+        c.skip(4, "replica_id")?;
+    }
+    c.skip(4 + 4 + 4 + 1, "wait, min, max, isolation")?;
+    if v >= 7 {
+        c.skip(4 + 4, "session")?;
+    }
+    c.array("topics", 2, |c| {
+        if v <= 12 {
+            c.string("topic")?;
         }
-        ApiKey::ListOffsets => {
-            c.skip(4, "replica_id")?;
-            if v >= 2 {
-                c.skip(1, "isolation_level")?;
-            }
-            c.array("topics", 2, |c| {
-                c.string("name")?;
-                c.array("partitions", 12, |c| {
-                    c.skip(4, "partition_index")?;
-                    if v >= 4 {
-                        c.skip(4, "current_leader_epoch")?;
-                    }
-                    c.skip(8, "timestamp")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-            if v >= 10 {
-                c.skip(4, "timeout_ms")?;
-            }
+        if v >= 13 {
+            c.skip(16, "topic id")?;
         }
-        ApiKey::Metadata => {
-            c.array("topics", 1, |c| {
-                if v >= 10 {
-                    c.skip(16, "topic id")?;
-                }
-                c.string("name")?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::CreateTopics => {
-            c.array("topics", 8, |c| {
-                c.string("name")?;
-                c.skip(4 + 2, "partitions, replication")?;
-                c.array("assignments", 5, |c| {
-                    c.skip(4, "partition_index")?;
-                    c.array("broker_ids", 4, |c| c.skip(4, "broker id"))?;
-                    c.tagged("assignment tags")
-                })?;
-                c.array("configs", 2, |c| {
-                    c.string("config name")?;
-                    c.string("config value")?;
-                    c.tagged("config tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::DeleteTopics => {
-            if v >= 6 {
-                c.array("topics", 17, |c| {
-                    c.string("name")?;
-                    c.skip(16, "topic id")?;
-                    c.tagged("topic tags")
-                })?;
-            } else {
-                c.array("topic_names", 1, |c| c.string("name"))?;
+        c.array("partitions", 16, |c| {
+            c.skip(4, "partition")?;
+            if v >= 9 {
+                c.skip(4, "current_leader_epoch")?;
             }
-        }
-        ApiKey::JoinGroup => {
-            c.string("group_id")?;
-            c.skip(4, "session_timeout_ms")?;
-            if v >= 1 {
-                c.skip(4, "rebalance_timeout_ms")?;
+            c.skip(8, "fetch_offset")?;
+            if v >= 12 {
+                c.skip(4, "last_fetched_epoch")?;
             }
-            c.string("member_id")?;
             if v >= 5 {
-                c.string("group_instance_id")?;
+                c.skip(8, "log_start_offset")?;
             }
-            c.string("protocol_type")?;
-            c.array("protocols", 2, |c| {
-                c.string("protocol name")?;
-                c.bytes("protocol metadata")?;
-                c.tagged("protocol tags")
-            })?;
-            if v >= 8 {
+            c.skip(4, "partition_max_bytes")?;
+            c.tagged_known("partition tags", |c, tag| match tag {
+                0 if v >= 17 => Some(c.skip(16, "replica_directory_id")),
+                1 if v >= 18 => Some(c.skip(8, "high_watermark")),
+                _ => None,
+            })
+        })?;
+        c.tagged("topic tags")
+    })?;
+    if v >= 7 {
+        c.array("forgotten_topics_data", 2, |c| {
+            if v <= 12 {
+                c.string("topic")?;
+            }
+            if v >= 13 {
+                c.skip(16, "topic id")?;
+            }
+            c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+            c.tagged("forgotten tags")
+        })?;
+    }
+    if v >= 11 {
+        c.string("rack_id")?;
+    }
+    c.tagged_known("request tags", |c, tag| match tag {
+        0 => Some(c.string("cluster_id")),
+        1 if v >= 15 => Some((|| {
+            c.skip(4 + 8, "replica_state")?;
+            c.tagged("replica_state tags")
+        })()),
+        _ => None,
+    })?;
+    Ok(())
+}
+
+/// ListOffsets.
+fn list_offsets(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.skip(4, "replica_id")?;
+    if v >= 2 {
+        c.skip(1, "isolation_level")?;
+    }
+    c.array("topics", 2, |c| {
+        c.string("name")?;
+        c.array("partitions", 12, |c| {
+            c.skip(4, "partition_index")?;
+            if v >= 4 {
+                c.skip(4, "current_leader_epoch")?;
+            }
+            c.skip(8, "timestamp")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    if v >= 10 {
+        c.skip(4, "timeout_ms")?;
+    }
+    Ok(())
+}
+
+/// Metadata.
+fn metadata(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.array("topics", 1, |c| {
+        if v >= 10 {
+            c.skip(16, "topic id")?;
+        }
+        c.string("name")?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// CreateTopics.
+fn create_topics(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 8, |c| {
+        c.string("name")?;
+        c.skip(4 + 2, "partitions, replication")?;
+        c.array("assignments", 5, |c| {
+            c.skip(4, "partition_index")?;
+            c.array("broker_ids", 4, |c| c.skip(4, "broker id"))?;
+            c.tagged("assignment tags")
+        })?;
+        c.array("configs", 2, |c| {
+            c.string("config name")?;
+            c.string("config value")?;
+            c.tagged("config tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// DeleteTopics.
+fn delete_topics(c: &mut Cursor<'_>, v: i16) -> Check {
+    if v >= 6 {
+        c.array("topics", 17, |c| {
+            c.string("name")?;
+            c.skip(16, "topic id")?;
+            c.tagged("topic tags")
+        })?;
+    } else {
+        c.array("topic_names", 1, |c| c.string("name"))?;
+    }
+    Ok(())
+}
+
+/// JoinGroup.
+fn join_group(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("group_id")?;
+    c.skip(4, "session_timeout_ms")?;
+    if v >= 1 {
+        c.skip(4, "rebalance_timeout_ms")?;
+    }
+    c.string("member_id")?;
+    if v >= 5 {
+        c.string("group_instance_id")?;
+    }
+    c.string("protocol_type")?;
+    c.array("protocols", 2, |c| {
+        c.string("protocol name")?;
+        c.bytes("protocol metadata")?;
+        c.tagged("protocol tags")
+    })?;
+    if v >= 8 {
+        c.string("reason")?;
+    }
+    Ok(())
+}
+
+/// SyncGroup.
+fn sync_group(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("group_id")?;
+    c.skip(4, "generation_id")?;
+    c.string("member_id")?;
+    if v >= 3 {
+        c.string("group_instance_id")?;
+    }
+    if v >= 5 {
+        c.string("protocol_type")?;
+        c.string("protocol_name")?;
+    }
+    c.array("assignments", 2, |c| {
+        c.string("member_id")?;
+        c.bytes("assignment")?;
+        c.tagged("assignment tags")
+    })?;
+    Ok(())
+}
+
+/// Heartbeat.
+fn heartbeat(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("group_id")?;
+    c.skip(4, "generation_id")?;
+    c.string("member_id")?;
+    if v >= 3 {
+        c.string("group_instance_id")?;
+    }
+    Ok(())
+}
+
+/// LeaveGroup.
+fn leave_group(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("group_id")?;
+    if v <= 2 {
+        c.string("member_id")?;
+    } else {
+        c.array("members", 2, |c| {
+            c.string("member_id")?;
+            c.string("group_instance_id")?;
+            if v >= 5 {
                 c.string("reason")?;
             }
-        }
-        ApiKey::SyncGroup => {
-            c.string("group_id")?;
-            c.skip(4, "generation_id")?;
-            c.string("member_id")?;
-            if v >= 3 {
-                c.string("group_instance_id")?;
-            }
-            if v >= 5 {
-                c.string("protocol_type")?;
-                c.string("protocol_name")?;
-            }
-            c.array("assignments", 2, |c| {
-                c.string("member_id")?;
-                c.bytes("assignment")?;
-                c.tagged("assignment tags")
-            })?;
-        }
-        ApiKey::Heartbeat => {
-            c.string("group_id")?;
-            c.skip(4, "generation_id")?;
-            c.string("member_id")?;
-            if v >= 3 {
-                c.string("group_instance_id")?;
-            }
-        }
-        ApiKey::LeaveGroup => {
-            c.string("group_id")?;
-            if v <= 2 {
-                c.string("member_id")?;
-            } else {
-                c.array("members", 2, |c| {
-                    c.string("member_id")?;
-                    c.string("group_instance_id")?;
-                    if v >= 5 {
-                        c.string("reason")?;
-                    }
-                    c.tagged("member tags")
-                })?;
-            }
-        }
-        ApiKey::OffsetCommit => {
-            c.string("group_id")?;
-            c.skip(4, "generation_id")?;
-            c.string("member_id")?;
-            if v >= 7 {
-                c.string("group_instance_id")?;
-            }
-            if v <= 4 {
-                c.skip(8, "retention_time_ms")?;
-            }
-            c.array("topics", 2, |c| {
-                c.string("name")?;
-                c.array("partitions", 14, |c| {
-                    c.skip(4 + 8, "partition_index, committed_offset")?;
-                    if v >= 6 {
-                        c.skip(4, "committed_leader_epoch")?;
-                    }
-                    c.string("committed_metadata")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::OffsetFetch => {
-            fn topics(c: &mut Cursor<'_>) -> Check {
-                c.array("topics", 2, |c| {
-                    c.string("name")?;
-                    c.array("partition_indexes", 4, |c| c.skip(4, "partition"))?;
-                    c.tagged("topic tags")
-                })
-            }
-            if v <= 7 {
-                c.string("group_id")?;
-                topics(&mut c)?;
-            } else {
-                c.array("groups", 2, |c| {
-                    c.string("group_id")?;
-                    if v >= 9 {
-                        c.string("member_id")?;
-                        c.skip(4, "member_epoch")?;
-                    }
-                    topics(c)?;
-                    c.tagged("group tags")
-                })?;
-            }
-            if v >= 7 {
-                c.skip(1, "require_stable")?;
-            }
-        }
-        ApiKey::DescribeGroups => {
-            c.array("groups", 1, |c| c.string("group"))?;
-            if v >= 3 {
-                c.skip(1, "include_authorized_operations")?;
-            }
-        }
-        ApiKey::ListGroups => {
-            if v >= 4 {
-                c.array("states_filter", 1, |c| c.string("state"))?;
-            }
-            if v >= 5 {
-                c.array("types_filter", 1, |c| c.string("type"))?;
-            }
-        }
-        ApiKey::DeleteGroups => {
-            c.array("groups_names", 1, |c| c.string("group"))?;
-        }
-        ApiKey::OffsetDelete => {
-            c.string("group_id")?;
-            c.array("topics", 6, |c| {
-                c.string("name")?;
-                c.array("partitions", 4, |c| c.skip(4, "partition_index"))
-            })?;
-        }
-        ApiKey::DeleteRecords => {
-            c.array("topics", 2, |c| {
-                c.string("name")?;
-                c.array("partitions", 12, |c| {
-                    c.skip(4 + 8, "partition_index, offset")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-            c.skip(4, "timeout_ms")?;
-        }
-        ApiKey::DescribeConfigs => {
-            c.array("resources", 3, |c| {
-                c.skip(1, "resource_type")?;
-                c.string("resource_name")?;
-                c.array("configuration_keys", 1, |c| c.string("key"))?;
-                c.tagged("resource tags")
-            })?;
-            c.skip(1, "include_synonyms")?;
-            if v >= 3 {
-                c.skip(1, "include_documentation")?;
-            }
-        }
-        ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs => {
-            let incremental = api_key == ApiKey::IncrementalAlterConfigs;
-            c.array("resources", 3, |c| {
-                c.skip(1, "resource_type")?;
-                c.string("resource_name")?;
-                c.array("configs", 2, |c| {
-                    c.string("config name")?;
-                    if incremental {
-                        c.skip(1, "config_operation")?;
-                    }
-                    c.string("config value")?;
-                    c.tagged("config tags")
-                })?;
-                c.tagged("resource tags")
-            })?;
-            c.skip(1, "validate_only")?;
-        }
-        ApiKey::CreatePartitions => {
-            c.array("topics", 6, |c| {
-                c.string("name")?;
-                c.skip(4, "count")?;
-                c.array("assignments", 1, |c| {
-                    c.array("broker_ids", 4, |c| c.skip(4, "broker id"))?;
-                    c.tagged("assignment tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-            c.skip(4 + 1, "timeout_ms, validate_only")?;
-        }
-        ApiKey::DescribeCluster => {
-            c.skip(1, "include_cluster_authorized_operations")?;
-            if v >= 1 {
-                c.skip(1, "endpoint_type")?;
-            }
-            if v >= 2 {
-                c.skip(1, "include_fenced_brokers")?;
-            }
-        }
-        ApiKey::DescribeLogDirs => {
-            c.array("topics", 1, |c| {
-                c.string("topic")?;
-                c.array("partitions", 4, |c| c.skip(4, "partition"))?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::DescribeTopicPartitions => {
-            c.array("topics", 1, |c| {
-                c.string("name")?;
-                c.tagged("topic tags")
-            })?;
-            c.skip(4, "response_partition_limit")?;
-            let present = c.take(1, "cursor")?[0] as i8;
-            if present >= 0 {
-                c.string("cursor topic_name")?;
-                c.skip(4, "cursor partition_index")?;
-                c.tagged("cursor tags")?;
-            }
-        }
-        ApiKey::OffsetForLeaderEpoch => {
-            if v >= 3 {
-                c.skip(4, "replica_id")?;
-            }
-            c.array("topics", 2, |c| {
-                c.string("topic")?;
-                c.array("partitions", 8, |c| {
-                    c.skip(4, "partition")?;
-                    if v >= 2 {
-                        c.skip(4, "current_leader_epoch")?;
-                    }
-                    c.skip(4, "leader_epoch")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::ElectLeaders => {
-            if v >= 1 {
-                c.skip(1, "election_type")?;
-            }
-            c.array("topic_partitions", 2, |c| {
-                c.string("topic")?;
-                c.array("partitions", 4, |c| c.skip(4, "partition"))?;
-                c.tagged("topic tags")
-            })?;
-            c.skip(4, "timeout_ms")?;
-        }
-        ApiKey::DescribeQuorum => {
-            c.array("topics", 2, |c| {
-                c.string("topic_name")?;
-                c.array("partitions", 4, |c| {
-                    c.skip(4, "partition_index")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::FindCoordinator => {
-            if v <= 3 {
-                c.string("key")?;
-            }
-            if v >= 1 {
-                c.skip(1, "key_type")?;
-            }
-            if v >= 4 {
-                c.array("coordinator_keys", 1, |c| c.string("key"))?;
-            }
-        }
-        ApiKey::DescribeProducers => {
-            c.array("topics", 2, |c| {
-                c.string("name")?;
-                c.array("partition_indexes", 4, |c| c.skip(4, "partition_index"))?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::InitProducerId => {
-            c.string("transactional_id")?;
-            c.skip(4, "transaction_timeout_ms")?;
-            if v >= 3 {
-                c.skip(8 + 2, "producer_id, producer_epoch")?;
-            }
-        }
-        ApiKey::AddPartitionsToTxn => {
-            c.string("transactional_id")?;
-            c.skip(8 + 2, "producer_id, producer_epoch")?;
-            c.array("topics", 2, |c| {
-                c.string("name")?;
-                c.array("partitions", 4, |c| c.skip(4, "partition"))?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::AddOffsetsToTxn | ApiKey::EndTxn => {
-            c.string("transactional_id")?;
-            c.skip(8 + 2, "producer_id, producer_epoch")?;
-        }
-        ApiKey::TxnOffsetCommit => {
-            c.string("transactional_id")?;
-            c.string("group_id")?;
-            c.skip(8 + 2, "producer_id, producer_epoch")?;
-            if v >= 3 {
-                c.skip(4, "generation_id")?;
-                c.string("member_id")?;
-                c.string("group_instance_id")?;
-            }
-            c.array("topics", 2, |c| {
-                c.string("name")?;
-                c.array("partitions", 14, |c| {
-                    c.skip(4 + 8, "partition_index, committed_offset")?;
-                    if v >= 2 {
-                        c.skip(4, "committed_leader_epoch")?;
-                    }
-                    c.string("committed_metadata")?;
-                    c.tagged("partition tags")
-                })?;
-                c.tagged("topic tags")
-            })?;
-        }
-        ApiKey::WriteTxnMarkers => {
-            c.array("markers", 16, |c| {
-                c.skip(8 + 2 + 1, "producer_id, producer_epoch, transaction_result")?;
-                c.array("topics", 2, |c| {
-                    c.string("name")?;
-                    c.array("partition_indexes", 4, |c| c.skip(4, "partition"))?;
-                    c.tagged("topic tags")
-                })?;
-                c.skip(4, "coordinator_epoch")?;
-                c.tagged("marker tags")
-            })?;
-        }
-        ApiKey::DescribeTransactions => {
-            c.array("transactional_ids", 1, |c| c.string("transactional_id"))?;
-        }
-        ApiKey::ListTransactions => {
-            c.array("state_filters", 1, |c| c.string("state"))?;
-            c.array("producer_id_filters", 8, |c| c.skip(8, "producer_id"))?;
-        }
-        _ => {}
+            c.tagged("member tags")
+        })?;
     }
+    Ok(())
+}
+
+/// OffsetCommit.
+fn offset_commit(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("group_id")?;
+    c.skip(4, "generation_id")?;
+    c.string("member_id")?;
+    if v >= 7 {
+        c.string("group_instance_id")?;
+    }
+    if v <= 4 {
+        c.skip(8, "retention_time_ms")?;
+    }
+    c.array("topics", 2, |c| {
+        c.string("name")?;
+        c.array("partitions", 14, |c| {
+            c.skip(4 + 8, "partition_index, committed_offset")?;
+            if v >= 6 {
+                c.skip(4, "committed_leader_epoch")?;
+            }
+            c.string("committed_metadata")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// OffsetFetch.
+fn offset_fetch(c: &mut Cursor<'_>, v: i16) -> Check {
+    fn topics(c: &mut Cursor<'_>) -> Check {
+        c.array("topics", 2, |c| {
+            c.string("name")?;
+            c.array("partition_indexes", 4, |c| c.skip(4, "partition"))?;
+            c.tagged("topic tags")
+        })
+    }
+    if v <= 7 {
+        c.string("group_id")?;
+        topics(c)?;
+    } else {
+        c.array("groups", 2, |c| {
+            c.string("group_id")?;
+            if v >= 9 {
+                c.string("member_id")?;
+                c.skip(4, "member_epoch")?;
+            }
+            topics(c)?;
+            c.tagged("group tags")
+        })?;
+    }
+    if v >= 7 {
+        c.skip(1, "require_stable")?;
+    }
+    Ok(())
+}
+
+/// DescribeGroups.
+fn describe_groups(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.array("groups", 1, |c| c.string("group"))?;
+    if v >= 3 {
+        c.skip(1, "include_authorized_operations")?;
+    }
+    Ok(())
+}
+
+/// ListGroups.
+fn list_groups(c: &mut Cursor<'_>, v: i16) -> Check {
+    if v >= 4 {
+        c.array("states_filter", 1, |c| c.string("state"))?;
+    }
+    if v >= 5 {
+        c.array("types_filter", 1, |c| c.string("type"))?;
+    }
+    Ok(())
+}
+
+/// DeleteGroups.
+fn delete_groups(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("groups_names", 1, |c| c.string("group"))?;
+    Ok(())
+}
+
+/// OffsetDelete.
+fn offset_delete(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.string("group_id")?;
+    c.array("topics", 6, |c| {
+        c.string("name")?;
+        c.array("partitions", 4, |c| c.skip(4, "partition_index"))
+    })?;
+    Ok(())
+}
+
+/// DeleteRecords.
+fn delete_records(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 2, |c| {
+        c.string("name")?;
+        c.array("partitions", 12, |c| {
+            c.skip(4 + 8, "partition_index, offset")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    c.skip(4, "timeout_ms")?;
+    Ok(())
+}
+
+/// DescribeConfigs.
+fn describe_configs(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.array("resources", 3, |c| {
+        c.skip(1, "resource_type")?;
+        c.string("resource_name")?;
+        c.array("configuration_keys", 1, |c| c.string("key"))?;
+        c.tagged("resource tags")
+    })?;
+    c.skip(1, "include_synonyms")?;
+    if v >= 3 {
+        c.skip(1, "include_documentation")?;
+    }
+    Ok(())
+}
+
+/// AlterConfigs and (with `incremental`) IncrementalAlterConfigs.
+fn alter_configs(c: &mut Cursor<'_>, incremental: bool) -> Check {
+    c.array("resources", 3, |c| {
+        c.skip(1, "resource_type")?;
+        c.string("resource_name")?;
+        c.array("configs", 2, |c| {
+            c.string("config name")?;
+            if incremental {
+                c.skip(1, "config_operation")?;
+            }
+            c.string("config value")?;
+            c.tagged("config tags")
+        })?;
+        c.tagged("resource tags")
+    })?;
+    c.skip(1, "validate_only")?;
+    Ok(())
+}
+
+/// CreatePartitions.
+fn create_partitions(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 6, |c| {
+        c.string("name")?;
+        c.skip(4, "count")?;
+        c.array("assignments", 1, |c| {
+            c.array("broker_ids", 4, |c| c.skip(4, "broker id"))?;
+            c.tagged("assignment tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    c.skip(4 + 1, "timeout_ms, validate_only")?;
+    Ok(())
+}
+
+/// DescribeCluster.
+fn describe_cluster(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.skip(1, "include_cluster_authorized_operations")?;
+    if v >= 1 {
+        c.skip(1, "endpoint_type")?;
+    }
+    if v >= 2 {
+        c.skip(1, "include_fenced_brokers")?;
+    }
+    Ok(())
+}
+
+/// DescribeLogDirs.
+fn describe_log_dirs(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 1, |c| {
+        c.string("topic")?;
+        c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// DescribeTopicPartitions.
+fn describe_topic_partitions(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 1, |c| {
+        c.string("name")?;
+        c.tagged("topic tags")
+    })?;
+    c.skip(4, "response_partition_limit")?;
+    let present = c.take(1, "cursor")?[0] as i8;
+    if present >= 0 {
+        c.string("cursor topic_name")?;
+        c.skip(4, "cursor partition_index")?;
+        c.tagged("cursor tags")?;
+    }
+    Ok(())
+}
+
+/// OffsetForLeaderEpoch.
+fn offset_for_leader_epoch(c: &mut Cursor<'_>, v: i16) -> Check {
+    if v >= 3 {
+        c.skip(4, "replica_id")?;
+    }
+    c.array("topics", 2, |c| {
+        c.string("topic")?;
+        c.array("partitions", 8, |c| {
+            c.skip(4, "partition")?;
+            if v >= 2 {
+                c.skip(4, "current_leader_epoch")?;
+            }
+            c.skip(4, "leader_epoch")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// ElectLeaders.
+fn elect_leaders(c: &mut Cursor<'_>, v: i16) -> Check {
+    if v >= 1 {
+        c.skip(1, "election_type")?;
+    }
+    c.array("topic_partitions", 2, |c| {
+        c.string("topic")?;
+        c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+        c.tagged("topic tags")
+    })?;
+    c.skip(4, "timeout_ms")?;
+    Ok(())
+}
+
+/// DescribeQuorum.
+fn describe_quorum(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 2, |c| {
+        c.string("topic_name")?;
+        c.array("partitions", 4, |c| {
+            c.skip(4, "partition_index")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// FindCoordinator.
+fn find_coordinator(c: &mut Cursor<'_>, v: i16) -> Check {
+    if v <= 3 {
+        c.string("key")?;
+    }
+    if v >= 1 {
+        c.skip(1, "key_type")?;
+    }
+    if v >= 4 {
+        c.array("coordinator_keys", 1, |c| c.string("key"))?;
+    }
+    Ok(())
+}
+
+/// DescribeProducers.
+fn describe_producers(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("topics", 2, |c| {
+        c.string("name")?;
+        c.array("partition_indexes", 4, |c| c.skip(4, "partition_index"))?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// InitProducerId.
+fn init_producer_id(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("transactional_id")?;
+    c.skip(4, "transaction_timeout_ms")?;
+    if v >= 3 {
+        c.skip(8 + 2, "producer_id, producer_epoch")?;
+    }
+    Ok(())
+}
+
+/// AddPartitionsToTxn.
+fn add_partitions_to_txn(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.string("transactional_id")?;
+    c.skip(8 + 2, "producer_id, producer_epoch")?;
+    c.array("topics", 2, |c| {
+        c.string("name")?;
+        c.array("partitions", 4, |c| c.skip(4, "partition"))?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// AddOffsetsToTxn and EndTxn.
+fn add_offsets_to_txn_or_end_txn(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.string("transactional_id")?;
+    c.skip(8 + 2, "producer_id, producer_epoch")?;
+    Ok(())
+}
+
+/// TxnOffsetCommit.
+fn txn_offset_commit(c: &mut Cursor<'_>, v: i16) -> Check {
+    c.string("transactional_id")?;
+    c.string("group_id")?;
+    c.skip(8 + 2, "producer_id, producer_epoch")?;
+    if v >= 3 {
+        c.skip(4, "generation_id")?;
+        c.string("member_id")?;
+        c.string("group_instance_id")?;
+    }
+    c.array("topics", 2, |c| {
+        c.string("name")?;
+        c.array("partitions", 14, |c| {
+            c.skip(4 + 8, "partition_index, committed_offset")?;
+            if v >= 2 {
+                c.skip(4, "committed_leader_epoch")?;
+            }
+            c.string("committed_metadata")?;
+            c.tagged("partition tags")
+        })?;
+        c.tagged("topic tags")
+    })?;
+    Ok(())
+}
+
+/// WriteTxnMarkers.
+fn write_txn_markers(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("markers", 16, |c| {
+        c.skip(8 + 2 + 1, "producer_id, producer_epoch, transaction_result")?;
+        c.array("topics", 2, |c| {
+            c.string("name")?;
+            c.array("partition_indexes", 4, |c| c.skip(4, "partition"))?;
+            c.tagged("topic tags")
+        })?;
+        c.skip(4, "coordinator_epoch")?;
+        c.tagged("marker tags")
+    })?;
+    Ok(())
+}
+
+/// DescribeTransactions.
+fn describe_transactions(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("transactional_ids", 1, |c| c.string("transactional_id"))?;
+    Ok(())
+}
+
+/// ListTransactions.
+fn list_transactions(c: &mut Cursor<'_>, _v: i16) -> Check {
+    c.array("state_filters", 1, |c| c.string("state"))?;
+    c.array("producer_id_filters", 8, |c| c.skip(8, "producer_id"))?;
     Ok(())
 }
 
