@@ -77,9 +77,9 @@ pub async fn handle(
     // Created on first use, like Kafka, so the coordinator is ready when
     // the client comes to it.
     let created = match request.key_type {
-        KEY_TYPE_GROUP => Some(crate::handlers::groups::ensure_offsets_topic(shard).await),
+        KEY_TYPE_GROUP => Some(crate::group::service::ensure_offsets_topic(shard).await),
         KEY_TYPE_TRANSACTION => Some(
-            crate::handlers::groups::ensure_internal_topic(
+            crate::group::service::ensure_internal_topic(
                 shard,
                 crate::txn::TXN_TOPIC,
                 shard.broker.transaction_state_log_num_partitions,

@@ -5,9 +5,11 @@ pub mod api_versions;
 pub mod configs;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
@@ -15,22 +17,32 @@ pub mod describe_topic_partitions;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
-pub mod groups;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 pub mod txn;
+pub mod txn_offset_commit;
 
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 use bytes::Bytes;
 use kafka_protocol::protocol::Encodable;
+use kafka_protocol::protocol::StrBytes;
 use std::rc::Rc;
 use strom_net::header::RequestInfo;
 use strom_net::request::{decode_request, Request};
 use strom_net::response::encode_response;
+use strom_net::response::str_bytes;
 use strom_net::{NetError, SendItem};
 
 /// What to write back for a request; `None` for acks=0 produce requests.
@@ -106,29 +118,29 @@ pub async fn dispatch(
         Request::JoinGroup(request) => {
             let client_id = info.client_id.clone().unwrap_or_default();
             let response =
-                groups::join_group(shard, request, version, &client_id, client_host).await;
+                join_group::handle(shard, request, version, &client_id, client_host).await;
             encoded(&info, &response)
         }
-        Request::SyncGroup(request) => encoded(&info, &groups::sync_group(shard, request).await),
-        Request::Heartbeat(request) => encoded(&info, &groups::heartbeat(shard, request).await),
+        Request::SyncGroup(request) => encoded(&info, &sync_group::handle(shard, request).await),
+        Request::Heartbeat(request) => encoded(&info, &heartbeat::handle(shard, request).await),
         Request::LeaveGroup(request) => {
-            encoded(&info, &groups::leave_group(shard, request, version).await)
+            encoded(&info, &leave_group::handle(shard, request, version).await)
         }
         Request::OffsetCommit(request) => {
-            encoded(&info, &groups::offset_commit(shard, request).await)
+            encoded(&info, &offset_commit::handle(shard, request).await)
         }
         Request::OffsetFetch(request) => {
-            encoded(&info, &groups::offset_fetch(shard, request, version).await)
+            encoded(&info, &offset_fetch::handle(shard, request, version).await)
         }
         Request::DescribeGroups(request) => {
-            encoded(&info, &groups::describe_groups(shard, request).await)
+            encoded(&info, &describe_groups::handle(shard, request).await)
         }
-        Request::ListGroups(request) => encoded(&info, &groups::list_groups(shard, request).await),
+        Request::ListGroups(request) => encoded(&info, &list_groups::handle(shard, request).await),
         Request::DeleteGroups(request) => {
-            encoded(&info, &groups::delete_groups(shard, request).await)
+            encoded(&info, &delete_groups::handle(shard, request).await)
         }
         Request::OffsetDelete(request) => {
-            encoded(&info, &groups::offset_delete(shard, request).await)
+            encoded(&info, &offset_delete::handle(shard, request).await)
         }
         Request::DescribeConfigs(request) => {
             encoded(&info, &configs::describe_configs(shard, request, version))
@@ -180,7 +192,7 @@ pub async fn dispatch(
         Request::EndTxn(request) => encoded(&info, &txn::end_txn(shard, request, version).await),
         Request::TxnOffsetCommit(request) => encoded(
             &info,
-            &groups::txn_offset_commit(shard, request, version).await,
+            &txn_offset_commit::handle(shard, request, version).await,
         ),
         Request::WriteTxnMarkers(request) => {
             encoded(&info, &txn::write_txn_markers(shard, request).await)
@@ -253,4 +265,14 @@ fn encode_reply<R: Encodable>(info: &RequestInfo, response: &R) -> Result<Reply,
         response,
     )?;
     Ok(Some(vec![SendItem::Bytes(bytes)]))
+}
+
+/// An optional protocol string as ours.
+pub(crate) fn opt(s: &Option<StrBytes>) -> Option<String> {
+    s.as_ref().map(|s| s.to_string())
+}
+
+/// Ours as an optional protocol string.
+pub(crate) fn opt_bytes(s: Option<String>) -> Option<StrBytes> {
+    s.map(|s| str_bytes(&s))
 }

@@ -20,8 +20,8 @@
 
 use crate::clock::now_ms;
 use crate::errors::KafkaCode;
+use crate::group::service::{ensure_internal_topic, wait_all};
 use crate::group::{Persist, OFFSETS_TOPIC};
-use crate::handlers::groups::{ensure_internal_topic, wait_all};
 use crate::messages::{AppendItem, TopicPartition};
 use crate::metadata::shard_for;
 use crate::metrics::ShardMetrics;
@@ -258,7 +258,7 @@ pub async fn add_offsets_to_txn(
         response.error_code = KafkaCode::INVALID_REQUEST.0;
         return response;
     }
-    let partitions = match crate::handlers::groups::ensure_offsets_topic(shard).await {
+    let partitions = match crate::group::service::ensure_offsets_topic(shard).await {
         Ok(n) => n,
         Err(code) => {
             response.error_code = code.0;
@@ -1136,7 +1136,7 @@ impl Shard {
         leader_epoch: i32,
         log: &strom_storage::log::PartitionLog,
     ) {
-        let records = crate::handlers::groups::read_records(log);
+        let records = crate::group::service::read_records(log);
         let count = records.len();
         let preparing = self.txn.borrow_mut().load(partition, leader_epoch, records);
         if count > 0 {
