@@ -109,6 +109,12 @@ impl BrokerMeta {
     }
 }
 
+/// The internal topic of committed offsets and group metadata (the group
+/// coordinator's log, see `group`).
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// The internal topic of transaction coordinator state (see `txn`).
+pub const TXN_TOPIC: &str = "__transaction_state";
+
 /// An immutable, revisioned snapshot of the cluster metadata.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TopicTable {

@@ -32,6 +32,24 @@ use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
+/// A service whose state follows the shard's partitions: the group and
+/// transaction coordinators, whose state lives in internal topics. The
+/// shard tells its watchers, in registration order, after it acted on a
+/// change itself (a follower is already fetching when they hear of it).
+pub trait PartitionWatcher {
+    /// A partition this shard owns changed role.
+    fn role_changed(
+        &self,
+        shard: &Rc<Shard>,
+        tp: &TopicPartition,
+        transition: &crate::partition::role::Transition,
+    );
+    /// Topics were deleted (or deleted and created again).
+    fn topics_deleted(&self, shard: &Rc<Shard>, names: &std::collections::HashSet<String>);
+    /// Adds what it counts to a `/metrics` snapshot of the shard.
+    fn snapshot(&self, snapshot: &mut crate::metrics::ShardSnapshot);
+}
+
 /// Errors that stop a shard.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -78,10 +96,10 @@ pub struct Shard {
     pub(crate) disk_full: Cell<bool>,
     /// Some owned partition could not be opened for lack of space.
     missing_partitions: Cell<bool>,
-    /// The consumer groups this shard coordinates.
-    pub(crate) coordinator: RefCell<crate::group::Coordinator>,
-    /// The transactional ids this shard coordinates.
-    pub(crate) txn: RefCell<crate::txn::TxnCoordinator>,
+    /// Services that keep state in internal topics (the group and
+    /// transaction coordinators) and hear about partition role changes and
+    /// deleted topics; registered once at start (see [`PartitionWatcher`]).
+    watchers: RefCell<Vec<Rc<dyn PartitionWatcher>>>,
     /// This shard's counters (merged by a `/metrics` scrape).
     pub metrics: crate::metrics::ShardMetrics,
 }
@@ -115,10 +133,7 @@ impl Shard {
             producer_id_lock: Semaphore::new(1),
             disk_full: Cell::new(false),
             missing_partitions: Cell::new(false),
-            coordinator: RefCell::new(crate::group::Coordinator::new(crate::group::Limits::of(
-                &broker,
-            ))),
-            txn: RefCell::new(crate::txn::TxnCoordinator::default()),
+            watchers: RefCell::new(Vec::new()),
             effective: RefCell::new(broker.clone()),
             metrics: crate::metrics::ShardMetrics::default(),
             broker,
@@ -395,62 +410,53 @@ impl Shard {
         *self.topic_configs.borrow_mut() = configs;
         *self.table.borrow_mut() = table;
         if !deleted.is_empty() {
-            let tombstones = self.coordinator.borrow_mut().forget_topics(&deleted);
-            if !tombstones.is_empty() {
-                self.persist_offsets(tombstones);
+            for watcher in self.watchers() {
+                watcher.topics_deleted(self, &deleted);
             }
         }
     }
 
+    /// Registers a service that hears about role changes and deleted topics.
+    pub fn watch(&self, watcher: Rc<dyn PartitionWatcher>) {
+        self.watchers.borrow_mut().push(watcher);
+    }
+
+    /// The watchers, cloned out so none is borrowed while one runs.
+    fn watchers(&self) -> Vec<Rc<dyn PartitionWatcher>> {
+        self.watchers.borrow().clone()
+    }
+
     /// Acts on role changes: followers fetch from their new leader (after
-    /// truncating), leaders stop fetching; a shard leading a
-    /// `__consumer_offsets` partition loads its groups, one that stops leading
-    /// it drops them.
+    /// truncating), leaders stop fetching; then the watchers hear of each
+    /// change (a shard leading a `__consumer_offsets` partition loads its
+    /// groups, one that stops leading it drops them).
     fn take_up_roles(
         self: &Rc<Self>,
         transitions: Vec<(TopicPartition, crate::partition::role::Transition)>,
     ) {
         use crate::partition::role::Transition;
+        let watchers = self.watchers();
         for (tp, transition) in transitions {
-            let offsets = &*tp.topic == crate::group::OFFSETS_TOPIC;
-            let txns = &*tp.topic == crate::txn::TXN_TOPIC;
-            if txns && !matches!(transition, Transition::Unchanged | Transition::IsrChanged) {
-                self.txn.borrow_mut().unload(tp.partition);
-            }
             match transition {
                 Transition::Unchanged | Transition::IsrChanged => {}
                 Transition::BecameLeader { leader_epoch } => {
                     info!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader_epoch, "leading");
                     self.unfollow(&tp);
-                    if offsets {
-                        self.coordinator.borrow_mut().unload_partition(tp.partition);
-                        if let Some(partition) = self.partitions.borrow().get(&tp) {
-                            self.load_offsets_partition(tp.partition, &partition.log);
-                        }
-                    }
-                    if txns {
-                        if let Some(partition) = self.partitions.borrow().get(&tp) {
-                            self.load_txn_partition(tp.partition, leader_epoch, &partition.log);
-                        }
-                    }
                 }
                 Transition::BecameFollower {
                     leader,
                     leader_epoch,
                 } => {
                     debug!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader, leader_epoch, "following");
-                    if offsets {
-                        self.coordinator.borrow_mut().unload_partition(tp.partition);
-                    }
-                    self.follow(tp, leader, leader_epoch);
+                    self.follow(tp.clone(), leader, leader_epoch);
                 }
                 Transition::WentOffline => {
                     warn!(shard = self.id, topic = %tp.topic, partition = tp.partition, "no leader elected: offline");
                     self.unfollow(&tp);
-                    if offsets {
-                        self.coordinator.borrow_mut().unload_partition(tp.partition);
-                    }
                 }
+            }
+            for watcher in &watchers {
+                watcher.role_changed(self, &tp, &transition);
             }
         }
     }
@@ -536,29 +542,9 @@ impl Shard {
                 open_transactions: p.log.producers().open_transactions() as u64,
             })
             .collect();
-        snapshot.transactional_ids = self
-            .txn
-            .borrow()
-            .txns
-            .values()
-            .filter(|e| e.meta.producer_id >= 0)
-            .count() as u64;
-        snapshot.groups = self
-            .coordinator
-            .borrow()
-            .groups
-            .values()
-            .map(|g| crate::metrics::GroupSnapshot {
-                group: g.id.clone(),
-                state: g.state.name(),
-                members: g.member_count() as u64,
-                offsets: g
-                    .offsets
-                    .iter()
-                    .map(|((topic, partition), c)| (topic.clone(), *partition, c.offset))
-                    .collect(),
-            })
-            .collect();
+        for watcher in self.watchers() {
+            watcher.snapshot(&mut snapshot);
+        }
         snapshot
     }
 

@@ -29,7 +29,7 @@
 use crate::group::{java_hash, put_string, Reader};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-pub const TXN_TOPIC: &str = "__transaction_state";
+pub use crate::metadata::TXN_TOPIC;
 
 /// The `__transaction_state` partition of a transactional id.
 pub fn txn_partition(id: &str, partitions: i32) -> i32 {

@@ -269,7 +269,7 @@ pub fn grow_partitions(
             format!("Topic '{name}' does not exist."),
         );
     };
-    if name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_TOPIC {
+    if name == crate::metadata::OFFSETS_TOPIC || name == crate::metadata::TXN_TOPIC {
         return AdminOutcome::failed(
             KafkaCode::INVALID_REQUEST,
             format!(

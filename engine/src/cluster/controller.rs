@@ -471,7 +471,7 @@ impl Controller {
         let mut names_seen = std::collections::HashSet::new();
         for mut spec in specs {
             let duplicate = !names_seen.insert(spec.name.clone());
-            if spec.name == crate::group::OFFSETS_TOPIC && spec.replication_factor == -1 {
+            if spec.name == crate::metadata::OFFSETS_TOPIC && spec.replication_factor == -1 {
                 // Kafka's offsets.topic.replication.factor, but never more
                 // than the brokers alive now (a single node gets one copy).
                 let live = next.live_brokers().len().max(1) as i16;

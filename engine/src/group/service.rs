@@ -11,13 +11,16 @@
 use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use crate::group::{
-    offset_key, offset_value, offsets_partition, Committed, GroupState, JoinOutcome, JoinRequest,
-    Persist, Reply, SyncOutcome, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES,
+    offset_key, offset_value, offsets_partition, Committed, Coordinator, GroupState, JoinOutcome,
+    JoinRequest, Limits, Persist, Reply, SyncOutcome, OFFSETS_TOPIC, OFFSET_METADATA_MAX_BYTES,
 };
 use crate::messages::{AppendItem, CreateSpec, TopicPartition};
 use crate::metadata::shard_for;
-use crate::shard::Shard;
+use crate::metrics::{GroupSnapshot, ShardSnapshot};
+use crate::partition::role::Transition;
+use crate::shard::{PartitionWatcher, Shard};
 use bytes::{Bytes, BytesMut};
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
@@ -28,6 +31,96 @@ use tracing::{info, warn};
 
 /// How often each shard drives session timeouts and rebalance deadlines.
 const GROUP_TICK: Duration = Duration::from_millis(50);
+
+/// This shard's group coordinator state. Per shard (one per core thread,
+/// like seastar's `sharded<T>::local()`), installed by [`Groups::install`]
+/// before the shard serves; the shard itself does not hold it.
+pub struct Groups {
+    coordinator: RefCell<Coordinator>,
+}
+
+thread_local! {
+    static LOCAL: OnceCell<Rc<Groups>> = const { OnceCell::new() };
+}
+
+impl Groups {
+    /// Creates this shard's group coordinator, has the shard tell it about
+    /// `__consumer_offsets` role changes and deleted topics, and starts its
+    /// timer.
+    pub fn install(shard: &Rc<Shard>) {
+        let groups = Rc::new(Groups {
+            coordinator: RefCell::new(Coordinator::new(Limits::of(&shard.broker))),
+        });
+        LOCAL.with(|local| {
+            assert!(
+                local.set(groups.clone()).is_ok(),
+                "one group coordinator per shard"
+            )
+        });
+        shard.watch(groups);
+        glommio::spawn_local(shard.clone().group_timer()).detach();
+    }
+}
+
+/// This shard's group coordinator state (see [`Groups`]).
+pub(crate) fn groups() -> Rc<Groups> {
+    LOCAL
+        .with(|local| local.get().cloned())
+        .expect("Groups::install ran at shard start")
+}
+
+impl std::ops::Deref for Groups {
+    type Target = RefCell<Coordinator>;
+    fn deref(&self) -> &RefCell<Coordinator> {
+        &self.coordinator
+    }
+}
+
+impl PartitionWatcher for Groups {
+    fn role_changed(&self, shard: &Rc<Shard>, tp: &TopicPartition, transition: &Transition) {
+        if &*tp.topic != OFFSETS_TOPIC {
+            return;
+        }
+        match transition {
+            Transition::Unchanged | Transition::IsrChanged => {}
+            Transition::BecameLeader { .. } => {
+                self.coordinator.borrow_mut().unload_partition(tp.partition);
+                if let Some(partition) = shard.partitions.borrow().get(tp) {
+                    shard.load_offsets_partition(tp.partition, &partition.log);
+                }
+            }
+            Transition::BecameFollower { .. } | Transition::WentOffline => {
+                self.coordinator.borrow_mut().unload_partition(tp.partition);
+            }
+        }
+    }
+
+    fn topics_deleted(&self, shard: &Rc<Shard>, names: &HashSet<String>) {
+        let tombstones = self.coordinator.borrow_mut().forget_topics(names);
+        if !tombstones.is_empty() {
+            shard.persist_offsets(tombstones);
+        }
+    }
+
+    fn snapshot(&self, snapshot: &mut ShardSnapshot) {
+        snapshot.groups = self
+            .coordinator
+            .borrow()
+            .groups
+            .values()
+            .map(|g| GroupSnapshot {
+                group: g.id.clone(),
+                state: g.state.name(),
+                members: g.member_count() as u64,
+                offsets: g
+                    .offsets
+                    .iter()
+                    .map(|((topic, partition), c)| (topic.clone(), *partition, c.offset))
+                    .collect(),
+            })
+            .collect();
+    }
+}
 
 /// A group request for the coordinating shard.
 pub enum GroupCall {
@@ -243,7 +336,7 @@ impl Shard {
         let ms = now_ms();
         match call {
             GroupCall::Join(request) => {
-                let reply = self.coordinator.borrow_mut().join(request, now, ms);
+                let reply = groups().borrow_mut().join(request, now, ms);
                 self.persist_pending();
                 GroupAnswer::Join(match reply {
                     Reply::Now(outcome) => outcome,
@@ -268,7 +361,7 @@ impl Shard {
                 protocol,
                 assignments,
             } => {
-                let reply = self.coordinator.borrow_mut().sync(
+                let reply = groups().borrow_mut().sync(
                     &group,
                     &member,
                     instance.as_deref(),
@@ -295,7 +388,7 @@ impl Shard {
                 member,
                 instance,
                 generation,
-            } => GroupAnswer::Code(self.coordinator.borrow_mut().heartbeat(
+            } => GroupAnswer::Code(groups().borrow_mut().heartbeat(
                 &group,
                 &member,
                 instance.as_deref(),
@@ -306,13 +399,9 @@ impl Shard {
                 let codes = members
                     .iter()
                     .map(|(member, instance)| {
-                        self.coordinator.borrow_mut().leave(
-                            &group,
-                            member,
-                            instance.as_deref(),
-                            now,
-                            ms,
-                        )
+                        groups()
+                            .borrow_mut()
+                            .leave(&group, member, instance.as_deref(), now, ms)
                     })
                     .collect();
                 self.persist_pending();
@@ -341,7 +430,8 @@ impl Shard {
                 topics,
                 require_stable,
             } => {
-                let coordinator = self.coordinator.borrow();
+                let local = groups();
+                let coordinator = local.borrow();
                 let stored = coordinator.groups.get(&group);
                 let lookup = |topic: &str, p: i32| {
                     stored
@@ -392,7 +482,8 @@ impl Shard {
                 GroupAnswer::Offsets(rows)
             }
             GroupCall::Describe(group) => {
-                let coordinator = self.coordinator.borrow();
+                let local = groups();
+                let coordinator = local.borrow();
                 GroupAnswer::Described(match coordinator.groups.get(&group) {
                     Some(g) => Described {
                         state: g.state.name(),
@@ -413,7 +504,7 @@ impl Shard {
                 })
             }
             GroupCall::List => GroupAnswer::Listed(
-                self.coordinator
+                groups()
                     .borrow()
                     .groups
                     .values()
@@ -427,7 +518,7 @@ impl Shard {
                     .collect(),
             ),
             GroupCall::Delete(group) => {
-                let result = self.coordinator.borrow_mut().delete(&group);
+                let result = groups().borrow_mut().delete(&group);
                 match result {
                     Ok(tombstones) => {
                         let waits = self.persist(tombstones);
@@ -452,9 +543,9 @@ impl Shard {
         let ms = now_ms();
         // A transactional commit without a member (clients before KIP-447)
         // is not checked against the membership, as in Kafka.
-        let partition = self.coordinator.borrow().partition_of(group);
-        let fenced = producer
-            .is_some_and(|(id, epoch)| self.coordinator.borrow().txn_fenced(partition, id, epoch));
+        let partition = groups().borrow().partition_of(group);
+        let fenced =
+            producer.is_some_and(|(id, epoch)| groups().borrow().txn_fenced(partition, id, epoch));
         let check = if fenced {
             KafkaCode::PRODUCER_FENCED
         } else if producer.is_some() && generation < 0 && member.is_empty() {
@@ -464,7 +555,7 @@ impl Shard {
                 KafkaCode::NONE
             }
         } else {
-            self.coordinator
+            groups()
                 .borrow_mut()
                 .check_commit(group, member, instance, generation, ms)
         };
@@ -512,7 +603,8 @@ impl Shard {
                 .map(|c| if c.is_ok() { result } else { c })
                 .collect();
         }
-        let mut coordinator = self.coordinator.borrow_mut();
+        let local = groups();
+        let mut coordinator = local.borrow_mut();
         match producer {
             Some((producer_id, _)) => {
                 let pending = accepted
@@ -532,7 +624,8 @@ impl Shard {
         topics: Vec<(String, Vec<i32>)>,
     ) -> GroupAnswer {
         let (subscribed, partition) = {
-            let coordinator = self.coordinator.borrow();
+            let local = groups();
+            let coordinator = local.borrow();
             let Some(g) = coordinator.groups.get(group) else {
                 return GroupAnswer::Codes(vec![KafkaCode::GROUP_ID_NOT_FOUND]);
             };
@@ -566,7 +659,7 @@ impl Shard {
             if !result.is_ok() {
                 return GroupAnswer::Codes(vec![result]);
             }
-            if let Some(g) = self.coordinator.borrow_mut().groups.get_mut(group) {
+            if let Some(g) = groups().borrow_mut().groups.get_mut(group) {
                 for key in removed {
                     g.offsets.remove(&key);
                 }
@@ -655,7 +748,7 @@ impl Shard {
     /// Appends the group metadata records the coordinator queued (not
     /// waited for: a lost one only costs a generation number after a crash).
     fn persist_pending(&self) {
-        let records = std::mem::take(&mut self.coordinator.borrow_mut().to_persist);
+        let records = std::mem::take(&mut groups().borrow_mut().to_persist);
         if !records.is_empty() {
             self.persist_offsets(records);
         }
@@ -670,7 +763,8 @@ impl Shard {
     ) {
         let ms = now_ms();
         let mut loaded = 0u64;
-        let mut coordinator = self.coordinator.borrow_mut();
+        let local = groups();
+        let mut coordinator = local.borrow_mut();
         read_batches(log, |header, bytes| {
             if header.is_control() {
                 // A transaction marker: offsets committed inside the
@@ -717,13 +811,10 @@ impl Shard {
         loop {
             glommio::timer::sleep(GROUP_TICK).await;
             let now = Instant::now();
-            self.coordinator.borrow_mut().tick(now, now_ms());
+            groups().borrow_mut().tick(now, now_ms());
             if now >= next_retention {
                 next_retention = now + retention_every;
-                let tombstones = self
-                    .coordinator
-                    .borrow_mut()
-                    .expire_offsets(now_ms(), retention_ms);
+                let tombstones = groups().borrow_mut().expire_offsets(now_ms(), retention_ms);
                 if !tombstones.is_empty() {
                     self.persist_offsets(tombstones);
                 }

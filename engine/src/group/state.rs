@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use crate::errors::KafkaCode;
 
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::metadata::OFFSETS_TOPIC;
 /// Kafka's `offset.metadata.max.bytes` default.
 pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 

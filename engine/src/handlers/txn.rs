@@ -25,7 +25,9 @@ use crate::group::{Persist, OFFSETS_TOPIC};
 use crate::messages::{AppendItem, TopicPartition};
 use crate::metadata::shard_for;
 use crate::metrics::ShardMetrics;
-use crate::shard::Shard;
+use crate::metrics::ShardSnapshot;
+use crate::partition::role::Transition;
+use crate::shard::{PartitionWatcher, Shard};
 use crate::txn::{self, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
 use bytes::BytesMut;
 use kafka_protocol::messages::{
@@ -37,6 +39,7 @@ use kafka_protocol::messages::{
     ListTransactionsResponse, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
     WriteTxnMarkersResponse,
 };
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -467,6 +470,79 @@ fn marker_versions(api_key: ApiKey) -> i16 {
     }
 }
 
+/// This shard's transaction coordinator state. Per shard (one per core
+/// thread, like seastar's `sharded<T>::local()`), installed by
+/// [`Txns::install`] before the shard serves; the shard itself does not hold
+/// it.
+pub struct Txns {
+    coordinator: RefCell<txn::TxnCoordinator>,
+}
+
+thread_local! {
+    static LOCAL: OnceCell<Rc<Txns>> = const { OnceCell::new() };
+}
+
+impl Txns {
+    /// Creates this shard's transaction coordinator, has the shard tell it
+    /// about `__transaction_state` role changes, and starts its timer.
+    pub fn install(shard: &Rc<Shard>) {
+        let txns = Rc::new(Txns {
+            coordinator: RefCell::new(txn::TxnCoordinator::default()),
+        });
+        LOCAL.with(|local| {
+            assert!(
+                local.set(txns.clone()).is_ok(),
+                "one transaction coordinator per shard"
+            )
+        });
+        shard.watch(txns);
+        glommio::spawn_local(shard.clone().txn_timer()).detach();
+    }
+}
+
+impl std::ops::Deref for Txns {
+    type Target = RefCell<txn::TxnCoordinator>;
+    fn deref(&self) -> &RefCell<txn::TxnCoordinator> {
+        &self.coordinator
+    }
+}
+
+/// This shard's transaction coordinator state (see [`Txns`]).
+fn txns() -> Rc<Txns> {
+    LOCAL
+        .with(|local| local.get().cloned())
+        .expect("Txns::install ran at shard start")
+}
+
+impl PartitionWatcher for Txns {
+    fn role_changed(&self, shard: &Rc<Shard>, tp: &TopicPartition, transition: &Transition) {
+        if &*tp.topic != TXN_TOPIC {
+            return;
+        }
+        if matches!(transition, Transition::Unchanged | Transition::IsrChanged) {
+            return;
+        }
+        self.coordinator.borrow_mut().unload(tp.partition);
+        if let Transition::BecameLeader { leader_epoch } = transition {
+            if let Some(partition) = shard.partitions.borrow().get(tp) {
+                shard.load_txn_partition(tp.partition, *leader_epoch, &partition.log);
+            }
+        }
+    }
+
+    fn topics_deleted(&self, _shard: &Rc<Shard>, _names: &std::collections::HashSet<String>) {}
+
+    fn snapshot(&self, snapshot: &mut ShardSnapshot) {
+        snapshot.transactional_ids = self
+            .coordinator
+            .borrow()
+            .txns
+            .values()
+            .filter(|e| e.meta.producer_id >= 0)
+            .count() as u64;
+    }
+}
+
 impl Shard {
     /// Serves a call on the shard coordinating the id.
     pub(crate) async fn txn_call(self: &Rc<Self>, call: TxnCall) -> TxnAnswer {
@@ -489,7 +565,8 @@ impl Shard {
                 commit,
             } => TxnAnswer::Code(self.txn_end(&id, producer_id, epoch, commit).await),
             TxnCall::Describe(ids) => {
-                let coordinator = self.txn.borrow();
+                let local = txns();
+                let coordinator = local.borrow();
                 TxnAnswer::Described(
                     ids.into_iter()
                         .map(|id| {
@@ -500,7 +577,7 @@ impl Shard {
                 )
             }
             TxnCall::List => TxnAnswer::Listed(
-                self.txn
+                txns()
                     .borrow()
                     .txns
                     .iter()
@@ -521,8 +598,7 @@ impl Shard {
             .map(|t| t.partitions)
             .ok_or(KafkaCode::NOT_COORDINATOR)?;
         let p = txn::txn_partition(id, partitions);
-        let epoch = self
-            .txn
+        let epoch = txns()
             .borrow()
             .loaded
             .get(&p)
@@ -549,7 +625,7 @@ impl Shard {
 
     /// Marks `id` busy (or not); false if it is gone (the partition moved).
     fn txn_set_busy(&self, id: &str, busy: bool) -> bool {
-        match self.txn.borrow_mut().txns.get_mut(id) {
+        match txns().borrow_mut().txns.get_mut(id) {
             Some(e) => {
                 e.busy = busy;
                 true
@@ -567,7 +643,7 @@ impl Shard {
         let (partition, coordinator_epoch) = self.txn_home(id)?;
         // At most twice: an open transaction is aborted first.
         for _ in 0..2 {
-            let entry = self.txn.borrow().txns.get(id).cloned();
+            let entry = txns().borrow().txns.get(id).cloned();
             let Some(entry) = entry else {
                 return self
                     .txn_init_new(id, partition, coordinator_epoch, timeout_ms, producer)
@@ -633,7 +709,7 @@ impl Shard {
             return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
         }
         // A placeholder, so a second InitProducerId meanwhile waits.
-        self.txn.borrow_mut().txns.insert(
+        txns().borrow_mut().txns.insert(
             id.to_string(),
             TxnEntry {
                 partition,
@@ -644,13 +720,13 @@ impl Shard {
         let meta = match self.new_producer_id().await {
             Ok(producer_id) => TxnMeta::new(producer_id, timeout_ms, now_ms()),
             Err(code) => {
-                self.txn.borrow_mut().txns.remove(id);
+                txns().borrow_mut().txns.remove(id);
                 return Err(code);
             }
         };
         let result = self.txn_write(id, partition, coordinator_epoch, meta).await;
-        if result.is_err() && self.txn.borrow().coordinates(partition, coordinator_epoch) {
-            self.txn.borrow_mut().txns.remove(id);
+        if result.is_err() && txns().borrow().coordinates(partition, coordinator_epoch) {
+            txns().borrow_mut().txns.remove(id);
         }
         result
     }
@@ -666,7 +742,8 @@ impl Shard {
     ) -> Result<(i64, i16), KafkaCode> {
         self.txn_set_busy(id, true);
         let code = self.txn_persist(id, partition, Some(&next)).await;
-        let mut coordinator = self.txn.borrow_mut();
+        let local = txns();
+        let mut coordinator = local.borrow_mut();
         if !coordinator.coordinates(partition, coordinator_epoch) {
             return Err(KafkaCode::NOT_COORDINATOR);
         }
@@ -684,7 +761,8 @@ impl Shard {
 
     /// Checks a request's producer id and epoch against the id's state.
     fn txn_check(&self, id: &str, producer_id: i64, epoch: i16) -> Result<TxnEntry, KafkaCode> {
-        let coordinator = self.txn.borrow();
+        let local = txns();
+        let coordinator = local.borrow();
         let Some(entry) = coordinator.txns.get(id) else {
             return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
         };
@@ -778,7 +856,8 @@ impl Shard {
     ) -> Result<(), KafkaCode> {
         let (partition, coordinator_epoch) = self.txn_home(id)?;
         let mut next = {
-            let mut coordinator = self.txn.borrow_mut();
+            let local = txns();
+            let mut coordinator = local.borrow_mut();
             let entry = coordinator
                 .txns
                 .get_mut(id)
@@ -805,7 +884,8 @@ impl Shard {
         next.update_ms = now_ms();
         let code = self.txn_persist(id, partition, Some(&next)).await;
         {
-            let mut coordinator = self.txn.borrow_mut();
+            let local = txns();
+            let mut coordinator = local.borrow_mut();
             if !coordinator.coordinates(partition, coordinator_epoch) {
                 return Err(KafkaCode::NOT_COORDINATOR);
             }
@@ -863,7 +943,8 @@ impl Shard {
             }
         })
         .detach();
-        let mut coordinator = self.txn.borrow_mut();
+        let local = txns();
+        let mut coordinator = local.borrow_mut();
         if !coordinator.coordinates(partition, coordinator_epoch) {
             return Err(KafkaCode::NOT_COORDINATOR);
         }
@@ -888,7 +969,7 @@ impl Shard {
         let mut left: Vec<(String, i32)> = meta.partitions.iter().cloned().collect();
         let mut pause = Duration::from_millis(50);
         loop {
-            if !self.txn.borrow().coordinates(partition, coordinator_epoch) {
+            if !txns().borrow().coordinates(partition, coordinator_epoch) {
                 return Err(KafkaCode::NOT_COORDINATOR);
             }
             let table = self.table();
@@ -1116,7 +1197,7 @@ impl Shard {
         let ms = now_ms();
         for (m, code) in items.iter().zip(&codes) {
             if code.is_ok() && &*m.tp.topic == OFFSETS_TOPIC {
-                self.coordinator.borrow_mut().complete_txn(
+                crate::group::service::groups().borrow_mut().complete_txn(
                     m.tp.partition,
                     m.producer_id,
                     m.epoch,
@@ -1138,7 +1219,7 @@ impl Shard {
     ) {
         let records = crate::group::service::read_records(log);
         let count = records.len();
-        let preparing = self.txn.borrow_mut().load(partition, leader_epoch, records);
+        let preparing = txns().borrow_mut().load(partition, leader_epoch, records);
         if count > 0 {
             info!(
                 shard = self.id,
@@ -1151,7 +1232,7 @@ impl Shard {
             let shard = self.clone();
             glommio::spawn_local(async move {
                 let meta = {
-                    let mut coordinator = shard.txn.borrow_mut();
+                    let local = txns();                    let mut coordinator = local.borrow_mut();
                     let Some(entry) = coordinator.txns.get_mut(&id) else {
                         return;
                     };
@@ -1174,7 +1255,7 @@ impl Shard {
         loop {
             glommio::timer::sleep(every).await;
             let now = now_ms();
-            let timed_out = self.txn.borrow().timed_out(now);
+            let timed_out = txns().borrow().timed_out(now);
             for id in timed_out {
                 let shard = self.clone();
                 glommio::spawn_local(async move {
@@ -1186,14 +1267,13 @@ impl Shard {
                 })
                 .detach();
             }
-            let expired = self
-                .txn
+            let expired = txns()
                 .borrow()
                 .expired(now, self.broker.transactional_id_expiration_ms);
             for (id, partition) in expired {
                 // Checked again: an earlier tombstone's wait may have let a
                 // request for this id in.
-                let still_idle = self.txn.borrow().is_expired(
+                let still_idle = txns().borrow().is_expired(
                     &id,
                     now_ms(),
                     self.broker.transactional_id_expiration_ms,
@@ -1203,7 +1283,8 @@ impl Shard {
                 }
                 self.txn_set_busy(&id, true);
                 let code = self.txn_persist(&id, partition, None).await;
-                let mut coordinator = self.txn.borrow_mut();
+                let local = txns();
+                let mut coordinator = local.borrow_mut();
                 if code.is_ok() {
                     info!(shard = self.id, transactional_id = %id, "forgot an idle transactional id");
                     coordinator.txns.remove(&id);
