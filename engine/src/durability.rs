@@ -54,7 +54,6 @@ impl Shard {
         glommio::spawn_local(self.clone().checkpoint_timer()).detach();
         glommio::spawn_local(self.clone().retention_timer()).detach();
         glommio::spawn_local(self.clone().disk_space_timer()).detach();
-        glommio::spawn_local(self.clone().isr_timer()).detach();
         let shard = self.clone();
         glommio::spawn_local(async move { crate::metrics::watch_stalls(&shard.metrics).await })
             .detach();

@@ -242,6 +242,7 @@ async fn shard_main(
         .map_err(|e| format!("joining the shard mesh failed: {e}"))?;
     let shard = Shard::new(config.clone(), senders, table.clone());
     // The coordinators watch the partitions before the first table opens them.
+    crate::replication::fetcher::Fetchers::install(&shard);
     crate::group::service::Groups::install(&shard);
     crate::handlers::txn::Txns::install(&shard);
     shard.apply_table(table);

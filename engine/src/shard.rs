@@ -32,10 +32,10 @@ use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
-/// A service whose state follows the shard's partitions: the group and
-/// transaction coordinators, whose state lives in internal topics. The
-/// shard tells its watchers, in registration order, after it acted on a
-/// change itself (a follower is already fetching when they hear of it).
+/// A service whose work follows the shard's partitions: the replica
+/// fetchers, and the group and transaction coordinators, whose state lives
+/// in internal topics. The shard tells its watchers in registration order
+/// (the fetchers first).
 pub trait PartitionWatcher {
     /// A partition this shard owns changed role.
     fn role_changed(
@@ -44,10 +44,13 @@ pub trait PartitionWatcher {
         tp: &TopicPartition,
         transition: &crate::partition::role::Transition,
     );
+    /// A partition left this shard (its topic was deleted, or this broker no
+    /// longer holds a replica); called before its data is removed.
+    fn partition_removed(&self, _shard: &Rc<Shard>, _tp: &TopicPartition) {}
     /// Topics were deleted (or deleted and created again).
-    fn topics_deleted(&self, shard: &Rc<Shard>, names: &std::collections::HashSet<String>);
+    fn topics_deleted(&self, _shard: &Rc<Shard>, _names: &std::collections::HashSet<String>) {}
     /// Adds what it counts to a `/metrics` snapshot of the shard.
-    fn snapshot(&self, snapshot: &mut crate::metrics::ShardSnapshot);
+    fn snapshot(&self, _snapshot: &mut crate::metrics::ShardSnapshot) {}
 }
 
 /// Errors that stop a shard.
@@ -75,8 +78,6 @@ pub struct Shard {
     /// Shard 0 only: the node's quorum member, controller and broker
     /// registration (set once at start).
     pub cluster: RefCell<Option<Rc<crate::cluster::ClusterNode>>>,
-    /// Followers' fetch tasks, by leader broker.
-    pub(crate) fetchers: crate::replication::fetcher::Fetchers,
     /// Bytes of request frames this shard may hold (`REQUEST_MEMORY_PER_SHARD_BYTES`).
     request_memory: Semaphore,
     pub connections: Cell<usize>,
@@ -123,7 +124,6 @@ impl Shard {
             topic_configs: RefCell::new(HashMap::new()),
             senders,
             cluster: RefCell::new(None),
-            fetchers: Default::default(),
             request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
             connections: Cell::new(0),
             sync_queue,
@@ -304,8 +304,11 @@ impl Shard {
             })
             .map(|(tp, _)| tp.clone())
             .collect();
+        let watchers = self.watchers();
         for tp in stale {
-            self.unfollow(&tp);
+            for watcher in &watchers {
+                watcher.partition_removed(self, &tp);
+            }
             if let Some(partition) = partitions.remove(&tp) {
                 info!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition");
                 if let Err(err) = partition.log.delete() {
@@ -426,10 +429,10 @@ impl Shard {
         self.watchers.borrow().clone()
     }
 
-    /// Acts on role changes: followers fetch from their new leader (after
-    /// truncating), leaders stop fetching; then the watchers hear of each
-    /// change (a shard leading a `__consumer_offsets` partition loads its
-    /// groups, one that stops leading it drops them).
+    /// Logs role changes and tells the watchers: the replica fetchers (a
+    /// follower fetches from its new leader after truncating, a leader stops
+    /// fetching), the coordinators (a shard leading a `__consumer_offsets`
+    /// partition loads its groups, one that stops leading it drops them).
     fn take_up_roles(
         self: &Rc<Self>,
         transitions: Vec<(TopicPartition, crate::partition::role::Transition)>,
@@ -441,18 +444,15 @@ impl Shard {
                 Transition::Unchanged | Transition::IsrChanged => {}
                 Transition::BecameLeader { leader_epoch } => {
                     info!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader_epoch, "leading");
-                    self.unfollow(&tp);
                 }
                 Transition::BecameFollower {
                     leader,
                     leader_epoch,
                 } => {
                     debug!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader, leader_epoch, "following");
-                    self.follow(tp.clone(), leader, leader_epoch);
                 }
                 Transition::WentOffline => {
                     warn!(shard = self.id, topic = %tp.topic, partition = tp.partition, "no leader elected: offline");
-                    self.unfollow(&tp);
                 }
             }
             for watcher in &watchers {

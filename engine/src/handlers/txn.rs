@@ -530,8 +530,6 @@ impl PartitionWatcher for Txns {
         }
     }
 
-    fn topics_deleted(&self, _shard: &Rc<Shard>, _names: &std::collections::HashSet<String>) {}
-
     fn snapshot(&self, snapshot: &mut ShardSnapshot) {
         snapshot.transactional_ids = self
             .coordinator

@@ -27,8 +27,8 @@
 
 use crate::clock::now_ms;
 use crate::messages::TopicPartition;
-use crate::partition::role::Role;
-use crate::shard::Shard;
+use crate::partition::role::{Role, Transition};
+use crate::shard::{PartitionWatcher, Shard};
 use futures::channel::oneshot;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -38,7 +38,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochResponse, TopicName,
 };
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -94,20 +94,47 @@ impl FetcherTask {
     }
 }
 
-/// A shard's fetch tasks by leader broker.
+/// A shard's fetch tasks by leader broker. Per shard (one per core thread,
+/// like the coordinators), installed by [`Fetchers::install`]; the shard
+/// tells it about role changes through `PartitionWatcher`.
 #[derive(Default)]
 pub struct Fetchers {
     by_leader: RefCell<HashMap<i32, Rc<FetcherTask>>>,
 }
 
-impl Shard {
+thread_local! {
+    static LOCAL: OnceCell<Rc<Fetchers>> = const { OnceCell::new() };
+}
+
+/// This shard's fetch tasks (see [`Fetchers`]).
+fn fetchers() -> Rc<Fetchers> {
+    LOCAL
+        .with(|local| local.get().cloned())
+        .expect("Fetchers::install ran at shard start")
+}
+
+impl Fetchers {
+    /// Creates this shard's fetchers, has the shard tell them about role
+    /// changes, and starts the leaders' ISR timer.
+    pub fn install(shard: &Rc<Shard>) {
+        let fetchers = Rc::new(Fetchers::default());
+        LOCAL.with(|local| {
+            assert!(
+                local.set(fetchers.clone()).is_ok(),
+                "one set of fetchers per shard"
+            )
+        });
+        shard.watch(fetchers);
+        glommio::spawn_local(shard.clone().isr_timer()).detach();
+    }
+
     /// Starts (or restarts, at a new epoch) following `leader` for `tp`.
-    pub(crate) fn follow(self: &Rc<Self>, tp: TopicPartition, leader: i32, leader_epoch: i32) {
+    fn follow(&self, shard: &Rc<Shard>, tp: TopicPartition, leader: i32, leader_epoch: i32) {
         self.unfollow(&tp);
         // glommio may poll a new task at once: no borrow may be held when it
         // is spawned, and the partition must be in it already.
         let (task, new) = {
-            let mut tasks = self.fetchers.by_leader.borrow_mut();
+            let mut tasks = self.by_leader.borrow_mut();
             match tasks.get(&leader) {
                 Some(task) => (task.clone(), false),
                 None => {
@@ -130,19 +157,36 @@ impl Shard {
             },
         );
         if new {
-            glommio::spawn_local(run(Rc::downgrade(self), task)).detach();
+            glommio::spawn_local(run(Rc::downgrade(shard), task)).detach();
         } else {
             task.poke();
         }
     }
 
     /// Stops following `tp` (it leads now, is offline, or went away).
-    pub(crate) fn unfollow(&self, tp: &TopicPartition) {
-        for task in self.fetchers.by_leader.borrow().values() {
+    fn unfollow(&self, tp: &TopicPartition) {
+        for task in self.by_leader.borrow().values() {
             if task.partitions.borrow_mut().remove(tp).is_some() {
                 task.poke();
             }
         }
+    }
+}
+
+impl PartitionWatcher for Fetchers {
+    fn role_changed(&self, shard: &Rc<Shard>, tp: &TopicPartition, transition: &Transition) {
+        match transition {
+            Transition::Unchanged | Transition::IsrChanged => {}
+            Transition::BecameLeader { .. } | Transition::WentOffline => self.unfollow(tp),
+            Transition::BecameFollower {
+                leader,
+                leader_epoch,
+            } => self.follow(shard, tp.clone(), *leader, *leader_epoch),
+        }
+    }
+
+    fn partition_removed(&self, _shard: &Rc<Shard>, tp: &TopicPartition) {
+        self.unfollow(tp);
     }
 }
 
@@ -182,7 +226,8 @@ async fn run(shard: Weak<Shard>, task: Rc<FetcherTask>) {
         if task.partitions.borrow().is_empty() {
             // Nothing to follow from this leader any more: end, unless a
             // partition was added meanwhile (follow() found us registered).
-            let mut tasks = shard.fetchers.by_leader.borrow_mut();
+            let fetchers = fetchers();
+            let mut tasks = fetchers.by_leader.borrow_mut();
             if task.partitions.borrow().is_empty() {
                 if tasks
                     .get(&task.leader)
