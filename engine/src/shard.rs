@@ -36,6 +36,12 @@ use uuid::Uuid;
 /// fetchers, and the group and transaction coordinators, whose state lives
 /// in internal topics. The shard tells its watchers in registration order
 /// (the fetchers first).
+///
+/// Each call comes with none of the shard's state borrowed; role changes
+/// and deleted topics are told once the topic table they follow from is in
+/// place. A watcher that starts a task must not
+/// hold a borrow of its own across the spawn either: glommio polls a new task
+/// at once, up to its first wait.
 pub trait PartitionWatcher {
     /// A partition this shard owns changed role.
     fn role_changed(
@@ -291,9 +297,10 @@ impl Shard {
         let me = self.broker.node_id;
         let now = now_ms();
         let mut transitions = Vec::new();
-        let mut partitions = self.partitions.borrow_mut();
         // Partitions of deleted topics, and ones no longer replicated here.
-        let stale: Vec<TopicPartition> = partitions
+        let stale: Vec<TopicPartition> = self
+            .partitions
+            .borrow()
             .iter()
             .filter(|(tp, p)| {
                 table.topics.get(&*tp.topic).is_none_or(|t| {
@@ -305,10 +312,13 @@ impl Shard {
             .map(|(tp, _)| tp.clone())
             .collect();
         let watchers = self.watchers();
-        for tp in stale {
+        for tp in &stale {
             for watcher in &watchers {
-                watcher.partition_removed(self, &tp);
+                watcher.partition_removed(self, tp);
             }
+        }
+        let mut partitions = self.partitions.borrow_mut();
+        for tp in stale {
             if let Some(partition) = partitions.remove(&tp) {
                 info!(shard = self.id, topic = %tp.topic, partition = tp.partition, "deleting partition");
                 if let Err(err) = partition.log.delete() {
@@ -394,7 +404,6 @@ impl Shard {
             }
         }
         drop(partitions);
-        self.take_up_roles(transitions);
         // Committed offsets of deleted (or deleted and re-created) topics go
         // with them, as in Kafka: a new topic of the same name starts clean.
         let deleted: std::collections::HashSet<String> = self
@@ -412,6 +421,11 @@ impl Shard {
             .collect();
         *self.topic_configs.borrow_mut() = configs;
         *self.table.borrow_mut() = table;
+        // After the new table is in place: what the watchers start on a role
+        // change (a coordinator finishing the transactions its predecessor
+        // left, writing their markers to the partitions' leaders; a fetcher
+        // reaching its leader) reads it, and glommio runs a new task at once.
+        self.take_up_roles(transitions);
         if !deleted.is_empty() {
             for watcher in self.watchers() {
                 watcher.topics_deleted(self, &deleted);
@@ -1297,7 +1311,7 @@ const PARTITION_METADATA: &str = "partition.metadata";
 /// Makes sure `dir` holds data of the topic with this id: a directory left behind by
 /// a deleted topic of the same name (a crash between saving the topic table and
 /// removing the data) is removed, so a re-created topic never shows old records.
-fn claim_partition_dir(dir: &std::path::Path, topic_id: Uuid) -> std::io::Result<()> {
+pub(crate) fn claim_partition_dir(dir: &std::path::Path, topic_id: Uuid) -> std::io::Result<()> {
     let path = dir.join(PARTITION_METADATA);
     let expected = format!("version: 0\ntopic_id: {topic_id}\n");
     match std::fs::read_to_string(&path) {

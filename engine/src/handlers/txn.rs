@@ -524,8 +524,17 @@ impl PartitionWatcher for Txns {
         }
         self.coordinator.borrow_mut().unload(tp.partition);
         if let Transition::BecameLeader { leader_epoch } = transition {
-            if let Some(partition) = shard.partitions.borrow().get(tp) {
-                shard.load_txn_partition(tp.partition, *leader_epoch, &partition.log);
+            // The partitions are not borrowed past the read: loading starts
+            // the transactions left preparing, and glommio runs a new task
+            // at once, up to its first wait (their records are appended).
+            let records = {
+                let partitions = shard.partitions.borrow();
+                partitions
+                    .get(tp)
+                    .map(|partition| crate::group::service::read_records(&partition.log))
+            };
+            if let Some(records) = records {
+                shard.load_txn_partition(tp.partition, *leader_epoch, records);
             }
         }
     }
@@ -1207,15 +1216,16 @@ impl Shard {
         codes
     }
 
-    /// Reads a `__transaction_state` partition this shard now leads into
-    /// the coordinator, and finishes the transactions left preparing.
+    /// Loads the records of a `__transaction_state` partition this shard
+    /// now leads into the coordinator, and finishes the transactions left
+    /// preparing. The caller holds no borrow of the shard's state: each of
+    /// those runs at once in a task of its own.
     pub(crate) fn load_txn_partition(
         self: &Rc<Self>,
         partition: i32,
         leader_epoch: i32,
-        log: &strom_storage::log::PartitionLog,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) {
-        let records = crate::group::service::read_records(log);
         let count = records.len();
         let preparing = txns().borrow_mut().load(partition, leader_epoch, records);
         if count > 0 {
@@ -1230,7 +1240,8 @@ impl Shard {
             let shard = self.clone();
             glommio::spawn_local(async move {
                 let meta = {
-                    let local = txns();                    let mut coordinator = local.borrow_mut();
+                    let local = txns();
+                    let mut coordinator = local.borrow_mut();
                     let Some(entry) = coordinator.txns.get_mut(&id) else {
                         return;
                     };
@@ -1303,4 +1314,108 @@ fn pair_codes(items: Vec<MarkerItem>, codes: Vec<KafkaCode>) -> Vec<(MarkerItem,
             (item, code)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{partition_dir, PartitionState, TopicMeta, TopicTable};
+    use crate::runtime::mesh::Task;
+    use glommio::channels::channel_mesh::MeshBuilder;
+    use strom_tuning::config::{BrokerConfig, TopicConfig};
+    use uuid::Uuid;
+
+    fn topic(name: &str) -> (String, Arc<TopicMeta>) {
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions: 1,
+            configs: BTreeMap::new(),
+            assignments: vec![PartitionState::new(vec![1])],
+        };
+        (name.to_string(), Arc::new(meta))
+    }
+
+    /// A broker restarting (or taking over) with a transaction its
+    /// coordinator left in PrepareCommit: the new coordinator writes the
+    /// commit markers and records CompleteCommit. It once stopped the broker
+    /// instead (a partition borrow held while the finishing task ran at
+    /// once), and would have skipped the markers of partitions missing from
+    /// the table the shard had before.
+    #[test]
+    fn a_coordinator_taking_over_finishes_a_transaction_left_preparing() {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = BrokerConfig {
+            node_id: 1,
+            ..BrokerConfig::default()
+        };
+        config.log_dirs = vec![data.path().to_path_buf()];
+        let table = TopicTable {
+            revision: 1,
+            cluster_id: "test".to_string(),
+            topics: [topic(TXN_TOPIC), topic("t")].into_iter().collect(),
+            ..TopicTable::default()
+        };
+        // What the previous coordinator wrote before it stopped.
+        let state = &table.topics[TXN_TOPIC];
+        let dir = partition_dir(data.path(), TXN_TOPIC, 0);
+        crate::shard::claim_partition_dir(&dir, state.id).unwrap();
+        let log_config = crate::partition::log_config(&TopicConfig::defaults_from(&config));
+        let (mut log, _) = strom_storage::log::PartitionLog::open(&dir, log_config, 0).unwrap();
+        let meta = TxnMeta {
+            producer_id: 7,
+            epoch: 0,
+            timeout_ms: 60_000,
+            state: TxnState::PrepareCommit,
+            partitions: [("t".to_string(), 0)].into_iter().collect(),
+            start_ms: 1,
+            update_ms: 1,
+        };
+        let (key, value) = (txn::key("tx"), txn::value(&meta));
+        let mut bytes = batch::encode_batch(0, 1, &[(Some(&key), Some(&value))]);
+        let headers = batch::validate_batches(&bytes).unwrap();
+        log.append(&mut bytes, &headers, 0, None, 1).unwrap();
+        log.close().unwrap();
+
+        let config = Arc::new(config);
+        let table = Arc::new(table);
+        let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(move || async move {
+                let mesh = MeshBuilder::<Task<Shard>, _>::full(1, 8);
+                let (senders, _receivers) = mesh.join().await.unwrap();
+                let shard = Shard::new(config, senders, Arc::new(TopicTable::default()));
+                crate::replication::fetcher::Fetchers::install(&shard);
+                crate::group::service::Groups::install(&shard);
+                Txns::install(&shard);
+                shard.apply_table(table);
+                shard.start_storage_tasks();
+                let mut state = None;
+                for _ in 0..500 {
+                    state = txns().borrow().txns.get("tx").map(|e| e.meta.state);
+                    if state == Some(TxnState::CompleteCommit) {
+                        break;
+                    }
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+                let tp = TopicPartition {
+                    topic: Arc::from("t"),
+                    partition: 0,
+                };
+                let mut markers = Vec::new();
+                if let Some(partition) = shard.partitions.borrow().get(&tp) {
+                    crate::group::service::read_batches(&partition.log, |header, bytes| {
+                        if header.is_control() {
+                            markers.push((header.producer_id, batch::marker_of(bytes)));
+                        }
+                    });
+                }
+                (state, markers)
+            })
+            .unwrap();
+        let (state, markers) = handle.join().unwrap();
+        assert_eq!(state, Some(TxnState::CompleteCommit));
+        assert_eq!(markers.len(), 1, "one commit marker on t-0: {markers:?}");
+        assert_eq!(markers[0].0, 7);
+        assert!(matches!(markers[0].1, Some((batch::Marker::Commit, _))));
+    }
 }
