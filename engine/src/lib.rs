@@ -1,20 +1,28 @@
 //! The Strom broker: shards, Kafka API handlers, start-up and shutdown.
 //!
-//! Layout: [`server`] starts one glommio executor per shard; each runs a
-//! [`shard::Shard`] that owns its partitions and serves the connections it accepts
-//! ([`connection`]), routing partition work to other shards with [`messages`].
-//! [`handlers`] holds one file per Kafka API; [`errors`] maps internal errors to
-//! Kafka error codes; [`metadata`] is the topic table; [`admin`] changes it
-//! (configs, partition counts).
+//! Layout, from the top (each layer imports only those below it; see
+//! `docs/architecture.md`):
+//! - [`server`] starts one glommio executor per shard and composes each
+//!   shard with its services; [`http`] is the admin HTTP API on shard 0.
+//! - [`kafka`]: the Kafka listener ([`kafka::connection`]), dispatch and one
+//!   file per Kafka API.
+//! - [`cluster`]: the controller quorum, the active controller, this
+//!   broker's membership and its requests to the controller
+//!   ([`cluster::client`]).
+//! - [`group`], [`txn`] (with `kafka::txn`'s coordinator service),
+//!   [`replication`]: per-shard services that follow the partitions.
+//! - [`shard`]: the per-core state, partition routing and cross-shard calls;
+//!   [`shard::durability`], its storage housekeeping.
+//! - [`partition`]: one partition's log, role and ISR rules.
+//! - [`runtime`] (the mesh, io_uring helpers), [`messages`], [`metadata`],
+//!   [`errors`], [`metrics`], [`logging`], [`clock`]: the ground floor.
 
 pub mod clock;
 pub mod cluster;
-pub mod connection;
-pub mod durability;
 pub mod errors;
 pub mod group;
-pub mod handlers;
 pub mod http;
+pub mod kafka;
 pub mod logging;
 pub mod messages;
 pub mod metadata;

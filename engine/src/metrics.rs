@@ -323,29 +323,44 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Prometheus text (version 0.0.4) of all shards' snapshots.
+/// Prometheus text (version 0.0.4) of all shards' snapshots.
 pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    header(&mut out, "strom_build_info", "gauge", "Strom version.");
+    render_process(&mut out, process, shards.len());
+    render_shards(&mut out, shards);
+    render_latencies(&mut out, shards);
+    render_partitions(&mut out, shards);
+    render_groups(&mut out, shards);
+    render_storage(&mut out);
+    out
+}
+
+/// Build, uptime and shard count.
+fn render_process(out: &mut String, process: &Process, shard_count: usize) {
+    header(out, "strom_build_info", "gauge", "Strom version.");
     emit!(
         out,
         "strom_build_info{{version=\"{}\"}} 1",
         label(process.version)
     );
     header(
-        &mut out,
+        out,
         "strom_uptime_seconds",
         "gauge",
         "Seconds since the broker started.",
     );
     emit!(out, "strom_uptime_seconds {}", process.uptime.as_secs_f64());
     header(
-        &mut out,
+        out,
         "strom_shards",
         "gauge",
         "Shards (one pinned thread each).",
     );
-    emit!(out, "strom_shards {}", shards.len());
+    emit!(out, "strom_shards {}", shard_count);
+}
 
+/// Per-shard gauges and counters.
+fn render_shards(out: &mut String, shards: &[ShardSnapshot]) {
     type Field = fn(&ShardSnapshot) -> String;
     let per_shard: [(&str, &str, &str, Field); 12] = [
         (
@@ -422,7 +437,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         ),
     ];
     for (name, kind, help, field) in per_shard {
-        header(&mut out, name, kind, help);
+        header(out, name, kind, help);
         for s in shards {
             if name == "strom_transactions_ended_total" {
                 for (outcome, n) in ["commit", "abort", "timeout", "fenced"]
@@ -450,9 +465,13 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
             }
         }
     }
+}
+
+/// Request and fsync latency histograms.
+fn render_latencies(out: &mut String, shards: &[ShardSnapshot]) {
     let name = "strom_kafka_request_latency_seconds";
     header(
-        &mut out,
+        out,
         name,
         "histogram",
         "Time from a request read to its response written.",
@@ -460,21 +479,23 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
     for s in shards {
         for (api, h) in &s.requests {
             let labels = format!("shard=\"{}\",api=\"{}\"", s.shard, api_name(*api));
-            h.render(&mut out, name, &labels);
+            h.render(out, name, &labels);
         }
     }
     let name = "strom_storage_fsync_latency_seconds";
     header(
-        &mut out,
+        out,
         name,
         "histogram",
         "Latency of each fdatasync of a group-commit round.",
     );
     for s in shards {
-        s.fsync
-            .render(&mut out, name, &format!("shard=\"{}\"", s.shard));
+        s.fsync.render(out, name, &format!("shard=\"{}\"", s.shard));
     }
+}
 
+/// Per-partition gauges and counters, ordered by topic and partition.
+fn render_partitions(out: &mut String, shards: &[ShardSnapshot]) {
     let mut partitions: Vec<&PartitionSnapshot> =
         shards.iter().flat_map(|s| s.partitions.iter()).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -587,7 +608,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         ),
     ];
     for (name, kind, help, field) in per_partition {
-        header(&mut out, name, kind, help);
+        header(out, name, kind, help);
         for p in &partitions {
             emit!(
                 out,
@@ -598,15 +619,19 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
             );
         }
     }
+}
 
-    let high_watermarks: BTreeMap<(&str, i32), i64> = partitions
+/// Consumer groups: members, committed offsets and lag.
+fn render_groups(out: &mut String, shards: &[ShardSnapshot]) {
+    let high_watermarks: BTreeMap<(&str, i32), i64> = shards
         .iter()
+        .flat_map(|s| s.partitions.iter())
         .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
         .collect();
     let mut groups: Vec<&GroupSnapshot> = shards.iter().flat_map(|s| s.groups.iter()).collect();
     groups.sort_by(|a, b| a.group.cmp(&b.group));
     header(
-        &mut out,
+        out,
         "strom_group_members",
         "gauge",
         "Members of a consumer group.",
@@ -621,7 +646,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         );
     }
     header(
-        &mut out,
+        out,
         "strom_group_committed_offset",
         "gauge",
         "Offset a group committed.",
@@ -637,7 +662,7 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         }
     }
     header(
-        &mut out,
+        out,
         "strom_group_lag",
         "gauge",
         "High watermark minus the committed offset.",
@@ -655,7 +680,10 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
             }
         }
     }
+}
 
+/// Process-wide storage counters.
+fn render_storage(out: &mut String) {
     use strom_storage::metrics as storage;
     let storage_counters = [
         (
@@ -690,10 +718,9 @@ pub fn render(process: &Process, shards: &[ShardSnapshot]) -> String {
         ),
     ];
     for (name, help, counter) in storage_counters {
-        header(&mut out, name, "counter", help);
+        header(out, name, "counter", help);
         emit!(out, "{name} {}", counter.get());
     }
-    out
 }
 
 /// Kafka's name of an API key (`Produce`, `Fetch`, ...).

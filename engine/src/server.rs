@@ -1,7 +1,7 @@
 //! Start-up and shutdown: one glommio executor per shard, pinned to its core, a
 //! channel mesh between them, and a SO_REUSEPORT listener on every shard.
 
-use crate::connection;
+use crate::kafka::connection;
 use crate::metadata::TopicTable;
 use crate::runtime::mesh::Task;
 use crate::runtime::uring::probe_bind;
@@ -244,16 +244,18 @@ async fn shard_main(
     // The coordinators watch the partitions before the first table opens them.
     crate::replication::fetcher::Fetchers::install(&shard);
     crate::group::service::Groups::install(&shard);
-    crate::handlers::txn::Txns::install(&shard);
+    crate::kafka::txn::Txns::install(&shard);
     shard.apply_table(table);
     shard.start_storage_tasks();
 
     shard.serve_mesh(receivers);
 
     let cluster = if shard.id == 0 {
-        let node = crate::cluster::ClusterNode::start(&shard, config.clone(), legacy)?;
-        *shard.cluster.borrow_mut() = Some(node.clone());
-        Some(node)
+        Some(crate::cluster::ClusterNode::start(
+            &shard,
+            config.clone(),
+            legacy,
+        )?)
     } else {
         None
     };

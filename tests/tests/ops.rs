@@ -299,7 +299,7 @@ fn json_logs_carry_the_shard_and_levels_are_per_module() {
     require_kcat();
     let mut broker = Broker::start(BrokerOpts::default().smp(2).config(
         "strom.log.format = \"json\"\n\
-         strom.log.level = \"info,strom_engine::handlers::create_topics=warn\"\n",
+         strom.log.level = \"info,strom_engine::kafka::create_topics=warn\"\n",
     ));
     let b = broker.bootstrap();
     let out = kcat(&["-b", &b, "-t", "ops-logs", "-P"], Some(b"one\n"));

@@ -8,6 +8,8 @@
 //! - `quorum`: raft-rs driven from a task on shard 0.
 //! - `transport`: frames between the voters on the CONTROLLER listener.
 //! - `controller`: what the active controller decides.
+//! - `client`: the broker's requests to it (admin changes, ISR changes,
+//!   producer-id blocks), served on shard 0.
 //! - `elections`, `placement`: the pure rules it decides with.
 //!
 //! [`ClusterNode`] ties them together on shard 0: it starts the quorum, the
@@ -16,6 +18,7 @@
 //! runs this broker's registration and heartbeats.
 
 pub mod admin;
+pub mod client;
 pub mod controller;
 pub mod elections;
 pub mod placement;
@@ -89,6 +92,10 @@ pub struct ClusterNode {
     /// shutdown; `shutdown_done` fires once the controller agrees.
     stopping: Cell<bool>,
     shutdown_done: RefCell<Vec<oneshot::Sender<()>>>,
+    /// The block of producer ids this broker hands out, as (next, end).
+    producer_ids: Cell<(i64, i64)>,
+    /// One producer id block request to the controller at a time.
+    producer_id_lock: glommio::sync::Semaphore,
 }
 
 struct QuorumInbound {
@@ -175,7 +182,10 @@ impl ClusterNode {
             fenced: Cell::new(true),
             stopping: Cell::new(false),
             shutdown_done: RefCell::new(Vec::new()),
+            producer_ids: Cell::new((0, 0)),
+            producer_id_lock: glommio::sync::Semaphore::new(1),
         });
+        client::install(&node);
         if let (Some(transport), Some(address)) = (&transport, config.controller_listen) {
             crate::runtime::uring::probe_bind(address).map_err(|e| {
                 format!("cannot listen on {address} for the controller quorum: {e}")

@@ -19,8 +19,9 @@ use super::raft_log::{encode_frames, make_snapshot, MetadataStorage, RaftLogFile
 use super::records;
 use super::transport::Transport;
 use crate::metadata::{TopicTable, NO_LEADER};
-use futures::channel::{mpsc, oneshot};
-use futures::StreamExt;
+use futures::channel::oneshot;
+use futures::FutureExt;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use protobuf::Message as _;
 use raft::prelude::{Entry, EntryType, Message};
 use raft::{RawNode, StateRole};
@@ -40,6 +41,9 @@ const HEARTBEAT_TICKS: usize = 2;
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 4096;
 /// Events handled between two `Ready` rounds at most.
 const EVENTS_PER_ROUND: usize = 256;
+/// Events waiting for the driver at most: a raft message beyond it is
+/// dropped (raft sends again, as after a lost packet), a proposal waits.
+const EVENTS_QUEUED_MAX: usize = 4 * EVENTS_PER_ROUND;
 /// Largest raft append message.
 const MESSAGE_BYTES_MAX: u64 = 1 << 20;
 const VOTERS_FILE: &str = "voters";
@@ -105,8 +109,8 @@ pub struct Quorum {
     raw: RefCell<RawNode<MetadataStorage>>,
     files: RefCell<RaftLogFiles>,
     transport: Option<Rc<Transport>>,
-    events: mpsc::UnboundedSender<Event>,
-    events_rx: RefCell<Option<mpsc::UnboundedReceiver<Event>>>,
+    events: LocalSender<Event>,
+    events_rx: RefCell<Option<LocalReceiver<Event>>>,
     image: RefCell<Arc<TopicTable>>,
     applied: Cell<u64>,
     leader: Cell<i32>,
@@ -186,7 +190,7 @@ impl Quorum {
             // A quorum of one: no need to wait for an election timeout.
             raw.campaign()?;
         }
-        let (events, events_rx) = mpsc::unbounded();
+        let (events, events_rx) = local_channel::new_bounded(EVENTS_QUEUED_MAX);
         Ok(Rc::new(Quorum {
             node_id,
             voters,
@@ -282,7 +286,9 @@ impl Quorum {
     pub fn receive(&self, payload: &[u8]) {
         match Message::parse_from_bytes(payload) {
             Ok(message) => {
-                let _ = self.events.unbounded_send(Event::Raft(message));
+                if self.events.try_send(Event::Raft(message)).is_err() {
+                    debug!("dropping a raft message: the quorum's event queue is full");
+                }
             }
             Err(err) => warn!("dropping an undecodable raft message: {err}"),
         }
@@ -295,9 +301,10 @@ impl Quorum {
             return Err(ProposeError::NotLeader);
         }
         let (tx, rx) = oneshot::channel();
-        let _ = self
-            .events
-            .unbounded_send(Event::Propose(records::encode_batch(records), tx));
+        let event = Event::Propose(records::encode_batch(records), tx);
+        if self.events.send(event).await.is_err() {
+            return Err(ProposeError::LeadershipLost);
+        }
         rx.await.unwrap_or(Err(ProposeError::LeadershipLost))
     }
 
@@ -324,7 +331,7 @@ impl Quorum {
 
     /// The driver: runs until the executor stops.
     pub async fn run(self: Rc<Self>) {
-        let Some(mut events) = self.events_rx.borrow_mut().take() else {
+        let Some(events) = self.events_rx.borrow_mut().take() else {
             return;
         };
         let tick = Duration::from_millis(TICK_MS);
@@ -338,16 +345,16 @@ impl Quorum {
             } else {
                 let sleep = glommio::timer::sleep(next_tick - now);
                 futures::pin_mut!(sleep);
-                match futures::future::select(events.next(), sleep).await {
+                match futures::future::select(Box::pin(events.recv()), sleep).await {
                     futures::future::Either::Left((Some(event), _)) => self.handle(event),
                     futures::future::Either::Left((None, _)) => return,
                     futures::future::Either::Right(_) => {}
                 }
             }
             for _ in 0..EVENTS_PER_ROUND {
-                match events.try_recv() {
-                    Ok(event) => self.handle(event),
-                    Err(_) => break,
+                match events.recv().now_or_never() {
+                    Some(Some(event)) => self.handle(event),
+                    _ => break,
                 }
             }
             self.process_ready().await;

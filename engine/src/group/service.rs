@@ -1,5 +1,5 @@
 //! The group coordinator's service on a shard: the calls the group APIs
-//! (`handlers/`, one file per API) send, persisting to `__consumer_offsets`,
+//! (`kafka/`, one file per API) send, persisting to `__consumer_offsets`,
 //! loading a partition's groups when this shard starts leading it, and the
 //! timer that drives session timeouts and rebalance deadlines.
 //!
@@ -231,7 +231,7 @@ pub async fn ensure_internal_topic(
     };
     match shard
         .call(0, move |zero| async move {
-            zero.create_topics_here(vec![spec], false).await
+            crate::cluster::client::create_topics(&zero, vec![spec], false).await
         })
         .await
     {

@@ -8,7 +8,9 @@
 //! own appends and reads; syncs, controller requests and fetches are the
 //! callers'.
 
+pub mod append;
 pub mod isr;
+pub mod read;
 pub mod role;
 
 use crate::clock::now_ms;

@@ -27,7 +27,7 @@
 
 use crate::clock::now_ms;
 use crate::messages::TopicPartition;
-use crate::partition::role::{Role, Transition};
+use crate::partition::role::{IsrRequest, Role, Transition};
 use crate::shard::{PartitionWatcher, Shard};
 use futures::channel::oneshot;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -125,7 +125,7 @@ impl Fetchers {
             )
         });
         shard.watch(fetchers);
-        glommio::spawn_local(shard.clone().isr_timer()).detach();
+        glommio::spawn_local(super::isr_timer(shard.clone())).detach();
     }
 
     /// Starts (or restarts, at a new epoch) following `leader` for `tp`.
@@ -187,6 +187,10 @@ impl PartitionWatcher for Fetchers {
 
     fn partition_removed(&self, _shard: &Rc<Shard>, tp: &TopicPartition) {
         self.unfollow(tp);
+    }
+
+    fn isr_change_wanted(&self, shard: &Rc<Shard>, tp: &TopicPartition, request: &IsrRequest) {
+        super::request_isr_change(shard, tp.clone(), request);
     }
 }
 
@@ -511,49 +515,7 @@ async fn fetch(
     task: &FetcherTask,
     conn: &mut Connection,
 ) -> Result<Progress, strom_net::client::ClientError> {
-    let config = shard.broker.clone();
-    let mut request = FetchRequest::default();
-    request.replica_id = BrokerId(config.node_id);
-    request.max_wait_ms = config.replica_fetch_wait_max_ms as i32;
-    request.min_bytes = 1;
-    request.max_bytes = config.replica_fetch_response_max_bytes as i32;
-    request.session_id = 0;
-    request.session_epoch = -1;
-    let mut wanted: HashMap<TopicPartition, (i32, i64)> = HashMap::new();
-    {
-        let partitions = shard.partitions.borrow();
-        let states: Vec<(TopicPartition, i32)> = task
-            .partitions
-            .borrow()
-            .iter()
-            .filter_map(|(tp, s)| match s {
-                FetchState::Fetch { leader_epoch } => Some((tp.clone(), *leader_epoch)),
-                FetchState::Truncate { .. } => None,
-            })
-            .collect();
-        let mut items = Vec::new();
-        for (tp, leader_epoch) in states {
-            let Some(partition) = partitions.get(&tp) else {
-                continue;
-            };
-            let offset = partition.log.log_end_offset();
-            let mut p = FetchPartition::default();
-            p.partition = tp.partition;
-            p.current_leader_epoch = leader_epoch;
-            p.fetch_offset = offset;
-            p.last_fetched_epoch = partition.log.latest_epoch().unwrap_or(-1);
-            p.log_start_offset = partition.log.log_start_offset();
-            p.partition_max_bytes = config.replica_fetch_max_bytes as i32;
-            wanted.insert(tp.clone(), (leader_epoch, offset));
-            items.push((tp, p));
-        }
-        for (topic, parts) in by_topic(items) {
-            let mut t = FetchTopic::default();
-            t.topic = TopicName(str_bytes(&topic));
-            t.partitions = parts.into_iter().map(|(_, p)| p).collect();
-            request.topics.push(t);
-        }
-    }
+    let (request, wanted) = fetch_request(shard, task);
     if request.topics.is_empty() {
         return Ok(Progress::Idle);
     }
@@ -593,90 +555,17 @@ async fn fetch(
                 {
                     continue;
                 }
-                match data.error_code {
-                    NONE => {}
-                    OFFSET_OUT_OF_RANGE => {
-                        if data.log_start_offset > fetch_offset {
-                            info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, start = data.log_start_offset, "follower behind the leader's log start: starting over there");
-                            if let Err(err) = partition
-                                .log
-                                .truncate_fully_and_start_at(data.log_start_offset)
-                            {
-                                tracing::error!(
-                                    "resetting a follower's log failed, stopping the broker: {err}"
-                                );
-                                crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
-                            }
-                        } else {
-                            task.partitions.borrow_mut().insert(
-                                tp.clone(),
-                                FetchState::Truncate {
-                                    leader_epoch,
-                                    ask_epoch: None,
-                                    rounds: 0,
-                                },
-                            );
-                        }
-                        continue;
-                    }
-                    code => {
-                        debug!(shard = shard.id, topic = %tp.topic, partition = tp.partition, code, "replica fetch refused for a partition");
-                        refused = true;
-                        continue;
-                    }
-                }
-                if let Some(records) = data.records.as_ref() {
-                    let records = complete_batches(records);
-                    if !records.is_empty() {
-                        match validate_batches(records) {
-                            Ok(headers)
-                                if headers[0].base_offset == partition.log.log_end_offset() =>
-                            {
-                                match partition.log.append_replicated(records, &headers, now) {
-                                    Ok(_) => {
-                                        appended = true;
-                                        partition.counters.bytes_in += records.len() as u64;
-                                        partition.wake_replica_fetches();
-                                    }
-                                    Err(err) if err.is_no_space() => {
-                                        warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "disk full: follower not appending ({err})");
-                                        shard.disk_full.set(true);
-                                        refused = true;
-                                    }
-                                    Err(err) => {
-                                        tracing::error!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "follower append failed, stopping the broker: {err}");
-                                        crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
-                                    }
-                                }
-                            }
-                            Ok(headers) => {
-                                warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, expected = partition.log.log_end_offset(), got = headers[0].base_offset, "leader sent records from another offset; fetching again");
-                            }
-                            Err(err) => {
-                                warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "leader sent invalid records ({err}); fetching again");
-                                refused = true;
-                            }
-                        }
-                    }
-                }
-                if data.log_start_offset > partition.log.log_start_offset()
-                    && data.log_start_offset <= partition.log.log_end_offset()
-                {
-                    if let Err(err) = partition.log.delete_records_before(data.log_start_offset) {
-                        warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "cannot follow the leader's log start offset: {err}");
-                    }
-                }
-                let end = partition.log.log_end_offset();
-                let hw = data.high_watermark.min(end);
-                if hw >= 0 {
-                    partition.log.set_replicated_high_watermark(Some(hw));
-                }
-                if partition.config.write_caching {
-                    partition.on_progress();
-                } else if partition.log.synced_offset() < end {
+                let fetched = Fetched {
+                    tp: &tp,
+                    leader_epoch,
+                    fetch_offset,
+                    now_ms: now,
+                };
+                let progress = follow_partition(shard, task, partition, &data, fetched);
+                appended |= progress.appended;
+                refused |= progress.refused;
+                if let Some(end) = progress.unsynced_to {
                     to_sync.push((tp.clone(), end));
-                } else {
-                    partition.on_progress();
                 }
             }
         }
@@ -687,6 +576,186 @@ async fn fetch(
     } else {
         Progress::Busy
     })
+}
+
+/// The next Fetch to the leader: every partition of `task` in its fetching
+/// state, from its log end, and what was asked per partition (leader epoch,
+/// fetch offset).
+fn fetch_request(
+    shard: &Shard,
+    task: &FetcherTask,
+) -> (FetchRequest, HashMap<TopicPartition, (i32, i64)>) {
+    let config = &shard.broker;
+    let mut request = FetchRequest::default();
+    request.replica_id = BrokerId(config.node_id);
+    request.max_wait_ms = config.replica_fetch_wait_max_ms as i32;
+    request.min_bytes = 1;
+    request.max_bytes = config.replica_fetch_response_max_bytes as i32;
+    request.session_id = 0;
+    request.session_epoch = -1;
+    let mut wanted: HashMap<TopicPartition, (i32, i64)> = HashMap::new();
+    let partitions = shard.partitions.borrow();
+    let states: Vec<(TopicPartition, i32)> = task
+        .partitions
+        .borrow()
+        .iter()
+        .filter_map(|(tp, s)| match s {
+            FetchState::Fetch { leader_epoch } => Some((tp.clone(), *leader_epoch)),
+            FetchState::Truncate { .. } => None,
+        })
+        .collect();
+    let mut items = Vec::new();
+    for (tp, leader_epoch) in states {
+        let Some(partition) = partitions.get(&tp) else {
+            continue;
+        };
+        let offset = partition.log.log_end_offset();
+        let mut p = FetchPartition::default();
+        p.partition = tp.partition;
+        p.current_leader_epoch = leader_epoch;
+        p.fetch_offset = offset;
+        p.last_fetched_epoch = partition.log.latest_epoch().unwrap_or(-1);
+        p.log_start_offset = partition.log.log_start_offset();
+        p.partition_max_bytes = config.replica_fetch_max_bytes as i32;
+        wanted.insert(tp.clone(), (leader_epoch, offset));
+        items.push((tp, p));
+    }
+    for (topic, parts) in by_topic(items) {
+        let mut t = FetchTopic::default();
+        t.topic = TopicName(str_bytes(&topic));
+        t.partitions = parts.into_iter().map(|(_, p)| p).collect();
+        request.topics.push(t);
+    }
+    (request, wanted)
+}
+
+/// What was asked of one partition and when it was answered.
+#[derive(Clone, Copy)]
+struct Fetched<'a> {
+    tp: &'a TopicPartition,
+    leader_epoch: i32,
+    fetch_offset: i64,
+    now_ms: i64,
+}
+
+/// One partition's part of a fetch response, applied (all false when it
+/// was sent back to truncation or restarted at the leader's log start).
+#[derive(Default)]
+struct PartitionProgress {
+    appended: bool,
+    /// The leader refused it, or its records could not be taken.
+    refused: bool,
+    /// Appended records not yet synced, up to this offset.
+    unsynced_to: Option<i64>,
+}
+
+/// Applies the leader's answer for one partition this follower fetches:
+/// its records (when they start at the log end), the leader's log start
+/// offset and high watermark.
+fn follow_partition(
+    shard: &Shard,
+    task: &FetcherTask,
+    partition: &mut crate::partition::Partition,
+    data: &kafka_protocol::messages::fetch_response::PartitionData,
+    fetched: Fetched<'_>,
+) -> PartitionProgress {
+    let tp = fetched.tp;
+    match data.error_code {
+        NONE => {}
+        OFFSET_OUT_OF_RANGE => {
+            if data.log_start_offset > fetched.fetch_offset {
+                info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, start = data.log_start_offset, "follower behind the leader's log start: starting over there");
+                if let Err(err) = partition
+                    .log
+                    .truncate_fully_and_start_at(data.log_start_offset)
+                {
+                    tracing::error!(
+                        "resetting a follower's log failed, stopping the broker: {err}"
+                    );
+                    crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
+                }
+            } else {
+                task.partitions.borrow_mut().insert(
+                    tp.clone(),
+                    FetchState::Truncate {
+                        leader_epoch: fetched.leader_epoch,
+                        ask_epoch: None,
+                        rounds: 0,
+                    },
+                );
+            }
+            return PartitionProgress::default();
+        }
+        code => {
+            debug!(shard = shard.id, topic = %tp.topic, partition = tp.partition, code, "replica fetch refused for a partition");
+            return PartitionProgress {
+                refused: true,
+                ..PartitionProgress::default()
+            };
+        }
+    }
+    let mut appended = false;
+    let mut refused = false;
+    if let Some(records) = data.records.as_ref() {
+        let records = complete_batches(records);
+        if !records.is_empty() {
+            match validate_batches(records) {
+                Ok(headers) if headers[0].base_offset == partition.log.log_end_offset() => {
+                    match partition
+                        .log
+                        .append_replicated(records, &headers, fetched.now_ms)
+                    {
+                        Ok(_) => {
+                            appended = true;
+                            partition.counters.bytes_in += records.len() as u64;
+                            partition.wake_replica_fetches();
+                        }
+                        Err(err) if err.is_no_space() => {
+                            warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "disk full: follower not appending ({err})");
+                            shard.disk_full.set(true);
+                            refused = true;
+                        }
+                        Err(err) => {
+                            tracing::error!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "follower append failed, stopping the broker: {err}");
+                            crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
+                        }
+                    }
+                }
+                Ok(headers) => {
+                    warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, expected = partition.log.log_end_offset(), got = headers[0].base_offset, "leader sent records from another offset; fetching again");
+                }
+                Err(err) => {
+                    warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "leader sent invalid records ({err}); fetching again");
+                    refused = true;
+                }
+            }
+        }
+    }
+    if data.log_start_offset > partition.log.log_start_offset()
+        && data.log_start_offset <= partition.log.log_end_offset()
+    {
+        if let Err(err) = partition.log.delete_records_before(data.log_start_offset) {
+            warn!(shard = shard.id, topic = %tp.topic, partition = tp.partition, "cannot follow the leader's log start offset: {err}");
+        }
+    }
+    let end = partition.log.log_end_offset();
+    let hw = data.high_watermark.min(end);
+    if hw >= 0 {
+        partition.log.set_replicated_high_watermark(Some(hw));
+    }
+    let mut unsynced_to = None;
+    if partition.config.write_caching {
+        partition.on_progress();
+    } else if partition.log.synced_offset() < end {
+        unsynced_to = Some(end);
+    } else {
+        partition.on_progress();
+    }
+    PartitionProgress {
+        appended,
+        refused,
+        unsynced_to,
+    }
 }
 
 /// Syncs the followers' new records (group commit) and waits for them.

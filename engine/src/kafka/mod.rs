@@ -3,6 +3,7 @@
 
 pub mod api_versions;
 pub mod configs;
+pub mod connection;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;

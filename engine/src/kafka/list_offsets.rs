@@ -3,7 +3,7 @@
 //! shard.
 
 use crate::errors::KafkaCode;
-use crate::handlers::{call_owners, Routed};
+use crate::kafka::{call_owners, Routed};
 use crate::messages::{OffsetQuery, TopicPartition};
 use crate::shard::Shard;
 use kafka_protocol::messages::list_offsets_response::{

@@ -26,7 +26,7 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeClusterRequest) -> DescribeClu
     response.cluster_id = str_bytes(&table.cluster_id);
     response.controller_id = BrokerId(table.controller_id);
     let mut brokers: Vec<DescribeClusterBroker> =
-        crate::handlers::metadata::live_brokers(shard, &table)
+        crate::kafka::metadata::live_brokers(shard, &table)
             .into_iter()
             .map(|(id, host, port, rack)| {
                 let mut node = DescribeClusterBroker::default();

@@ -15,10 +15,10 @@
 //! gets NOT_ENOUGH_REPLICAS while it exceeds the replicas in sync: one).
 
 use crate::errors::{batch_error_code, KafkaCode};
-use crate::handlers::create_topics::auto_create;
+use crate::kafka::create_topics::auto_create;
 use crate::messages::{AppendItem, AppendOutcome, TopicPartition};
 use crate::shard::Shard;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -28,6 +28,7 @@ use std::sync::Arc;
 use strom_net::response::str_bytes;
 use strom_storage::batch::{validate_batches, BatchHeader};
 use strom_storage::compression as recompress;
+use strom_tuning::config::TopicConfig;
 use strom_tuning::validate_topic_name;
 use tracing::warn;
 
@@ -77,90 +78,19 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let index = data.index;
-            let (Some(meta), Some(config)) = (&meta, &config) else {
-                partitions.push((
-                    index,
-                    Slot::Done(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None),
-                ));
-                continue;
+            let prepared = match (&meta, &config) {
+                (Some(meta), Some(config)) if (0..meta.partitions).contains(&index) => {
+                    prepare(&name, index, data.records, config)
+                }
+                _ => Err((KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None)),
             };
-            if index < 0 || index >= meta.partitions {
-                partitions.push((
-                    index,
-                    Slot::Done(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None),
-                ));
-                continue;
-            }
-            let Some(records) = data.records else {
-                partitions.push((
-                    index,
-                    Slot::Done(KafkaCode::CORRUPT_MESSAGE, Some("null record set".into())),
-                ));
-                continue;
-            };
-            let headers = match validate_batches(&records) {
-                Ok(headers) => headers,
-                Err(err) => {
-                    warn!(topic = %name, partition = index, "rejecting produce: {err}");
-                    partitions.push((
-                        index,
-                        Slot::Done(batch_error_code(&err), Some(err.to_string())),
-                    ));
+            let (records, headers) = match prepared {
+                Ok(batches) => batches,
+                Err((code, message)) => {
+                    partitions.push((index, Slot::Done(code, message)));
                     continue;
                 }
             };
-            // Markers are the coordinator's to write: a client's control
-            // batch could end another producer's transaction.
-            if headers.iter().any(|h| h.is_control()) {
-                partitions.push((
-                    index,
-                    Slot::Done(
-                        KafkaCode::INVALID_RECORD,
-                        Some("Clients may not write control batches (transaction markers)".into()),
-                    ),
-                ));
-                continue;
-            }
-            // The batch as produced must fit (Kafka checks it before
-            // re-compressing, and the re-compressed one again below).
-            if let Some(message) = too_large(&headers, config.max_message_bytes) {
-                partitions.push((
-                    index,
-                    Slot::Done(KafkaCode::MESSAGE_TOO_LARGE, Some(message)),
-                ));
-                continue;
-            }
-            // One copy per batch (offsets are assigned in place by the
-            // owner), re-compressed first when the topic asks for a codec.
-            let (records, headers) = match recompress::target_codec(&config.compression_type) {
-                None => (BytesMut::from(&records[..]), headers),
-                Some(codec) => match recompress::recompress_all(&records, &headers, codec) {
-                    Ok(None) => (BytesMut::from(&records[..]), headers),
-                    Ok(Some(rewritten)) => match validate_batches(&rewritten) {
-                        Ok(headers) => (rewritten, headers),
-                        Err(err) => {
-                            warn!(topic = %name, partition = index, "re-compressed batch is invalid: {err}");
-                            partitions.push((
-                                index,
-                                Slot::Done(KafkaCode::UNKNOWN_SERVER_ERROR, Some(err.to_string())),
-                            ));
-                            continue;
-                        }
-                    },
-                    Err(message) => {
-                        partitions
-                            .push((index, Slot::Done(KafkaCode::INVALID_RECORD, Some(message))));
-                        continue;
-                    }
-                },
-            };
-            if let Some(message) = too_large(&headers, config.max_message_bytes) {
-                partitions.push((
-                    index,
-                    Slot::Done(KafkaCode::MESSAGE_TOO_LARGE, Some(message)),
-                ));
-                continue;
-            }
             let tp = TopicPartition {
                 topic: topic_name.clone(),
                 partition: index,
@@ -215,22 +145,81 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
     // acks=all waits for the in-sync replicas at most the request's timeout.
     let timeout =
         std::time::Duration::from_millis(u64::try_from(request_timeout_ms).unwrap_or(0).max(1));
-    Produced::Later(Box::pin(async move {
-        let deadline = std::time::Instant::now() + timeout;
-        for (owner, index, acked) in waits {
-            // A partition that went away (deleted, or the broker is
-            // stopping) before the records were acknowledged: timed out too.
-            let code = crate::shard::ack_by(acked, deadline, KafkaCode::REQUEST_TIMED_OUT).await;
-            if let Some(outcome) = results.get_mut(&owner).and_then(|l| l.get_mut(index)) {
-                if !code.is_ok() {
-                    outcome.error = code;
-                    outcome.base_offset = -1;
-                    outcome.message = None;
-                }
+    Produced::Later(Box::pin(acknowledged(slots, results, waits, timeout)))
+}
+
+/// The response once every acks=all wait ended: a partition not
+/// acknowledged in time (or that went away: deleted, or the broker is
+/// stopping) answers REQUEST_TIMED_OUT or the code its wait ended with.
+async fn acknowledged(
+    slots: Vec<(String, Vec<(i32, Slot)>)>,
+    mut results: BTreeMap<usize, Vec<AppendOutcome>>,
+    waits: Vec<(usize, usize, futures::channel::oneshot::Receiver<KafkaCode>)>,
+    timeout: std::time::Duration,
+) -> ProduceResponse {
+    let deadline = std::time::Instant::now() + timeout;
+    for (owner, index, acked) in waits {
+        let code = crate::shard::ack_by(acked, deadline, KafkaCode::REQUEST_TIMED_OUT).await;
+        if let Some(outcome) = results.get_mut(&owner).and_then(|l| l.get_mut(index)) {
+            if !code.is_ok() {
+                outcome.error = code;
+                outcome.base_offset = -1;
+                outcome.message = None;
             }
         }
-        respond(slots, results)
-    }))
+    }
+    respond(slots, results)
+}
+
+/// One partition's record set checked as Kafka does before an append:
+/// batches valid (length, magic, CRC), no control batch, within
+/// `max.message.bytes` as produced and again after re-compression to the
+/// topic's `compression.type`. One copy per batch (the owner assigns
+/// offsets in place).
+fn prepare(
+    topic: &str,
+    partition: i32,
+    records: Option<Bytes>,
+    config: &TopicConfig,
+) -> Result<(BytesMut, Vec<BatchHeader>), (KafkaCode, Option<String>)> {
+    let Some(records) = records else {
+        return Err((KafkaCode::CORRUPT_MESSAGE, Some("null record set".into())));
+    };
+    let headers = validate_batches(&records).map_err(|err| {
+        warn!(topic, partition, "rejecting produce: {err}");
+        (batch_error_code(&err), Some(err.to_string()))
+    })?;
+    // Markers are the coordinator's to write: a client's control batch
+    // could end another producer's transaction.
+    if headers.iter().any(|h| h.is_control()) {
+        return Err((
+            KafkaCode::INVALID_RECORD,
+            Some("Clients may not write control batches (transaction markers)".into()),
+        ));
+    }
+    // The batch as produced must fit (Kafka checks it before re-compressing,
+    // and the re-compressed one again below).
+    if let Some(message) = too_large(&headers, config.max_message_bytes) {
+        return Err((KafkaCode::MESSAGE_TOO_LARGE, Some(message)));
+    }
+    let (records, headers) = match recompress::target_codec(&config.compression_type) {
+        None => (BytesMut::from(&records[..]), headers),
+        Some(codec) => match recompress::recompress_all(&records, &headers, codec) {
+            Ok(None) => (BytesMut::from(&records[..]), headers),
+            Ok(Some(rewritten)) => {
+                let headers = validate_batches(&rewritten).map_err(|err| {
+                    warn!(topic, partition, "re-compressed batch is invalid: {err}");
+                    (KafkaCode::UNKNOWN_SERVER_ERROR, Some(err.to_string()))
+                })?;
+                (rewritten, headers)
+            }
+            Err(message) => return Err((KafkaCode::INVALID_RECORD, Some(message))),
+        },
+    };
+    if let Some(message) = too_large(&headers, config.max_message_bytes) {
+        return Err((KafkaCode::MESSAGE_TOO_LARGE, Some(message)));
+    }
+    Ok((records, headers))
 }
 
 /// The response from every partition's slot and the owners' outcomes.

@@ -30,7 +30,7 @@ pub async fn handle(
         }
         Some(id) => {
             let id = id.to_string();
-            return crate::handlers::txn::init_producer_id(shard, &request, &id, version).await;
+            return crate::kafka::txn::init_producer_id(shard, &request, &id, version).await;
         }
     }
     // v3+: a producer that names its current id must name its epoch too.
@@ -39,7 +39,9 @@ pub async fn handle(
         return response;
     }
     let id = shard
-        .call(0, |zero| async move { zero.allocate_producer_id().await })
+        .call(0, |zero| async move {
+            crate::cluster::client::allocate_producer_id(&zero).await
+        })
         .await
         .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE));
     match id {

@@ -21,8 +21,7 @@ pub async fn handle(shard: &Rc<Shard>, _request: DescribeQuorumRequest) -> Descr
     let mut response = DescribeQuorumResponse::default();
     let answer = shard
         .call(0, |zero| async move {
-            zero.controller_admin(ControllerRequest::DescribeQuorum)
-                .await
+            crate::cluster::client::admin(&zero, ControllerRequest::DescribeQuorum).await
         })
         .await;
     let info = match answer {

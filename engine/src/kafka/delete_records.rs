@@ -5,7 +5,7 @@
 //! before the answer, so it survives a crash. One message per owner shard.
 
 use crate::errors::KafkaCode;
-use crate::handlers::{call_owners, Routed};
+use crate::kafka::{call_owners, Routed};
 use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::delete_records_response::{

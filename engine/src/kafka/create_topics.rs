@@ -54,7 +54,7 @@ pub async fn handle(
     let validate_only = request.validate_only;
     let outcomes = match shard
         .call(0, move |zero| async move {
-            zero.create_topics_here(specs, validate_only).await
+            crate::cluster::client::create_topics(&zero, specs, validate_only).await
         })
         .await
     {
@@ -120,7 +120,7 @@ pub async fn auto_create(shard: &Rc<Shard>, names: Vec<String>) {
         .collect();
     match shard
         .call(0, move |zero| async move {
-            zero.create_topics_here(specs, false).await
+            crate::cluster::client::create_topics(&zero, specs, false).await
         })
         .await
     {

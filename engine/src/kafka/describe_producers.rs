@@ -7,7 +7,7 @@
 //! elsewhere, so clients go to the leader). One message per owner shard.
 
 use crate::errors::KafkaCode;
-use crate::handlers::{call_owners, Routed};
+use crate::kafka::{call_owners, Routed};
 use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_producers_response::{

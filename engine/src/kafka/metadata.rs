@@ -5,7 +5,7 @@
 //! as Kafka does.
 
 use crate::errors::KafkaCode;
-use crate::handlers::create_topics::auto_create;
+use crate::kafka::create_topics::auto_create;
 use crate::metadata::{TopicMeta, TopicTable, NO_LEADER};
 use crate::shard::Shard;
 use kafka_protocol::messages::metadata_response::{

@@ -8,7 +8,7 @@
 //! a newer one UNKNOWN_LEADER_EPOCH. One message per owner shard.
 
 use crate::errors::KafkaCode;
-use crate::handlers::{call_owners, Routed};
+use crate::kafka::{call_owners, Routed};
 use crate::messages::TopicPartition;
 use crate::shard::Shard;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{

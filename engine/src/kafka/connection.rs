@@ -11,7 +11,7 @@
 //! truncated body) closes the connection (after the answers already due);
 //! other connections are not affected.
 
-use crate::handlers::{dispatch, Dispatched};
+use crate::kafka::{dispatch, Dispatched};
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 use futures::future::{select, Either};

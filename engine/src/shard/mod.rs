@@ -5,8 +5,9 @@
 //! partitions only by sending it work ([`Shard::call`]). RefCell borrows are never held across
 //! an `.await`.
 
+pub mod durability;
+
 use crate::clock::now_ms;
-use crate::errors::DISK_FULL_MESSAGE;
 use crate::errors::{storage_error_code, KafkaCode};
 use crate::messages::*;
 use crate::metadata::{layers_of, partition_dir, shard_for, TopicMeta, TopicTable};
@@ -22,12 +23,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use strom_net::versions::ApiSupport;
-use strom_net::FileSlice;
 use strom_storage::log::PartitionLog;
-use strom_storage::producers::SequenceCheck;
-use strom_storage::StorageError;
 use strom_tuning::catalog::BrokerLayers;
-use strom_tuning::config::{BrokerConfig, TimestampType, TopicConfig};
+use strom_tuning::config::{BrokerConfig, TopicConfig};
 use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
@@ -53,6 +51,16 @@ pub trait PartitionWatcher {
     /// A partition left this shard (its topic was deleted, or this broker no
     /// longer holds a replica); called before its data is removed.
     fn partition_removed(&self, _shard: &Rc<Shard>, _tp: &TopicPartition) {}
+    /// A partition this shard leads wants its ISR changed (a follower
+    /// caught up); the ISR arrives with the metadata once the controller
+    /// agrees.
+    fn isr_change_wanted(
+        &self,
+        _shard: &Rc<Shard>,
+        _tp: &TopicPartition,
+        _request: &crate::partition::role::IsrRequest,
+    ) {
+    }
     /// Topics were deleted (or deleted and created again).
     fn topics_deleted(&self, _shard: &Rc<Shard>, _names: &std::collections::HashSet<String>) {}
     /// Adds what it counts to a `/metrics` snapshot of the shard.
@@ -81,9 +89,6 @@ pub struct Shard {
     /// Effective config per topic, rebuilt with the table.
     topic_configs: RefCell<HashMap<String, Arc<TopicConfig>>>,
     senders: Senders<mesh::Task<Shard>>,
-    /// Shard 0 only: the node's quorum member, controller and broker
-    /// registration (set once at start).
-    pub cluster: RefCell<Option<Rc<crate::cluster::ClusterNode>>>,
     /// Bytes of request frames this shard may hold (`REQUEST_MEMORY_PER_SHARD_BYTES`).
     request_memory: Semaphore,
     pub connections: Cell<usize>,
@@ -93,11 +98,6 @@ pub struct Shard {
         RefCell<Option<futures::channel::mpsc::UnboundedReceiver<TopicPartition>>>,
     /// Serializes checkpoint writes, so an older one never lands last.
     pub(crate) checkpoint_lock: Semaphore,
-    /// Shard 0: the block of producer ids this broker hands out, as
-    /// (next, end).
-    producer_ids: Cell<(i64, i64)>,
-    /// Shard 0: one producer id block request to the controller at a time.
-    producer_id_lock: Semaphore,
     /// Produce is refused while set: the data directory's file system is
     /// below `strom.log.dir.min.free.bytes`, or a write hit ENOSPC.
     pub(crate) disk_full: Cell<bool>,
@@ -129,14 +129,11 @@ impl Shard {
             partitions: RefCell::new(HashMap::new()),
             topic_configs: RefCell::new(HashMap::new()),
             senders,
-            cluster: RefCell::new(None),
             request_memory: Semaphore::new(REQUEST_MEMORY_PER_SHARD_BYTES as u64),
             connections: Cell::new(0),
             sync_queue,
             sync_queue_rx: RefCell::new(Some(sync_queue_rx)),
             checkpoint_lock: Semaphore::new(1),
-            producer_ids: Cell::new((0, 0)),
-            producer_id_lock: Semaphore::new(1),
             disk_full: Cell::new(false),
             missing_partitions: Cell::new(false),
             watchers: RefCell::new(Vec::new()),
@@ -232,50 +229,6 @@ impl Shard {
             })
             .detach();
         }
-    }
-
-    /// The controller's answer to an ISR change (from shard 0 only).
-    async fn alter_isr(
-        self: &Rc<Self>,
-        change: crate::cluster::elections::IsrChange,
-    ) -> Result<crate::metadata::PartitionState, KafkaCode> {
-        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
-        match self
-            .controller_admin(ControllerRequest::AlterIsr(change))
-            .await
-        {
-            Ok(ControllerResponse::AlterIsr { result, .. }) => result,
-            Ok(_) => Err(KafkaCode::UNKNOWN_SERVER_ERROR),
-            Err((code, _)) => Err(code),
-        }
-    }
-
-    /// AlterConfigs on shard 0: through the controller.
-    pub(crate) async fn alter_configs_here(
-        self: &Rc<Self>,
-        alterations: Vec<ConfigAlteration>,
-        validate_only: bool,
-    ) -> Vec<AdminOutcome> {
-        let resources = alterations.len();
-        let request = crate::cluster::controller::ControllerRequest::AlterConfigs {
-            alterations,
-            validate_only,
-        };
-        self.admin_outcomes(request, resources).await
-    }
-
-    /// CreatePartitions on shard 0: through the controller.
-    pub(crate) async fn create_partitions_here(
-        self: &Rc<Self>,
-        growths: Vec<PartitionGrowth>,
-        validate_only: bool,
-    ) -> Vec<AdminOutcome> {
-        let resources = growths.len();
-        let request = crate::cluster::controller::ControllerRequest::CreatePartitions {
-            growths,
-            validate_only,
-        };
-        self.admin_outcomes(request, resources).await
     }
 
     /// Bytes on disk of every partition the shard owns (DescribeLogDirs).
@@ -475,38 +428,6 @@ impl Shard {
         }
     }
 
-    /// Asks the controller (through shard 0) for an ISR change this shard's
-    /// partition leads; the new ISR arrives with the metadata.
-    pub(crate) fn request_isr_change(
-        self: &Rc<Self>,
-        tp: TopicPartition,
-        request: crate::partition::role::IsrRequest,
-    ) {
-        let change = crate::cluster::elections::IsrChange {
-            leader: self.broker.node_id,
-            topic: tp.topic.to_string(),
-            partition: tp.partition,
-            leader_epoch: request.leader_epoch,
-            partition_epoch: request.partition_epoch,
-            isr: request.isr.clone(),
-        };
-        let shard = self.clone();
-        glommio::spawn_local(async move {
-            info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, isr = ?change.isr, "asking the controller for an ISR change");
-            let result = shard
-                .call(0, move |zero| async move { zero.alter_isr(change).await })
-                .await;
-            let failed = !matches!(result, Ok(Ok(_)));
-            if failed {
-                info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, ?result, "ISR change not made");
-                if let Some(partition) = shard.partitions.borrow_mut().get_mut(&tp) {
-                    partition.isr_request_failed(now_ms());
-                }
-            }
-        })
-        .detach();
-    }
-
     /// A partition that cannot be created or opened for lack of disk space
     /// stays closed (requests for it get UNKNOWN_TOPIC_OR_PARTITION, which
     /// clients retry) instead of stopping the broker; it is opened once
@@ -598,153 +519,50 @@ impl Shard {
         Vec<AppendOutcome>,
         Vec<(usize, oneshot::Receiver<KafkaCode>)>,
     ) {
-        let now = now_ms();
+        use crate::partition::append::{AppendContext, AppendFailure};
+        let mut context = AppendContext {
+            now_ms: now_ms(),
+            wait_synced,
+            disk_full: self.disk_full.get(),
+        };
         let mut waits = Vec::new();
         let mut to_sync = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
-        let failed = |error, message: &str| AppendOutcome {
-            error,
-            message: Some(message.to_string()),
-            base_offset: -1,
-            log_append_time_ms: -1,
-            log_start_offset: -1,
-        };
-        let outcomes = items
-            .into_iter()
-            .enumerate()
-            .map(|(index, mut item)| {
-                let Some(partition) = partitions.get_mut(&item.tp) else {
-                    return failed(
-                        KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        "This server does not host this topic-partition",
-                    );
-                };
-                let crate::partition::role::Role::Leader(leader) = &partition.role else {
-                    return failed(
-                        KafkaCode::NOT_LEADER_OR_FOLLOWER,
-                        "This broker is not the leader of this partition",
-                    );
-                };
-                let leader_epoch = leader.leader_epoch;
-                let replicated = leader.replicas.len() > 1;
-                if wait_synced {
-                    let in_sync = partition.in_sync_replicas();
-                    let wanted = partition.config.min_insync_replicas.max(1) as usize;
-                    if in_sync < wanted {
-                        let message = format!(
-                            "The size of the current ISR ({in_sync}) is insufficient to satisfy \
-                             the min.isr requirement of {wanted} for partition {}-{}",
-                            item.tp.topic, item.tp.partition
-                        );
-                        return failed(KafkaCode::NOT_ENOUGH_REPLICAS, &message);
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (index, mut item) in items.into_iter().enumerate() {
+            let Some(partition) = partitions.get_mut(&item.tp) else {
+                outcomes.push(AppendOutcome {
+                    error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    message: Some("This server does not host this topic-partition".to_string()),
+                    base_offset: -1,
+                    log_append_time_ms: -1,
+                    log_start_offset: -1,
+                });
+                continue;
+            };
+            let appended = partition.append(&mut item, context);
+            match appended.failure {
+                None => {}
+                Some(AppendFailure::NoSpace { path, reason }) => {
+                    context.disk_full = true;
+                    if !self.disk_full.replace(true) {
+                        warn!(shard = self.id, file = %path.display(), "disk full ({reason}): refusing produce requests until space is freed");
                     }
                 }
-                if self.disk_full.get() {
-                    return failed(KafkaCode::KAFKA_STORAGE_ERROR, DISK_FULL_MESSAGE);
+                Some(AppendFailure::Fatal(err)) => {
+                    // A failed write leaves the log in an unknown state: fail-stop.
+                    error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "append failed, stopping the broker: {err}");
+                    crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
                 }
-                match partition.log.check_producers(&item.headers) {
-                    SequenceCheck::Append => {}
-                    SequenceCheck::Duplicate {
-                        base_offset,
-                        last_offset,
-                    } => {
-                        // A retry of a batch already written: answered with
-                        // the offsets it got, once it is acknowledged.
-                        partition.counters.duplicate_batches += 1;
-                        let acked = last_offset + 1;
-                        if wait_synced && partition.log.high_watermark() < acked {
-                            waits.push((index, partition.wait_for_ack(acked)));
-                        }
-                        return AppendOutcome {
-                            error: KafkaCode::NONE,
-                            message: None,
-                            base_offset,
-                            log_append_time_ms: -1,
-                            log_start_offset: partition.log.log_start_offset(),
-                        };
-                    }
-                    SequenceCheck::OutOfOrder { expected, got } => {
-                        let message = format!(
-                            "Out of order sequence number for producer {} at {}-{}: {got} \
-                             (expected {expected})",
-                            item.headers[0].producer_id, item.tp.topic, item.tp.partition
-                        );
-                        return failed(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, &message);
-                    }
-                    SequenceCheck::StaleEpoch { current, got } => {
-                        let message = format!(
-                            "Producer {} has epoch {got}, older than the current epoch \
-                             {current} at {}-{}",
-                            item.headers[0].producer_id, item.tp.topic, item.tp.partition
-                        );
-                        return failed(KafkaCode::INVALID_PRODUCER_EPOCH, &message);
-                    }
-                }
-                let append_time = match partition.config.message_timestamp_type {
-                    TimestampType::LogAppendTime => Some(now),
-                    TimestampType::CreateTime => None,
-                };
-                let segments_before = partition.log.segment_count();
-                match partition.log.append(
-                    &mut item.records,
-                    &item.headers,
-                    leader_epoch,
-                    append_time,
-                    now,
-                ) {
-                    Ok(info) => {
-                        partition.counters.bytes_in += item.records.len() as u64;
-                        partition.counters.records_in +=
-                            (info.last_offset + 1 - info.base_offset).max(0) as u64;
-                        let caching = partition.config.write_caching;
-                        partition.wake_replica_fetches();
-                        if caching {
-                            // The log end moved: with write caching that is
-                            // the high watermark (alone) or its bound.
-                            partition.on_progress();
-                        }
-                        let unsynced = partition.log.log_end_offset() - partition.log.synced_offset();
-                        // With write caching, a rolled segment is synced
-                        // soon anyway (as Kafka does): retention only
-                        // deletes synced segments.
-                        let rolled = partition.log.segment_count() > segments_before;
-                        if (!caching
-                            || rolled
-                            || unsynced >= partition.config.flush_messages
-                            || partition.config.flush_ms == 0)
-                            && !partition.sync_queued
-                        {
-                            partition.sync_queued = true;
-                            to_sync.push(item.tp.clone());
-                        }
-                        let acked = info.last_offset + 1;
-                        if wait_synced && (replicated || !caching) && partition.log.high_watermark() < acked {
-                            waits.push((index, partition.wait_for_ack(acked)));
-                        }
-                        AppendOutcome {
-                            error: KafkaCode::NONE,
-                            message: None,
-                            base_offset: info.base_offset,
-                            log_append_time_ms: info.log_append_time_ms.unwrap_or(-1),
-                            log_start_offset: partition.log.log_start_offset(),
-                        }
-                    }
-                    Err(StorageError::NoSpace { path, source }) => {
-                        // Nothing of this append remains; refuse produce until
-                        // the space check sees room again.
-                        if !self.disk_full.replace(true) {
-                            warn!(shard = self.id, file = %path.display(), "disk full ({source}): refusing produce requests until space is freed");
-                        }
-                        failed(KafkaCode::KAFKA_STORAGE_ERROR, DISK_FULL_MESSAGE)
-                    }
-                    Err(err) => {
-                        // A failed write leaves the log in an unknown state: fail-stop.
-                        error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "append failed, stopping the broker: {err}");
-                        crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
-                    }
-                }
-            })
-            .collect();
+            }
+            if appended.sync {
+                to_sync.push(item.tp);
+            }
+            if let Some(wait) = appended.wait {
+                waits.push((index, wait));
+            }
+            outcomes.push(appended.outcome);
+        }
         drop(partitions);
         for tp in to_sync {
             self.request_sync(tp);
@@ -753,105 +571,40 @@ impl Shard {
     }
 
     pub(crate) fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
-        use crate::partition::role::Role;
         let me = self.broker.node_id;
         let now = now_ms();
         let mut isr_requests = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
-        let refused = |error, partition: Option<&Partition>| ReadOutcome {
-            error,
-            high_watermark: partition.map_or(-1, |p| p.log.high_watermark()),
-            last_stable_offset: partition.map_or(-1, |p| p.log.last_stable_offset()),
-            log_start_offset: partition.map_or(-1, |p| p.log.log_start_offset()),
-            records: None,
-            aborted: Vec::new(),
-        };
-        let outcomes = items
-            .iter()
-            .map(|item| {
-                let Some(partition) = partitions.get_mut(&item.tp) else {
-                    return refused(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None);
-                };
-                let Role::Leader(leader) = &partition.role else {
-                    return refused(KafkaCode::NOT_LEADER_OR_FOLLOWER, None);
-                };
-                if item.current_leader_epoch >= 0 && item.current_leader_epoch != leader.leader_epoch {
-                    let code = if item.current_leader_epoch < leader.leader_epoch {
-                        KafkaCode::FENCED_LEADER_EPOCH
-                    } else {
-                        KafkaCode::UNKNOWN_LEADER_EPOCH
-                    };
-                    return refused(code, None);
-                }
-                let replica = item.replica_id >= 0;
-                if replica {
-                    if !leader.replicas.contains(&item.replica_id) {
-                        return refused(KafkaCode::NOT_LEADER_OR_FOLLOWER, None);
-                    }
-                    let log = &partition.log;
-                    if item.offset > log.log_end_offset() || item.offset < log.log_start_offset() {
-                        return refused(KafkaCode::OFFSET_OUT_OF_RANGE, Some(partition));
-                    }
-                    if let Some(request) =
-                        partition.follower_fetched(me, item.replica_id, item.offset, now)
-                    {
-                        isr_requests.push((item.tp.clone(), request));
-                    }
-                }
-                let log = &partition.log;
-                let read = if replica {
-                    log.read_to_end(item.offset, item.max_bytes)
-                } else if item.read_committed {
-                    log.read_committed(item.offset, item.max_bytes)
-                } else {
-                    log.read(item.offset, item.max_bytes)
-                };
-                match read {
-                    Ok(region) => {
-                        if let Some(r) = &region {
-                            if replica {
-                                partition.counters.replica_bytes_out += r.len;
-                            } else {
-                                partition.counters.bytes_out += r.len;
-                                partition.counters.records_out +=
-                                    (r.next_offset - item.offset).max(0) as u64;
-                            }
-                        }
-                        let log = &partition.log;
-                        let aborted = match &region {
-                            Some(r) if item.read_committed => log
-                                .aborted_transactions(item.offset, r.next_offset)
-                                .into_iter()
-                                .map(|a| (a.producer_id, a.first_offset))
-                                .collect(),
-                            _ => Vec::new(),
-                        };
-                        ReadOutcome {
-                            error: KafkaCode::NONE,
-                            high_watermark: log.high_watermark(),
-                            last_stable_offset: log.last_stable_offset(),
-                            log_start_offset: log.log_start_offset(),
-                            aborted,
-                            records: region.map(|r| FileSlice {
-                                file: r.file,
-                                position: r.position,
-                                len: r.len,
-                            }),
-                        }
-                    }
-                    Err(err) => {
-                        let code = storage_error_code(&err);
-                        if code != KafkaCode::OFFSET_OUT_OF_RANGE {
-                            error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "read failed: {err}");
-                        }
-                        refused(code, Some(partition))
-                    }
-                }
-            })
-            .collect();
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(partition) = partitions.get_mut(&item.tp) else {
+                outcomes.push(ReadOutcome {
+                    error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    records: None,
+                    aborted: Vec::new(),
+                });
+                continue;
+            };
+            let read = partition.read(item, me, now);
+            if let Some(err) = read.failure {
+                error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "read failed: {err}");
+            }
+            if let Some(request) = read.isr_request {
+                isr_requests.push((item.tp.clone(), request));
+            }
+            outcomes.push(read.outcome);
+        }
         drop(partitions);
-        for (tp, request) in isr_requests {
-            self.request_isr_change(tp, request);
+        if !isr_requests.is_empty() {
+            let watchers = self.watchers();
+            for (tp, request) in isr_requests {
+                for watcher in &watchers {
+                    watcher.isr_change_wanted(self, &tp, &request);
+                }
+            }
         }
         outcomes
     }
@@ -1080,184 +833,6 @@ impl Shard {
             })
             .collect()
     }
-
-    /// A producer id no other producer of the cluster has (shard 0 only):
-    /// the next of the block this broker holds, taking a new block from the
-    /// controller when it runs out (one request at a time). Blocks are in
-    /// the metadata log, so ids are never handed out twice, even across
-    /// restarts; ids left in a block at shutdown are skipped.
-    pub(crate) async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, KafkaCode> {
-        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
-        debug_assert_eq!(self.id, 0);
-        loop {
-            let (next, end) = self.producer_ids.get();
-            if next < end {
-                self.producer_ids.set((next + 1, end));
-                return Ok(next);
-            }
-            let _one = self
-                .producer_id_lock
-                .acquire_permit(1)
-                .await
-                .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)?;
-            let (next, end) = self.producer_ids.get();
-            if next < end {
-                continue;
-            }
-            let request = ControllerRequest::AllocateProducerIds {
-                broker: self.broker.node_id,
-            };
-            match self.controller_admin(request).await {
-                Ok(ControllerResponse::ProducerIds { first, count, .. }) => {
-                    info!(first, count, "took a block of producer ids");
-                    self.producer_ids.set((first, first + count));
-                }
-                Ok(other) => {
-                    warn!("unexpected answer to a producer id request: {other:?}");
-                    return Err(KafkaCode::COORDINATOR_NOT_AVAILABLE);
-                }
-                Err((code, message)) => {
-                    warn!(?code, "no producer id block from the controller: {message}");
-                    return Err(KafkaCode::COORDINATOR_NOT_AVAILABLE);
-                }
-            }
-        }
-    }
-}
-
-/// How long an admin request may wait for the active controller.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-impl Shard {
-    /// Sends an admin request to the active controller (shard 0 only) and
-    /// waits until every shard here has applied its effect, so a client told
-    /// "created" can use the topic through any connection to this broker.
-    /// Out of disk space, the request is refused here before it reaches the
-    /// metadata log (KAFKA_STORAGE_ERROR, retriable).
-    pub(crate) async fn controller_admin(
-        self: &Rc<Self>,
-        request: crate::cluster::controller::ControllerRequest,
-    ) -> Result<crate::cluster::controller::ControllerResponse, (KafkaCode, String)> {
-        use crate::cluster::controller::ControllerResponse as R;
-        if self.disk_full.get() {
-            return Err((
-                KafkaCode::KAFKA_STORAGE_ERROR,
-                DISK_FULL_MESSAGE.to_string(),
-            ));
-        }
-        let Some(node) = self.cluster.borrow().clone() else {
-            return Err((
-                KafkaCode::NOT_CONTROLLER,
-                "admin requests are handled by shard 0".to_string(),
-            ));
-        };
-        let answer = node
-            .call(request, ADMIN_TIMEOUT)
-            .await
-            .map_err(|code| (code, "no active controller answered in time".to_string()))?;
-        if let R::Refused { error, message } = answer {
-            return Err((error, message));
-        }
-        let offset = match &answer {
-            R::CreateTopics { offset, .. }
-            | R::DeleteTopics { offset, .. }
-            | R::Admin { offset, .. }
-            | R::AlterIsr { offset, .. }
-            | R::ElectLeaders { offset, .. }
-            | R::Registered { offset, .. }
-            | R::ProducerIds { offset, .. } => *offset,
-            _ => 0,
-        };
-        if !node.wait_published(offset, ADMIN_TIMEOUT).await {
-            warn!(
-                offset,
-                "admin change committed but not yet applied on every shard"
-            );
-        }
-        Ok(answer)
-    }
-
-    pub(crate) async fn create_topics_here(
-        self: &Rc<Self>,
-        specs: Vec<CreateSpec>,
-        validate_only: bool,
-    ) -> Vec<CreateOutcome> {
-        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
-        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        let request = ControllerRequest::CreateTopics {
-            specs,
-            validate_only,
-        };
-        match self.controller_admin(request).await {
-            Ok(ControllerResponse::CreateTopics { outcomes, .. }) => outcomes,
-            Ok(_) => failed_creates(names, KafkaCode::UNKNOWN_SERVER_ERROR, "unexpected answer"),
-            Err((code, message)) => failed_creates(names, code, &message),
-        }
-    }
-
-    pub(crate) async fn delete_topics_here(
-        self: &Rc<Self>,
-        specs: Vec<DeleteSpec>,
-    ) -> Vec<DeleteOutcome> {
-        use crate::cluster::controller::{ControllerRequest, ControllerResponse};
-        let failed = |specs: &[DeleteSpec], code: KafkaCode, message: &str| {
-            specs
-                .iter()
-                .map(|spec| DeleteOutcome {
-                    name: match spec {
-                        DeleteSpec::Name(n) => Some(n.clone()),
-                        DeleteSpec::Id(_) => None,
-                    },
-                    id: match spec {
-                        DeleteSpec::Id(id) => *id,
-                        DeleteSpec::Name(_) => Uuid::nil(),
-                    },
-                    error: code,
-                    message: Some(message.to_string()),
-                })
-                .collect()
-        };
-        let request = ControllerRequest::DeleteTopics {
-            specs: specs.clone(),
-        };
-        match self.controller_admin(request).await {
-            Ok(ControllerResponse::DeleteTopics { outcomes, .. }) => outcomes,
-            Ok(_) => failed(&specs, KafkaCode::UNKNOWN_SERVER_ERROR, "unexpected answer"),
-            Err((code, message)) => failed(&specs, code, &message),
-        }
-    }
-
-    /// An admin request answered with one outcome per resource.
-    async fn admin_outcomes(
-        self: &Rc<Self>,
-        request: crate::cluster::controller::ControllerRequest,
-        resources: usize,
-    ) -> Vec<AdminOutcome> {
-        use crate::cluster::controller::ControllerResponse;
-        match self.controller_admin(request).await {
-            Ok(ControllerResponse::Admin { outcomes, .. }) => outcomes,
-            Ok(_) => vec![
-                AdminOutcome::failed(KafkaCode::UNKNOWN_SERVER_ERROR, "unexpected answer");
-                resources
-            ],
-            Err((code, message)) => vec![AdminOutcome::failed(code, message); resources],
-        }
-    }
-}
-
-fn failed_creates(names: Vec<String>, code: KafkaCode, message: &str) -> Vec<CreateOutcome> {
-    names
-        .into_iter()
-        .map(|name| CreateOutcome {
-            name,
-            id: Uuid::nil(),
-            error: code,
-            message: Some(message.to_string()),
-            num_partitions: -1,
-            replication_factor: -1,
-            configs: Vec::new(),
-        })
-        .collect()
 }
 
 /// What a long poll waits for after reading `item` and finding `outcome`:

@@ -43,7 +43,7 @@ pub async fn handle(
     };
     let answer = shard
         .call(0, move |zero| async move {
-            zero.controller_admin(request).await
+            crate::cluster::client::admin(&zero, request).await
         })
         .await;
     let outcomes = match answer {

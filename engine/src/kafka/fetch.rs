@@ -42,6 +42,70 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     } else {
         request.replica_id.0
     };
+    let wanted = plan_reads(shard, &request, version, replica_id, &mut response);
+
+    let wait_ms = request
+        .max_wait_ms
+        .clamp(0, shard.broker.fetch_max_wait_ms_cap as i32);
+    let deadline = Instant::now() + Duration::from_millis(wait_ms as u64);
+    let min_bytes = request.min_bytes.max(0) as u64;
+    let max_bytes = if request.max_bytes <= 0 {
+        FETCH_RESPONSE_BYTES_DEFAULT_MAX as u64
+    } else {
+        request.max_bytes as u64
+    };
+    if wanted.len() == 1 {
+        // All partitions on one shard: the whole long-poll is one message there
+        // (no message at all when it is this shard).
+        let (owner, list) = wanted.iter().next().expect("one owner");
+        let items: Vec<ReadItem> = list.iter().map(|w| w.item.clone()).collect();
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let owner = *owner;
+        let mut results = BTreeMap::new();
+        match shard
+            .call(owner, move |s| async move {
+                s.read_wait_local(items, min_bytes, timeout).await
+            })
+            .await
+        {
+            Ok(list) => {
+                results.insert(owner, list);
+            }
+            Err(err) => warn!("fetch from shard {owner} failed: {err}"),
+        }
+        fill(&mut response, &wanted, results, max_bytes);
+        return response;
+    }
+    // Partitions on several shards: rounds of one message per shard (read; if
+    // short of min_bytes, wait on every shard until one has an append; read again).
+    loop {
+        let results = read_all(shard, &wanted).await;
+        let seen = log_ends(&wanted, &results);
+        let (total, any_error) = fill(&mut response, &wanted, results, max_bytes);
+        let now = Instant::now();
+        if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
+            return response;
+        }
+        wait_for_appends(shard, seen, deadline - now).await;
+        if Instant::now() >= deadline {
+            // One last read so that data appended at the deadline is not missed.
+            let results = read_all(shard, &wanted).await;
+            fill(&mut response, &wanted, results, max_bytes);
+            return response;
+        }
+    }
+}
+
+/// One read per known partition, grouped by owner shard; unknown topics
+/// and partitions get their error in `response` right away (whose
+/// partitions keep the request's order for `fill`).
+fn plan_reads(
+    shard: &Shard,
+    request: &FetchRequest,
+    version: i16,
+    replica_id: i32,
+    response: &mut FetchResponseData,
+) -> BTreeMap<usize, Vec<Wanted>> {
     let table = shard.table();
     let mut wanted: BTreeMap<usize, Vec<Wanted>> = BTreeMap::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
@@ -97,57 +161,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         }
         response.topics.push(entry);
     }
-
-    let wait_ms = request
-        .max_wait_ms
-        .clamp(0, shard.broker.fetch_max_wait_ms_cap as i32);
-    let deadline = Instant::now() + Duration::from_millis(wait_ms as u64);
-    let min_bytes = request.min_bytes.max(0) as u64;
-    let max_bytes = if request.max_bytes <= 0 {
-        FETCH_RESPONSE_BYTES_DEFAULT_MAX as u64
-    } else {
-        request.max_bytes as u64
-    };
-    if wanted.len() == 1 {
-        // All partitions on one shard: the whole long-poll is one message there
-        // (no message at all when it is this shard).
-        let (owner, list) = wanted.iter().next().expect("one owner");
-        let items: Vec<ReadItem> = list.iter().map(|w| w.item.clone()).collect();
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        let owner = *owner;
-        let mut results = BTreeMap::new();
-        match shard
-            .call(owner, move |s| async move {
-                s.read_wait_local(items, min_bytes, timeout).await
-            })
-            .await
-        {
-            Ok(list) => {
-                results.insert(owner, list);
-            }
-            Err(err) => warn!("fetch from shard {owner} failed: {err}"),
-        }
-        fill(&mut response, &wanted, results, max_bytes);
-        return response;
-    }
-    // Partitions on several shards: rounds of one message per shard (read; if
-    // short of min_bytes, wait on every shard until one has an append; read again).
-    loop {
-        let results = read_all(shard, &wanted).await;
-        let seen = log_ends(&wanted, &results);
-        let (total, any_error) = fill(&mut response, &wanted, results, max_bytes);
-        let now = Instant::now();
-        if total >= min_bytes.max(1) || any_error || now >= deadline || wanted.is_empty() {
-            return response;
-        }
-        wait_for_appends(shard, seen, deadline - now).await;
-        if Instant::now() >= deadline {
-            // One last read so that data appended at the deadline is not missed.
-            let results = read_all(shard, &wanted).await;
-            fill(&mut response, &wanted, results, max_bytes);
-            return response;
-        }
-    }
+    wanted
 }
 
 fn empty(partition: i32, error: KafkaCode) -> FetchPartitionData {

@@ -167,7 +167,7 @@ async fn alter(
         let described: Vec<String> = valid.iter().map(|a| format!("{:?}", a.resource)).collect();
         match shard
             .call(0, move |zero| async move {
-                zero.alter_configs_here(valid, validate_only).await
+                crate::cluster::client::alter_configs(&zero, valid, validate_only).await
             })
             .await
         {

@@ -35,7 +35,7 @@ pub async fn handle(
     let fallback: Vec<DeleteSpec> = specs.clone();
     let outcomes = match shard
         .call(0, move |zero| async move {
-            zero.delete_topics_here(specs).await
+            crate::cluster::client::delete_topics(&zero, specs).await
         })
         .await
     {

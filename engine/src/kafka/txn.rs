@@ -698,9 +698,11 @@ impl Shard {
     }
 
     async fn new_producer_id(self: &Rc<Self>) -> Result<i64, KafkaCode> {
-        self.call(0, |zero| async move { zero.allocate_producer_id().await })
-            .await
-            .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE))
+        self.call(0, |zero| async move {
+            crate::cluster::client::allocate_producer_id(&zero).await
+        })
+        .await
+        .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE))
     }
 
     async fn txn_init_new(

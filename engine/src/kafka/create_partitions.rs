@@ -35,7 +35,7 @@ pub async fn handle(
     let validate_only = request.validate_only;
     let outcomes = match shard
         .call(0, move |zero| async move {
-            zero.create_partitions_here(growths, validate_only).await
+            crate::cluster::client::create_partitions(&zero, growths, validate_only).await
         })
         .await
     {
