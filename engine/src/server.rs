@@ -136,6 +136,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         signal_hook::flag::register(signal, shutdown.clone()).map_err(ServeError::Signal)?;
     }
 
+    let serving = Arc::new(AtomicBool::new(false));
     let config = Arc::new(config);
     let mesh = MeshBuilder::<Task<Shard>, _>::full(smp, CROSS_SHARD_CHANNEL_DEPTH);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -149,6 +150,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
         let shutdown = shutdown.clone();
         let admin_state = admin_state.clone();
         let stop_now = stop_now.clone();
+        let serving = serving.clone();
         let legacy = if index == 0 { legacy.clone() } else { None };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("strom-shard-{index}"))
@@ -159,6 +161,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), ServeError> {
                     kafka: listen,
                     admin,
                     admin_state,
+                    serving,
                 };
                 let stop = Stop {
                     requested: shutdown,
@@ -225,6 +228,9 @@ struct Listeners {
     kafka: SocketAddr,
     admin: SocketAddr,
     admin_state: Arc<crate::http::AdminState>,
+    /// Set by shard 0 once the broker may serve Kafka clients (its metadata
+    /// caught up); every shard opens its Kafka listener then.
+    serving: Arc<AtomicBool>,
 }
 
 async fn shard_main(
@@ -260,11 +266,6 @@ async fn shard_main(
         None
     };
 
-    let listen = listeners.kafka;
-    let listener = crate::runtime::uring::listen(listen)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let accept_shard = shard.clone();
-    let acceptor = glommio::spawn_local(accept_loop(accept_shard, listener));
     let admin = if shard.id == 0 {
         let addr = listeners.admin;
         let listener = crate::runtime::uring::listen(addr)
@@ -277,11 +278,25 @@ async fn shard_main(
     } else {
         None
     };
+    // Kafka clients (and other brokers' replica fetchers) are served only
+    // once this broker's metadata caught up, as a KRaft broker opens its
+    // listeners: a restarted broker must not answer from the image it had
+    // when it stopped (it may lead partitions and coordinators at old epochs).
     if let Some(node) = &cluster {
-        if config.quorum_voters.is_empty() && !node.wait_serving(START_SERVING_TIMEOUT).await {
-            warn!("the metadata log was not replayed within {START_SERVING_TIMEOUT:?}; serving anyway");
-        }
+        wait_caught_up(node, &config, &stop).await;
+        listeners.serving.store(true, Ordering::SeqCst);
     }
+    while !listeners.serving.load(Ordering::SeqCst) && !stop.requested.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    let acceptor = if listeners.serving.load(Ordering::SeqCst) {
+        let listen = listeners.kafka;
+        let listener = crate::runtime::uring::listen(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        Some(glommio::spawn_local(accept_loop(shard.clone(), listener)))
+    } else {
+        None
+    };
     let _ = ready.send(Ok(()));
 
     while !stop.requested.load(Ordering::SeqCst) {
@@ -305,7 +320,9 @@ async fn shard_main(
             }
         }
     }
-    drop(acceptor.cancel());
+    if let Some(acceptor) = acceptor {
+        drop(acceptor.cancel());
+    }
     if let Some(admin) = admin {
         drop(admin.cancel());
     }
@@ -314,6 +331,30 @@ async fn shard_main(
     let _checkpoints = shard.checkpoint_lock.acquire_permit(1).await;
     shard.close_all();
     Ok(())
+}
+
+/// Waits until this node's broker is registered, unfenced and has applied
+/// the metadata it was told of. A single node serves anyway after
+/// `START_SERVING_TIMEOUT` (its own quorum replays its log); a cluster member
+/// waits for its controller quorum as long as it takes, or until a stop is
+/// requested.
+async fn wait_caught_up(node: &crate::cluster::ClusterNode, config: &BrokerConfig, stop: &Stop) {
+    if config.quorum_voters.is_empty() {
+        if !node.wait_serving(START_SERVING_TIMEOUT).await {
+            warn!("the metadata log was not replayed within {START_SERVING_TIMEOUT:?}; serving anyway");
+        }
+        return;
+    }
+    let started = std::time::Instant::now();
+    while !node.wait_serving(START_SERVING_TIMEOUT).await {
+        if stop.requested.load(Ordering::SeqCst) {
+            return;
+        }
+        warn!(
+            waited_s = started.elapsed().as_secs(),
+            "not serving Kafka clients yet: waiting to register with the controller quorum and catch up with the metadata"
+        );
+    }
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {

@@ -581,8 +581,37 @@ fn committed_offsets_survive_the_loss_of_the_group_coordinator() {
     let second = group_client("commit", &cluster, group);
     assert_eq!(second.values().sum::<i64>(), 330, "{second:?}");
     cluster.restart(coordinator);
+    // Back, it answers from the cluster's metadata, not from the image it
+    // had when it died, in which it led the offsets partition: it once
+    // served the first commit again from there, as the group's coordinator.
+    let back = leader_from(&cluster, coordinator, "__consumer_offsets", p);
+    let survivor = cluster
+        .running()
+        .into_iter()
+        .find(|id| *id != coordinator)
+        .expect("a survivor");
+    let now = leader_from(&cluster, survivor, "__consumer_offsets", p);
+    assert_eq!(
+        back, now,
+        "the offsets partition's leader as broker {coordinator} reports it right after its restart, \
+         and as broker {survivor} does"
+    );
     wait_fully_replicated(&mut cluster, Duration::from_secs(60));
     assert_eq!(group_client("committed", &cluster, group), second);
+}
+
+/// A partition's leader as broker `id` reports it (None if it does not
+/// answer or does not know the partition).
+fn leader_from(cluster: &Cluster, id: i32, topic: &str, partition: i32) -> Option<i64> {
+    let metadata = cluster.metadata_from(id)?;
+    metadata["topics"]
+        .as_array()?
+        .iter()
+        .find(|t| t["topic"] == topic)?["partitions"]
+        .as_array()?
+        .iter()
+        .find(|q| q["partition"] == partition)?["leader"]
+        .as_i64()
 }
 
 /// Stopping a whole cluster: once two of three brokers are gone, the last
