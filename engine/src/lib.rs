@@ -9,7 +9,7 @@
 //! - [`cluster`]: the controller quorum, the active controller, this
 //!   broker's membership and its requests to the controller
 //!   ([`cluster::client`]).
-//! - [`group`], [`txn`] (with `kafka::txn`'s coordinator service),
+//! - [`group`], [`txn`] (state machines and their coordinator services),
 //!   [`replication`]: per-shard services that follow the partitions.
 //! - [`shard`]: the per-core state, partition routing and cross-shard calls;
 //!   [`shard::durability`], its storage housekeeping.

@@ -250,7 +250,7 @@ async fn shard_main(
     // The coordinators watch the partitions before the first table opens them.
     crate::replication::fetcher::Fetchers::install(&shard);
     crate::group::service::Groups::install(&shard);
-    crate::kafka::txn::Txns::install(&shard);
+    crate::txn::service::Txns::install(&shard);
     shard.apply_table(table);
     shard.start_storage_tasks();
 

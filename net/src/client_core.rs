@@ -1,5 +1,5 @@
-//! The sans-IO core of a Kafka client, shared by the glommio connection of
-//! [`crate::client`] (the load generator, broker-to-broker fetches) and the
+//! The sans-IO core of a Kafka client, shared by the glommio connection in
+//! `client.rs` (the load generator, broker-to-broker fetches) and the
 //! blocking client of `strom-cli`: ApiVersions negotiation with KIP-511's
 //! fallback, the choice of a version per request, correlation ids and
 //! request frames, and the checks of a response's size and header. Values in,

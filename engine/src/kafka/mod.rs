@@ -1,6 +1,8 @@
 //! Kafka API handlers, one file per API, each: decode → validate → route per
 //! shard → execute → encode. `dispatch` is the only entry point.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod configs;
 pub mod connection;
@@ -15,7 +17,9 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -24,6 +28,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -31,8 +36,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
-pub mod txn;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
@@ -184,26 +189,26 @@ pub async fn dispatch(
         ),
         Request::AddPartitionsToTxn(request) => encoded(
             &info,
-            &txn::add_partitions_to_txn(shard, request, version).await,
+            &add_partitions_to_txn::handle(shard, request, version).await,
         ),
         Request::AddOffsetsToTxn(request) => encoded(
             &info,
-            &txn::add_offsets_to_txn(shard, request, version).await,
+            &add_offsets_to_txn::handle(shard, request, version).await,
         ),
-        Request::EndTxn(request) => encoded(&info, &txn::end_txn(shard, request, version).await),
+        Request::EndTxn(request) => encoded(&info, &end_txn::handle(shard, request, version).await),
         Request::TxnOffsetCommit(request) => encoded(
             &info,
             &txn_offset_commit::handle(shard, request, version).await,
         ),
         Request::WriteTxnMarkers(request) => {
-            encoded(&info, &txn::write_txn_markers(shard, request).await)
+            encoded(&info, &write_txn_markers::handle(shard, request).await)
         }
         Request::DescribeTransactions(request) => {
-            encoded(&info, &txn::describe_transactions(shard, request).await)
+            encoded(&info, &describe_transactions::handle(shard, request).await)
         }
         Request::ListTransactions(request) => encoded(
             &info,
-            &txn::list_transactions(shard, request, version).await,
+            &list_transactions::handle(shard, request, version).await,
         ),
     }
 }
@@ -276,4 +281,19 @@ pub(crate) fn opt(s: &Option<StrBytes>) -> Option<String> {
 /// Ours as an optional protocol string.
 pub(crate) fn opt_bytes(s: Option<String>) -> Option<StrBytes> {
     s.map(|s| str_bytes(&s))
+}
+
+/// Clients before these versions know INVALID_PRODUCER_EPOCH, not
+/// PRODUCER_FENCED (as Kafka converts it).
+pub(crate) fn fenced_for(
+    code: crate::errors::KafkaCode,
+    version: i16,
+    fenced_from: i16,
+) -> crate::errors::KafkaCode {
+    use crate::errors::KafkaCode;
+    if code == KafkaCode::PRODUCER_FENCED && version < fenced_from {
+        KafkaCode::INVALID_PRODUCER_EPOCH
+    } else {
+        code
+    }
 }

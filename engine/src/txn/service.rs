@@ -1,7 +1,9 @@
-//! Transactions (KIP-98): InitProducerId with a `transactional.id`,
-//! AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, WriteTxnMarkers,
-//! DescribeTransactions and ListTransactions, and the coordinator's work
-//! behind them (see `crate::txn` for its state and records).
+//! The transaction coordinator on its shard (KIP-98): each shard's
+//! [`Txns`], the requests for one transactional id ([`TxnCall`]), ending a
+//! transaction with its markers, loading a `__transaction_state` partition
+//! this shard comes to lead, and the timer that aborts transactions open past
+//! their timeout. The Kafka APIs that drive it are in `kafka/` (one file
+//! each); its state machine and records are in [`super::state`].
 //!
 //! Every request for an id goes to the shard coordinating it (one
 //! `Shard::txn_call`); a broker not leading the id's `__transaction_state`
@@ -18,6 +20,7 @@
 //! fenced), and so does the timer for a transaction open longer than its
 //! timeout.
 
+use super::state::{self as txn, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
 use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use crate::group::service::{ensure_internal_topic, wait_all};
@@ -28,19 +31,13 @@ use crate::metrics::ShardMetrics;
 use crate::metrics::ShardSnapshot;
 use crate::partition::role::Transition;
 use crate::shard::{PartitionWatcher, Shard};
-use crate::txn::{self, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
 use bytes::BytesMut;
 use kafka_protocol::messages::{
-    add_partitions_to_txn_response, describe_transactions_response, list_transactions_response,
-    write_txn_markers_request, write_txn_markers_response, AddOffsetsToTxnRequest,
-    AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey,
-    DescribeTransactionsRequest, DescribeTransactionsResponse, EndTxnRequest, EndTxnResponse,
-    InitProducerIdRequest, InitProducerIdResponse, ListTransactionsRequest,
-    ListTransactionsResponse, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+    write_txn_markers_request, ApiKey, ProducerId, TopicName, WriteTxnMarkersRequest,
     WriteTxnMarkersResponse,
 };
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +121,12 @@ pub async fn coordinator_shard(shard: &Rc<Shard>, id: &str) -> Result<usize, Kaf
     Ok(shard_for(TXN_TOPIC, p, shard.count))
 }
 
-async fn call(shard: &Rc<Shard>, id: &str, call: TxnCall) -> Result<TxnAnswer, KafkaCode> {
+/// Sends `call` to the shard coordinating `id` on this broker.
+pub(crate) async fn call_coordinator(
+    shard: &Rc<Shard>,
+    id: &str,
+    call: TxnCall,
+) -> Result<TxnAnswer, KafkaCode> {
     let owner = coordinator_shard(shard, id).await?;
     shard
         .call_detached(owner, move |s| async move { s.txn_call(call).await })
@@ -132,333 +134,13 @@ async fn call(shard: &Rc<Shard>, id: &str, call: TxnCall) -> Result<TxnAnswer, K
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
 
-fn code_of(answer: Result<TxnAnswer, KafkaCode>) -> KafkaCode {
+/// The code of an answer that carries only one.
+pub(crate) fn code_of(answer: Result<TxnAnswer, KafkaCode>) -> KafkaCode {
     match answer {
         Ok(TxnAnswer::Code(code)) => code,
         Ok(_) => KafkaCode::UNKNOWN_SERVER_ERROR,
         Err(code) => code,
     }
-}
-
-/// Clients before these versions know INVALID_PRODUCER_EPOCH, not
-/// PRODUCER_FENCED (as Kafka converts it).
-fn fenced_for(code: KafkaCode, version: i16, fenced_from: i16) -> KafkaCode {
-    if code == KafkaCode::PRODUCER_FENCED && version < fenced_from {
-        KafkaCode::INVALID_PRODUCER_EPOCH
-    } else {
-        code
-    }
-}
-
-/// InitProducerId with a `transactional.id` (the caller checked it is not
-/// empty).
-pub async fn init_producer_id(
-    shard: &Rc<Shard>,
-    request: &InitProducerIdRequest,
-    id: &str,
-    version: i16,
-) -> InitProducerIdResponse {
-    let mut response = InitProducerIdResponse::default();
-    response.producer_id = ProducerId(-1);
-    response.producer_epoch = -1;
-    let timeout = request.transaction_timeout_ms;
-    if timeout <= 0 || i64::from(timeout) > shard.broker.transaction_max_timeout_ms {
-        response.error_code = KafkaCode::INVALID_TRANSACTION_TIMEOUT.0;
-        return response;
-    }
-    let producer =
-        (request.producer_id.0 >= 0).then_some((request.producer_id.0, request.producer_epoch));
-    let init = TxnCall::Init {
-        id: id.to_string(),
-        timeout_ms: timeout,
-        producer,
-    };
-    match call(shard, id, init).await {
-        Ok(TxnAnswer::Init(Ok((producer_id, epoch)))) => {
-            response.producer_id = ProducerId(producer_id);
-            response.producer_epoch = epoch;
-        }
-        Ok(TxnAnswer::Init(Err(code))) | Err(code) => {
-            response.error_code = fenced_for(code, version, 4).0;
-        }
-        Ok(_) => response.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
-    }
-    response
-}
-
-pub async fn add_partitions_to_txn(
-    shard: &Rc<Shard>,
-    request: AddPartitionsToTxnRequest,
-    version: i16,
-) -> AddPartitionsToTxnResponse {
-    let id = request.v3_and_below_transactional_id.0.to_string();
-    let table = shard.table();
-    let mut wanted = Vec::new();
-    let mut unknown = BTreeSet::new();
-    for topic in &request.v3_and_below_topics {
-        for p in &topic.partitions {
-            let name = topic.name.0.to_string();
-            let known = table
-                .topics
-                .get(&name)
-                .is_some_and(|t| *p >= 0 && *p < t.partitions);
-            if !known {
-                unknown.insert((name.clone(), *p));
-            }
-            wanted.push((name, *p));
-        }
-    }
-    // All or nothing, as Kafka: one bad partition and the others are not
-    // attempted.
-    let code_for = |tp: &(String, i32), shared: KafkaCode| {
-        if unknown.is_empty() {
-            shared
-        } else if unknown.contains(tp) {
-            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
-        } else {
-            KafkaCode::OPERATION_NOT_ATTEMPTED
-        }
-    };
-    let shared = if !unknown.is_empty() {
-        KafkaCode::NONE
-    } else if id.is_empty() {
-        KafkaCode::INVALID_REQUEST
-    } else {
-        let add = TxnCall::Add {
-            id: id.clone(),
-            producer_id: request.v3_and_below_producer_id.0,
-            epoch: request.v3_and_below_producer_epoch,
-            partitions: wanted.clone(),
-        };
-        fenced_for(code_of(call(shard, &id, add).await), version, 2)
-    };
-    let mut response = AddPartitionsToTxnResponse::default();
-    for topic in request.v3_and_below_topics {
-        let mut t = add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
-        let name = topic.name.0.to_string();
-        t.name = topic.name;
-        for p in topic.partitions {
-            let mut r =
-                add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
-            r.partition_index = p;
-            r.partition_error_code = code_for(&(name.clone(), p), shared).0;
-            t.results_by_partition.push(r);
-        }
-        response.results_by_topic_v3_and_below.push(t);
-    }
-    response
-}
-
-pub async fn add_offsets_to_txn(
-    shard: &Rc<Shard>,
-    request: AddOffsetsToTxnRequest,
-    version: i16,
-) -> AddOffsetsToTxnResponse {
-    let mut response = AddOffsetsToTxnResponse::default();
-    let id = request.transactional_id.0.to_string();
-    let group = request.group_id.0.to_string();
-    if id.is_empty() || group.is_empty() {
-        response.error_code = KafkaCode::INVALID_REQUEST.0;
-        return response;
-    }
-    let partitions = match crate::group::service::ensure_offsets_topic(shard).await {
-        Ok(n) => n,
-        Err(code) => {
-            response.error_code = code.0;
-            return response;
-        }
-    };
-    let add = TxnCall::Add {
-        id: id.clone(),
-        producer_id: request.producer_id.0,
-        epoch: request.producer_epoch,
-        partitions: vec![(
-            OFFSETS_TOPIC.to_string(),
-            crate::group::offsets_partition(&group, partitions),
-        )],
-    };
-    response.error_code = fenced_for(code_of(call(shard, &id, add).await), version, 2).0;
-    response
-}
-
-pub async fn end_txn(shard: &Rc<Shard>, request: EndTxnRequest, version: i16) -> EndTxnResponse {
-    let mut response = EndTxnResponse::default();
-    let id = request.transactional_id.0.to_string();
-    if id.is_empty() {
-        response.error_code = KafkaCode::INVALID_REQUEST.0;
-        return response;
-    }
-    let end = TxnCall::End {
-        id: id.clone(),
-        producer_id: request.producer_id.0,
-        epoch: request.producer_epoch,
-        commit: request.committed,
-    };
-    response.error_code = fenced_for(code_of(call(shard, &id, end).await), version, 2).0;
-    response
-}
-
-/// WriteTxnMarkers (from another broker's coordinator): each marker to the
-/// owner shard of its partition; answered once the in-sync replicas have
-/// it.
-pub async fn write_txn_markers(
-    shard: &Rc<Shard>,
-    request: WriteTxnMarkersRequest,
-) -> WriteTxnMarkersResponse {
-    // Per owner shard: each marker with its (marker, topic, partition) place
-    // in the response.
-    type Place = (usize, usize, usize);
-    let mut routed: BTreeMap<usize, Vec<(MarkerItem, Place)>> = BTreeMap::new();
-    let mut response = WriteTxnMarkersResponse::default();
-    for (m, marker) in request.markers.iter().enumerate() {
-        let mut result = write_txn_markers_response::WritableTxnMarkerResult::default();
-        result.producer_id = marker.producer_id;
-        for (t, topic) in marker.topics.iter().enumerate() {
-            let mut topic_result =
-                write_txn_markers_response::WritableTxnMarkerTopicResult::default();
-            topic_result.name = topic.name.clone();
-            let name: Arc<str> = Arc::from(topic.name.0.as_str());
-            for (p, partition) in topic.partition_indexes.iter().enumerate() {
-                let mut r = write_txn_markers_response::WritableTxnMarkerPartitionResult::default();
-                r.partition_index = *partition;
-                r.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0;
-                topic_result.partitions.push(r);
-                let tp = TopicPartition {
-                    topic: name.clone(),
-                    partition: *partition,
-                };
-                let item = MarkerItem {
-                    tp: tp.clone(),
-                    producer_id: marker.producer_id.0,
-                    epoch: marker.producer_epoch,
-                    commit: marker.transaction_result,
-                    coordinator_epoch: marker.coordinator_epoch,
-                };
-                routed
-                    .entry(shard.owner_of(&tp))
-                    .or_default()
-                    .push((item, (m, t, p)));
-            }
-            result.topics.push(topic_result);
-        }
-        response.markers.push(result);
-    }
-    let calls = routed.into_iter().map(|(owner, list)| {
-        let shard = shard.clone();
-        async move {
-            let (items, places): (Vec<MarkerItem>, Vec<Place>) = list.into_iter().unzip();
-            let codes = shard
-                .call_detached(
-                    owner,
-                    move |s| async move { s.write_markers_local(items).await },
-                )
-                .await
-                .unwrap_or_default();
-            (places, codes)
-        }
-    });
-    for (places, codes) in futures::future::join_all(calls).await {
-        for ((m, t, p), code) in places.into_iter().zip(codes) {
-            response.markers[m].topics[t].partitions[p].error_code = code.0;
-        }
-    }
-    response
-}
-
-pub async fn describe_transactions(
-    shard: &Rc<Shard>,
-    request: DescribeTransactionsRequest,
-) -> DescribeTransactionsResponse {
-    let mut response = DescribeTransactionsResponse::default();
-    for id in request.transactional_ids {
-        let name = id.0.to_string();
-        let mut state = describe_transactions_response::TransactionState::default();
-        state.transactional_id = id;
-        state.producer_id = ProducerId(-1);
-        state.producer_epoch = -1;
-        state.transaction_start_time_ms = -1;
-        match call(shard, &name, TxnCall::Describe(vec![name.clone()])).await {
-            Ok(TxnAnswer::Described(found)) => match found.into_iter().next() {
-                Some((_, Some(meta))) => {
-                    state.transaction_state = str_bytes(meta.state.name());
-                    state.transaction_timeout_ms = meta.timeout_ms;
-                    state.transaction_start_time_ms = meta.start_ms;
-                    state.producer_id = ProducerId(meta.producer_id);
-                    state.producer_epoch = meta.epoch;
-                    let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-                    for (topic, p) in meta.partitions {
-                        by_topic.entry(topic).or_default().push(p);
-                    }
-                    for (topic, partitions) in by_topic {
-                        let mut t = describe_transactions_response::TopicData::default();
-                        t.topic = TopicName(str_bytes(&topic));
-                        t.partitions = partitions;
-                        state.topics.push(t);
-                    }
-                }
-                _ => state.error_code = KafkaCode::TRANSACTIONAL_ID_NOT_FOUND.0,
-            },
-            Ok(_) => state.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
-            Err(code) => state.error_code = code.0,
-        }
-        response.transaction_states.push(state);
-    }
-    response
-}
-
-pub async fn list_transactions(
-    shard: &Rc<Shard>,
-    request: ListTransactionsRequest,
-    version: i16,
-) -> ListTransactionsResponse {
-    let mut response = ListTransactionsResponse::default();
-    let mut states = BTreeSet::new();
-    for name in &request.state_filters {
-        match TxnState::from_name(name) {
-            Some(s) => {
-                states.insert(s);
-            }
-            None => response.unknown_state_filters.push(name.clone()),
-        }
-    }
-    if !response.unknown_state_filters.is_empty() && states.is_empty() {
-        // Only unknown states asked for: nothing can match.
-        return response;
-    }
-    let pids: BTreeSet<i64> = request.producer_id_filters.iter().map(|p| p.0).collect();
-    let min_age_ms = if version >= 1 {
-        request.duration_filter
-    } else {
-        -1
-    };
-    let now = now_ms();
-    let calls = (0..shard.count).map(|s| {
-        let shard = shard.clone();
-        async move {
-            shard
-                .call(s, |s| async move { s.txn_call(TxnCall::List).await })
-                .await
-        }
-    });
-    for answer in futures::future::join_all(calls).await {
-        let Ok(TxnAnswer::Listed(rows)) = answer else {
-            continue;
-        };
-        for (id, meta) in rows {
-            let keep = (states.is_empty() || states.contains(&meta.state))
-                && (pids.is_empty() || pids.contains(&meta.producer_id))
-                && (min_age_ms < 0
-                    || (meta.state == TxnState::Ongoing && now - meta.start_ms >= min_age_ms));
-            if keep {
-                let mut row = list_transactions_response::TransactionState::default();
-                row.transactional_id = TransactionalId(str_bytes(&id));
-                row.producer_id = ProducerId(meta.producer_id);
-                row.transaction_state = str_bytes(meta.state.name());
-                response.transaction_states.push(row);
-            }
-        }
-    }
-    response
 }
 
 /// The versions this broker sends to another one's WriteTxnMarkers.

@@ -8,7 +8,7 @@
 //! [`TxnCoordinator`]; every change is a record in that partition, written
 //! with acks=all before anyone is told of it, and read back when the shard
 //! becomes the partition's leader (start-up or failover). The requests
-//! that drive it are in `kafka/txn.rs`.
+//! that drive it are in `kafka/` and its service in `txn/service.rs`.
 //!
 //! States, as in Kafka: `Empty` (an id with a producer id and epoch, no
 //! transaction) → AddPartitionsToTxn / AddOffsetsToTxn → `Ongoing` → EndTxn →
