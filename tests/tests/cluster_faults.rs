@@ -17,6 +17,7 @@
 //! Needs root and nftables for the network partition (installed by
 //! `.ci/test-all`).
 
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -612,6 +613,62 @@ fn leader_from(cluster: &Cluster, id: i32, topic: &str, partition: i32) -> Optio
         .iter()
         .find(|q| q["partition"] == partition)?["leader"]
         .as_i64()
+}
+
+/// Issue 17, defect 4: an acks=all record waiting for a follower that
+/// stops fetching must not be acknowledged once the ISR has shrunk below
+/// `min.insync.replicas` (it has fewer copies than the producer asked for):
+/// the leader answers NOT_ENOUGH_REPLICAS_AFTER_APPEND, then refuses the
+/// retries with NOT_ENOUGH_REPLICAS until the message times out.
+#[test]
+fn an_ack_waiting_when_the_isr_shrinks_below_min_insync_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cluster = Cluster::start(3, 1, "replica.lag.time.max.ms = 2000");
+    let topic = "min-insync";
+    let out = strom(&[
+        "topic",
+        "create",
+        topic,
+        "-p",
+        "1",
+        "-r",
+        "3",
+        "-c",
+        "min.insync.replicas=3",
+        "--brokers",
+        &cluster.bootstrap(),
+    ]);
+    assert!(out.success(), "creating the topic failed\n{out}");
+    let (leader, follower) = cluster.wait_until(
+        "the partition fully in sync",
+        Duration::from_secs(30),
+        |c| {
+            let info = c.partition(topic, 0)?;
+            let follower = info.replicas.iter().copied().find(|r| *r != info.leader)?;
+            (info.leader > 0 && info.isr.len() == 3).then_some((info.leader, follower))
+        },
+    );
+    let produce = |cluster: &Cluster, value: &str, timeout_ms: u32| -> Value {
+        let out = strom_tests::try_python(
+            "produce_one.py",
+            &[&cluster.bootstrap(), topic, value, &timeout_ms.to_string()],
+            &[],
+            Duration::from_secs(120),
+        );
+        assert!(out.success(), "produce_one.py failed\n{out}");
+        serde_json::from_str(out.stdout.trim()).expect("a JSON report")
+    };
+    let first = produce(&cluster, "in sync", 10_000);
+    assert_eq!(first["delivered"], true, "{first}");
+    // The follower stops fetching; the leader drops it from the ISR after
+    // replica.lag.time.max.ms, while the record below waits for it.
+    cluster.isolate(follower);
+    let second = produce(&cluster, "one copy short", 20_000);
+    cluster.heal();
+    assert_eq!(
+        second["delivered"], false,
+        "acknowledged with broker {follower} out of the ISR (leader {leader}, min.insync.replicas 3): {second}"
+    );
 }
 
 /// Stopping a whole cluster: once two of three brokers are gone, the last

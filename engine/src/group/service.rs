@@ -852,7 +852,11 @@ pub(crate) async fn wait_all(waits: Vec<oneshot_rx::Receiver>) -> KafkaCode {
         if !code.is_ok() {
             result = match code {
                 KafkaCode::NOT_LEADER_OR_FOLLOWER => KafkaCode::NOT_COORDINATOR,
-                KafkaCode::NOT_ENOUGH_REPLICAS => KafkaCode::COORDINATOR_NOT_AVAILABLE,
+                // As Kafka's group coordinator: too few in-sync copies of
+                // the record, before or after its append.
+                KafkaCode::NOT_ENOUGH_REPLICAS | KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND => {
+                    KafkaCode::COORDINATOR_NOT_AVAILABLE
+                }
                 other => other,
             };
         }

@@ -226,11 +226,20 @@ impl Partition {
     /// consumers.
     pub(crate) fn on_progress(&mut self) {
         let hw = self.log.high_watermark();
+        // As Kafka answers an acks=all produce whose records reached the
+        // high watermark: NONE only while the ISR (with a pending change,
+        // the larger of the two) still has `min.insync.replicas` members;
+        // otherwise the records are written but have too few copies.
+        let answer = if self.isr_meets_min_insync() {
+            KafkaCode::NONE
+        } else {
+            KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        };
         let mut i = 0;
         while i < self.ack_waiters.len() {
             if self.ack_waiters[i].0 <= hw {
                 let (_, waiter) = self.ack_waiters.swap_remove(i);
-                let _ = waiter.send(KafkaCode::NONE);
+                let _ = waiter.send(answer);
             } else {
                 i += 1;
             }
@@ -351,6 +360,17 @@ impl Partition {
 
     /// Replicas in sync as the metadata says (1 for a partition led here
     /// without followers; 0 when not leading).
+    /// Whether a leader's maximal ISR (the metadata's, and a pending
+    /// change's members) reaches the topic's `min.insync.replicas`.
+    fn isr_meets_min_insync(&self) -> bool {
+        let Role::Leader(leader) = &self.role else {
+            return true;
+        };
+        let mut members: std::collections::BTreeSet<i32> = leader.isr.iter().copied().collect();
+        members.extend(leader.pending_isr.iter().flatten().copied());
+        members.len().max(1) >= self.config.min_insync_replicas.max(1) as usize
+    }
+
     pub(crate) fn in_sync_replicas(&self) -> usize {
         match &self.role {
             Role::Leader(leader) => leader.isr.len().max(1),
@@ -374,6 +394,72 @@ mod tests {
         };
         partition.apply_state(1, &state, 0);
         partition
+    }
+
+    /// Appends one record as the leader, for an acks=all producer: its wait.
+    fn append_one(p: &mut Partition) -> futures::channel::oneshot::Receiver<KafkaCode> {
+        use crate::partition::append::AppendContext;
+        let mut records = strom_storage::batch::encode_batch(0, 1, &[(None, Some(b"v"))]);
+        let headers = strom_storage::batch::validate_batches(&records).unwrap();
+        let mut item = crate::messages::AppendItem {
+            tp: crate::messages::TopicPartition {
+                topic: std::sync::Arc::from("t"),
+                partition: 0,
+            },
+            records: bytes::BytesMut::from(&records[..]),
+            headers,
+        };
+        records.clear();
+        let context = AppendContext {
+            now_ms: 1,
+            wait_synced: true,
+            disk_full: false,
+        };
+        let appended = p.append(&mut item, context);
+        assert_eq!(appended.outcome.error, KafkaCode::NONE);
+        appended.wait.expect("acks=all waits")
+    }
+
+    /// Issue 17, defect 4: an acks=all produce in flight when the ISR
+    /// shrinks below `min.insync.replicas` is answered
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND once the high watermark passes it,
+    /// not acknowledged with the leader's copy alone.
+    #[test]
+    fn an_ack_after_the_isr_fell_below_min_insync_is_not_enough_replicas() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = leader_of(tmp.path(), vec![1, 2, 3], vec![1, 2, 3]);
+        let mut config = (*p.config).clone();
+        config.min_insync_replicas = 2;
+        p.config = std::sync::Arc::new(config);
+        let mut waiting = append_one(&mut p);
+        // The followers died; the controller shrank the ISR to the leader.
+        let shrunk = PartitionState {
+            leader: 1,
+            replicas: vec![1, 2, 3],
+            isr: vec![1],
+            leader_epoch: 0,
+            partition_epoch: 1,
+        };
+        p.apply_state(1, &shrunk, 2);
+        p.log.sync_now().unwrap();
+        p.recompute_high_watermark(1);
+        assert_eq!(p.log.high_watermark(), 1);
+        assert_eq!(
+            waiting.try_recv().unwrap(),
+            Some(KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+        );
+        // With the ISR at min.insync.replicas, an ack is an ack.
+        let grown = PartitionState {
+            isr: vec![1, 2],
+            partition_epoch: 2,
+            ..shrunk
+        };
+        p.apply_state(1, &grown, 3);
+        let mut second = append_one(&mut p);
+        p.follower_fetched(1, 2, 2, 4);
+        p.log.sync_now().unwrap();
+        p.recompute_high_watermark(1);
+        assert_eq!(second.try_recv().unwrap(), Some(KafkaCode::NONE));
     }
 
     /// A refused ISR change (say, adding a fenced broker) is asked again
