@@ -305,15 +305,21 @@ pub(crate) fn read_records(
 /// the client asks FindCoordinator again).
 pub async fn coordinator_shard(shard: &Rc<Shard>, group: &str) -> Result<usize, KafkaCode> {
     let partitions = ensure_offsets_topic(shard).await?;
-    let p = offsets_partition(group, partitions);
+    coordinating_shard(shard, OFFSETS_TOPIC, offsets_partition(group, partitions))
+}
+
+/// The owner shard of partition `p` of an internal topic, which this
+/// broker must lead to coordinate what lives there (NOT_COORDINATOR
+/// otherwise, so the client asks FindCoordinator again).
+pub(crate) fn coordinating_shard(shard: &Shard, topic: &str, p: i32) -> Result<usize, KafkaCode> {
     let leader = shard
         .table()
-        .partition(OFFSETS_TOPIC, p)
+        .partition(topic, p)
         .map_or(crate::metadata::NO_LEADER, |s| s.leader);
     if leader != shard.broker.node_id {
         return Err(KafkaCode::NOT_COORDINATOR);
     }
-    Ok(shard_for(OFFSETS_TOPIC, p, shard.count))
+    Ok(shard_for(topic, p, shard.count))
 }
 
 /// Sends `call` to the shard coordinating `group`.

@@ -26,7 +26,6 @@ use crate::errors::KafkaCode;
 use crate::group::service::{ensure_internal_topic, wait_all};
 use crate::group::{Persist, OFFSETS_TOPIC};
 use crate::messages::{AppendItem, TopicPartition};
-use crate::metadata::shard_for;
 use crate::metrics::ShardMetrics;
 use crate::metrics::ShardSnapshot;
 use crate::partition::role::Transition;
@@ -111,14 +110,7 @@ async fn ensure_txn_topic(shard: &Rc<Shard>) -> Result<i32, KafkaCode> {
 pub async fn coordinator_shard(shard: &Rc<Shard>, id: &str) -> Result<usize, KafkaCode> {
     let partitions = ensure_txn_topic(shard).await?;
     let p = txn::txn_partition(id, partitions);
-    let leader = shard
-        .table()
-        .partition(TXN_TOPIC, p)
-        .map_or(crate::metadata::NO_LEADER, |s| s.leader);
-    if leader != shard.broker.node_id {
-        return Err(KafkaCode::NOT_COORDINATOR);
-    }
-    Ok(shard_for(TXN_TOPIC, p, shard.count))
+    crate::group::service::coordinating_shard(shard, TXN_TOPIC, p)
 }
 
 /// Sends `call` to the shard coordinating `id` on this broker.
