@@ -170,16 +170,21 @@ fn strom(args: &[&str]) -> strom_tests::Output {
 }
 
 fn create_topic(cluster: &Cluster) {
+    create_topic_with(cluster, TOPIC, PARTITIONS, 2);
+}
+
+/// A topic of replication factor 3.
+fn create_topic_with(cluster: &Cluster, topic: &str, partitions: i32, min_insync: i32) {
     let out = strom(&[
         "topic",
         "create",
-        TOPIC,
+        topic,
         "-p",
-        &PARTITIONS.to_string(),
+        &partitions.to_string(),
         "-r",
         "3",
         "-c",
-        "min.insync.replicas=2",
+        &format!("min.insync.replicas={min_insync}"),
         "--brokers",
         &cluster.bootstrap(),
     ]);
@@ -625,20 +630,7 @@ fn an_ack_waiting_when_the_isr_shrinks_below_min_insync_is_refused() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut cluster = Cluster::start(3, 1, "replica.lag.time.max.ms = 2000");
     let topic = "min-insync";
-    let out = strom(&[
-        "topic",
-        "create",
-        topic,
-        "-p",
-        "1",
-        "-r",
-        "3",
-        "-c",
-        "min.insync.replicas=3",
-        "--brokers",
-        &cluster.bootstrap(),
-    ]);
-    assert!(out.success(), "creating the topic failed\n{out}");
+    create_topic_with(&cluster, topic, 1, 3);
     let (leader, follower) = cluster.wait_until(
         "the partition fully in sync",
         Duration::from_secs(30),

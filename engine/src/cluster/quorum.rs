@@ -344,8 +344,9 @@ impl Quorum {
                 next_tick = now + tick;
             } else {
                 let sleep = glommio::timer::sleep(next_tick - now);
-                futures::pin_mut!(sleep);
-                match futures::future::select(Box::pin(events.recv()), sleep).await {
+                let next = events.recv();
+                futures::pin_mut!(sleep, next);
+                match futures::future::select(next, sleep).await {
                     futures::future::Either::Left((Some(event), _)) => self.handle(event),
                     futures::future::Either::Left((None, _)) => return,
                     futures::future::Either::Right(_) => {}

@@ -46,7 +46,8 @@ pub(crate) struct AppendContext {
 }
 
 impl Appended {
-    fn refused(error: KafkaCode, message: &str) -> Appended {
+    /// A refused append: `error` and its message.
+    pub(crate) fn refused(error: KafkaCode, message: &str) -> Appended {
         Appended {
             outcome: AppendOutcome {
                 error,

@@ -71,6 +71,13 @@ pub fn maximal_isr(isr: &[i32], pending: Option<&[i32]>, leader: i32) -> Vec<i32
     members
 }
 
+/// How many replicas the maximal ISR has, the leader included: the ISR and
+/// the members a pending change adds (without allocating; ISRs are small).
+pub fn maximal_isr_size(isr: &[i32], pending: Option<&[i32]>) -> usize {
+    let added = pending.map_or(0, |p| p.iter().filter(|r| !isr.contains(r)).count());
+    isr.len() + added
+}
+
 /// The cap the followers put on the high watermark: the smallest log end
 /// offset among `members` (`None` with no other member: the leader alone
 /// decides). A member that has not fetched yet counts as -1.

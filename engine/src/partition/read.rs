@@ -20,7 +20,9 @@ pub(crate) struct Read {
 }
 
 impl Read {
-    fn refused(error: KafkaCode, partition: Option<&Partition>) -> Read {
+    /// An answer without records: `error`, with `partition`'s offsets if
+    /// known.
+    pub(crate) fn refused(error: KafkaCode, partition: Option<&Partition>) -> Read {
         Read {
             outcome: ReadOutcome {
                 error,

@@ -230,16 +230,20 @@ impl Partition {
         // high watermark: NONE only while the ISR (with a pending change,
         // the larger of the two) still has `min.insync.replicas` members;
         // otherwise the records are written but have too few copies.
-        let answer = if self.isr_meets_min_insync() {
-            KafkaCode::NONE
-        } else {
-            KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
-        };
+        // Decided once per call, and only when a waiter is answered.
+        let mut answer = None;
         let mut i = 0;
         while i < self.ack_waiters.len() {
             if self.ack_waiters[i].0 <= hw {
+                let code = *answer.get_or_insert_with(|| {
+                    if self.isr_meets_min_insync() {
+                        KafkaCode::NONE
+                    } else {
+                        KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                    }
+                });
                 let (_, waiter) = self.ack_waiters.swap_remove(i);
-                let _ = waiter.send(answer);
+                let _ = waiter.send(code);
             } else {
                 i += 1;
             }
@@ -358,19 +362,18 @@ impl Partition {
         }
     }
 
-    /// Replicas in sync as the metadata says (1 for a partition led here
-    /// without followers; 0 when not leading).
-    /// Whether a leader's maximal ISR (the metadata's, and a pending
-    /// change's members) reaches the topic's `min.insync.replicas`.
+    /// Whether a leader's maximal ISR (KIP-497: the metadata's, and a
+    /// pending change's members) reaches the topic's `min.insync.replicas`.
     fn isr_meets_min_insync(&self) -> bool {
         let Role::Leader(leader) = &self.role else {
             return true;
         };
-        let mut members: std::collections::BTreeSet<i32> = leader.isr.iter().copied().collect();
-        members.extend(leader.pending_isr.iter().flatten().copied());
-        members.len().max(1) >= self.config.min_insync_replicas.max(1) as usize
+        let members = isr::maximal_isr_size(&leader.isr, leader.pending_isr.as_deref());
+        members.max(1) >= self.config.min_insync_replicas.max(1) as usize
     }
 
+    /// Replicas in sync as the metadata says (1 for a partition led here
+    /// without followers; 0 when not leading).
     pub(crate) fn in_sync_replicas(&self) -> usize {
         match &self.role {
             Role::Leader(leader) => leader.isr.len().max(1),

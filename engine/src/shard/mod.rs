@@ -519,7 +519,7 @@ impl Shard {
         Vec<AppendOutcome>,
         Vec<(usize, oneshot::Receiver<KafkaCode>)>,
     ) {
-        use crate::partition::append::{AppendContext, AppendFailure};
+        use crate::partition::append::{AppendContext, AppendFailure, Appended};
         let mut context = AppendContext {
             now_ms: now_ms(),
             wait_synced,
@@ -530,17 +530,13 @@ impl Shard {
         let mut partitions = self.partitions.borrow_mut();
         let mut outcomes = Vec::with_capacity(items.len());
         for (index, mut item) in items.into_iter().enumerate() {
-            let Some(partition) = partitions.get_mut(&item.tp) else {
-                outcomes.push(AppendOutcome {
-                    error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    message: Some("This server does not host this topic-partition".to_string()),
-                    base_offset: -1,
-                    log_append_time_ms: -1,
-                    log_start_offset: -1,
-                });
-                continue;
+            let appended = match partitions.get_mut(&item.tp) {
+                Some(partition) => partition.append(&mut item, context),
+                None => Appended::refused(
+                    KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    "This server does not host this topic-partition",
+                ),
             };
-            let appended = partition.append(&mut item, context);
             match appended.failure {
                 None => {}
                 Some(AppendFailure::NoSpace { path, reason }) => {
@@ -571,24 +567,17 @@ impl Shard {
     }
 
     pub(crate) fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
+        use crate::partition::read::Read;
         let me = self.broker.node_id;
         let now = now_ms();
         let mut isr_requests = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
-            let Some(partition) = partitions.get_mut(&item.tp) else {
-                outcomes.push(ReadOutcome {
-                    error: KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    high_watermark: -1,
-                    last_stable_offset: -1,
-                    log_start_offset: -1,
-                    records: None,
-                    aborted: Vec::new(),
-                });
-                continue;
+            let read = match partitions.get_mut(&item.tp) {
+                Some(partition) => partition.read(item, me, now),
+                None => Read::refused(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, None),
             };
-            let read = partition.read(item, me, now);
             if let Some(err) = read.failure {
                 error!(shard = self.id, topic = %item.tp.topic, partition = item.tp.partition, "read failed: {err}");
             }
