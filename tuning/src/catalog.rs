@@ -15,7 +15,11 @@
 //! [`BrokerLayers`] holds layers 2-4 and computes the effective
 //! [`BrokerConfig`] that topic defaults come from.
 
-use crate::config::{BrokerConfig, ConfigError, TopicConfig, BROKER_KEYS, TOPIC_EXTRA_KEYS};
+pub use crate::config::ConfigType;
+use crate::config::{
+    broker_key, broker_keys, topic_key, BrokerConfig, ConfigError, TopicConfig, EXTRA_TOPIC_KEYS,
+    NOT_ENFORCED, TOPIC_KEYS,
+};
 use std::collections::BTreeMap;
 
 /// Kafka's `ConfigSource` codes (DescribeConfigs).
@@ -29,23 +33,6 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    pub fn code(self) -> i8 {
-        self as i8
-    }
-}
-
-/// Kafka's `ConfigType` codes (DescribeConfigs v3+).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    Boolean = 1,
-    String = 2,
-    Int = 3,
-    Long = 5,
-    Double = 6,
-    List = 7,
-}
-
-impl ConfigType {
     pub fn code(self) -> i8 {
         self as i8
     }
@@ -65,189 +52,21 @@ pub struct Described {
     pub synonyms: Vec<(String, Option<String>, ConfigSource)>,
 }
 
-/// A topic key: its type, its broker synonyms (highest precedence first),
-/// its built-in default when no broker key backs it, and what it does.
-struct TopicKey {
-    name: &'static str,
-    config_type: ConfigType,
-    synonyms: &'static [&'static str],
-    default: &'static str,
-    doc: &'static str,
-}
-
-const NOT_ENFORCED: &str = "Accepted and stored; Strom does not act on it yet.";
-
-/// Every topic key DescribeConfigs lists, in the order shown.
-const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey {
-        name: "cleanup.policy",
-        config_type: ConfigType::List,
-        synonyms: &["log.cleanup.policy"],
-        default: "delete",
-        doc: "delete: old segments are removed by retention.ms / retention.bytes. compact: \
-              accepted, but compaction is not implemented yet, so a compact-only topic keeps \
-              everything.",
-    },
-    TopicKey {
-        name: "compression.type",
-        config_type: ConfigType::String,
-        synonyms: &["compression.type"],
-        default: "producer",
-        doc: "producer: batches are stored as produced. uncompressed, gzip, snappy, lz4, zstd: \
-              the broker re-compresses batches that arrive with another codec.",
-    },
-    TopicKey {
-        name: "flush.messages",
-        config_type: ConfigType::Long,
-        synonyms: &["log.flush.interval.messages"],
-        default: "9223372036854775807",
-        doc: "With write caching, sync the log once this many records are unsynced.",
-    },
-    TopicKey {
-        name: "flush.ms",
-        config_type: ConfigType::Long,
-        synonyms: &["log.flush.interval.ms"],
-        default: "9223372036854775807",
-        doc: "With write caching, sync unsynced records at least this often (ms).",
-    },
-    TopicKey {
-        name: "index.interval.bytes",
-        config_type: ConfigType::Int,
-        synonyms: &["log.index.interval.bytes"],
-        default: "4096",
-        doc: "Bytes of log between two offset-index entries.",
-    },
-    TopicKey {
-        name: "max.message.bytes",
-        config_type: ConfigType::Int,
-        synonyms: &["message.max.bytes"],
-        default: "1048588",
-        doc: "Largest record batch accepted (MESSAGE_TOO_LARGE above).",
-    },
-    TopicKey {
-        name: "message.timestamp.type",
-        config_type: ConfigType::String,
-        synonyms: &["log.message.timestamp.type"],
-        default: "CreateTime",
-        doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with \
-              the broker's time.",
-    },
-    TopicKey {
-        name: "min.insync.replicas",
-        config_type: ConfigType::Int,
-        synonyms: &["min.insync.replicas"],
-        default: "1",
-        doc: "acks=all produce gets NOT_ENOUGH_REPLICAS while fewer replicas are in sync.",
-    },
-    TopicKey {
-        name: "retention.bytes",
-        config_type: ConfigType::Long,
-        synonyms: &["log.retention.bytes"],
-        default: "-1",
-        doc: "Per-partition size above which the oldest sealed segments are deleted; -1: \
-              no limit.",
-    },
-    TopicKey {
-        name: "retention.ms",
-        config_type: ConfigType::Long,
-        synonyms: &[
-            "log.retention.ms",
-            "log.retention.minutes",
-            "log.retention.hours",
-        ],
-        default: "604800000",
-        doc: "Sealed segments whose newest record is older are deleted; -1: keep forever.",
-    },
-    TopicKey {
-        name: "segment.bytes",
-        config_type: ConfigType::Int,
-        synonyms: &["log.segment.bytes"],
-        default: "1073741824",
-        doc: "Size at which a segment is rolled.",
-    },
-    TopicKey {
-        name: "segment.ms",
-        config_type: ConfigType::Long,
-        synonyms: &["log.roll.ms", "log.roll.hours"],
-        default: "604800000",
-        doc: "Age after which a segment is rolled even if not full.",
-    },
-    TopicKey {
-        name: "unclean.leader.election.enable",
-        config_type: ConfigType::Boolean,
-        synonyms: &["unclean.leader.election.enable"],
-        default: "false",
-        doc: "Elect a replica outside the ISR when no in-sync replica is alive: the partition \
-              comes back sooner, but acknowledged records can be lost.",
-    },
-    TopicKey {
-        name: "write.caching",
-        config_type: ConfigType::Boolean,
-        synonyms: &["strom.write.caching.default"],
-        default: "false",
-        doc: "false: acks=all is answered, and consumers see records, only once they are \
-              synced to disk. true: once in the page cache (Kafka's behaviour).",
-    },
-];
-
-/// Built-in defaults of the accepted keys that have no effect yet (Kafka 4.0's).
-fn extra_default(key: &str) -> Option<(&'static str, ConfigType)> {
-    Some(match key {
-        "compression.gzip.level" => ("-1", ConfigType::Int),
-        "compression.lz4.level" => ("9", ConfigType::Int),
-        "compression.zstd.level" => ("3", ConfigType::Int),
-        "delete.retention.ms" => ("86400000", ConfigType::Long),
-        "file.delete.delay.ms" => ("60000", ConfigType::Long),
-        "follower.replication.throttled.replicas" => ("", ConfigType::List),
-        "leader.replication.throttled.replicas" => ("", ConfigType::List),
-        "local.retention.bytes" => ("-2", ConfigType::Long),
-        "local.retention.ms" => ("-2", ConfigType::Long),
-        "max.compaction.lag.ms" => ("9223372036854775807", ConfigType::Long),
-        "message.timestamp.after.max.ms" => ("9223372036854775807", ConfigType::Long),
-        "message.timestamp.before.max.ms" => ("9223372036854775807", ConfigType::Long),
-        "min.cleanable.dirty.ratio" => ("0.5", ConfigType::Double),
-        "min.compaction.lag.ms" => ("0", ConfigType::Long),
-        "preallocate" => ("false", ConfigType::Boolean),
-        "remote.log.copy.disable" => ("false", ConfigType::Boolean),
-        "remote.log.delete.on.disable" => ("false", ConfigType::Boolean),
-        "remote.storage.enable" => ("false", ConfigType::Boolean),
-        "segment.index.bytes" => ("10485760", ConfigType::Int),
-        "segment.jitter.ms" => ("0", ConfigType::Long),
-        _ => return None,
-    })
-}
-
 /// Whether a topic key is a list (IncrementalAlterConfigs APPEND/SUBTRACT).
 pub fn is_list_topic_key(key: &str) -> bool {
-    matches!(
-        key,
-        "cleanup.policy"
-            | "follower.replication.throttled.replicas"
-            | "leader.replication.throttled.replicas"
-    )
+    topic_key(key).is_some_and(|(k, _)| k.config_type == ConfigType::List)
 }
 
-/// Broker keys that can be changed at run time (resource BROKER), as in
+/// Whether a broker key can be changed at run time (resource BROKER), as in
 /// Kafka's dynamic log configs; everything else needs a restart.
-pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
-    "log.cleanup.policy",
-    "log.segment.bytes",
-    "log.roll.ms",
-    "log.index.interval.bytes",
-    "log.retention.ms",
-    "log.retention.bytes",
-    "log.flush.interval.messages",
-    "log.flush.interval.ms",
-    "log.message.timestamp.type",
-    "message.max.bytes",
-    "min.insync.replicas",
-    "compression.type",
-    "strom.write.caching.default",
-];
+pub fn is_dynamic_broker_key(key: &str) -> bool {
+    broker_key(key).is_some_and(|k| k.dynamic)
+}
 
-/// Whether a broker key is a list (APPEND/SUBTRACT allowed).
+/// Whether a broker key that can change at run time is a list
+/// (APPEND/SUBTRACT allowed).
 pub fn is_list_broker_key(key: &str) -> bool {
-    key == "log.cleanup.policy"
+    broker_key(key).is_some_and(|k| k.dynamic && k.config_type == ConfigType::List)
 }
 
 /// The broker's static configuration plus its dynamic layers.
@@ -350,7 +169,7 @@ impl BrokerLayers {
             }
             synonyms.push((
                 key.synonyms[0].to_string(),
-                Some(key.default.to_string()),
+                BrokerConfig::default().value_of(key.synonyms[0]),
                 ConfigSource::Default,
             ));
             let source = synonyms[0].2;
@@ -364,8 +183,9 @@ impl BrokerLayers {
                 synonyms,
             });
         }
-        for name in TOPIC_EXTRA_KEYS.iter().filter(|k| wanted(k)) {
-            let Some((default, config_type)) = extra_default(name) else {
+        for key in EXTRA_TOPIC_KEYS.iter().filter(|k| wanted(k.name)) {
+            let (name, config_type) = (&key.name, key.config_type);
+            let Some(default) = key.default else {
                 // Keys Kafka 4.0 dropped are listed only when a topic sets them.
                 if let Some(v) = overrides.get(*name) {
                     out.push(Described {
@@ -373,7 +193,7 @@ impl BrokerLayers {
                         value: Some(v.clone()),
                         source: ConfigSource::DynamicTopic,
                         read_only: false,
-                        config_type: ConfigType::String,
+                        config_type,
                         documentation: NOT_ENFORCED.to_string(),
                         synonyms: vec![(
                             name.to_string(),
@@ -415,7 +235,7 @@ impl BrokerLayers {
     pub fn describe_broker(&self, keys: Option<&[String]>) -> Vec<Described> {
         let wanted = |name: &str| keys.is_none_or(|keys| keys.iter().any(|k| k == name));
         let mut out = Vec::new();
-        for key in BROKER_KEYS.iter().filter(|k| wanted(k)) {
+        for key in broker_keys().map(|k| k.name).filter(|k| wanted(k)) {
             let (value, source) = self.broker_value(key);
             if value.is_none() && source == ConfigSource::Default {
                 continue;
@@ -430,9 +250,9 @@ impl BrokerLayers {
                 name: key.to_string(),
                 value,
                 source,
-                read_only: !DYNAMIC_BROKER_KEYS.contains(key),
-                config_type: broker_key_type(key),
-                documentation: String::new(),
+                read_only: !is_dynamic_broker_key(key),
+                config_type: broker_key(key).map_or(ConfigType::String, |k| k.config_type),
+                documentation: broker_key(key).map_or(String::new(), |k| k.doc.to_string()),
                 synonyms,
             });
         }
@@ -451,8 +271,8 @@ impl BrokerLayers {
                 value: Some(v.clone()),
                 source: ConfigSource::DynamicDefaultBroker,
                 read_only: false,
-                config_type: broker_key_type(k),
-                documentation: String::new(),
+                config_type: broker_key(k).map_or(ConfigType::String, |k| k.config_type),
+                documentation: broker_key(k).map_or(String::new(), |k| k.doc.to_string()),
                 synonyms: vec![(
                     k.clone(),
                     Some(v.clone()),
@@ -463,37 +283,14 @@ impl BrokerLayers {
     }
 }
 
-fn broker_key_type(key: &str) -> ConfigType {
-    match key {
-        "log.dirs"
-        | "log.dir"
-        | "listeners"
-        | "advertised.listeners"
-        | "log.cleanup.policy"
-        | "controller.quorum.voters"
-        | "process.roles"
-        | "controller.listener.names" => ConfigType::List,
-        "auto.create.topics.enable"
-        | "strom.write.caching.default"
-        | "unclean.leader.election.enable"
-        | "auto.leader.rebalance.enable"
-        | "controlled.shutdown.enable" => ConfigType::Boolean,
-        "log.message.timestamp.type" | "compression.type" => ConfigType::String,
-        k if k.ends_with(".ms") || k.ends_with(".bytes") || k.ends_with(".messages") => {
-            ConfigType::Long
-        }
-        _ => ConfigType::Int,
-    }
-}
-
 /// Refuses keys that cannot change at run time, naming them.
 pub fn check_dynamic_keys<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), ConfigError> {
     let mut problems = Vec::new();
     for key in keys {
-        if DYNAMIC_BROKER_KEYS.contains(&key.as_str()) {
+        if is_dynamic_broker_key(key) {
             continue;
         }
-        if BROKER_KEYS.contains(&key.as_str()) {
+        if broker_key(key).is_some() {
             problems.push(format!(
                 "{key}: cannot be changed at run time; set it in the broker's config file and \
                  restart"

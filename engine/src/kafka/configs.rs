@@ -3,7 +3,7 @@
 //! Resources: TOPIC (2) — a topic's overrides over the broker defaults — and
 //! BROKER (4) — this node by id, or the cluster-wide default with the empty
 //! name — whose run-time changeable keys are listed in
-//! `strom_tuning::catalog::DYNAMIC_BROKER_KEYS`. Describing reads the
+//! `strom_tuning::catalog::is_dynamic_broker_key`. Describing reads the
 //! connection's shard's copy of the table; changes go to shard 0 (the
 //! table's single writer), which persists the table before answering, so a
 //! change is in force on every shard and survives a restart once
