@@ -4,7 +4,7 @@
 //! what it does are written here and nowhere else. Parsing (file,
 //! environment, flags), [`BrokerConfig::value_of`], DescribeConfigs (the
 //! `catalog` module), [`BROKER_KEYS`]-style lists and the README's tables
-//! (`super::docs`, checked by a test) are derived from these tables.
+//! (`config/docs.rs`, checked by a test) are derived from these tables.
 //!
 //! - `broker_config!` declares the broker's settings. Keys whose value is
 //!   one field checked by a [`Check`] are written in its `simple` section;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use super::keys::broker_key;
 use super::value::{Check, Raw};
 
 pub(super) struct Item {
@@ -62,14 +61,14 @@ impl Layer {
         }
     }
 
-    /// An integer key's value, checked by its [`Check::Int`] range.
-    pub(super) fn int(&mut self, key: &'static str) -> Option<i64> {
-        let check = broker_key(key).map(|k| k.check);
+    /// An integer key's value, checked by `check` (its [`Check::Int`]
+    /// range).
+    pub(super) fn int(&mut self, key: &'static str, check: Check) -> Option<i64> {
         debug_assert!(
-            matches!(check, Some(Check::Int(..))),
+            matches!(check, Check::Int(..)),
             "{key} is not an integer key"
         );
-        self.get(key, |raw| check.unwrap_or(Check::Text).raw(raw))
+        self.get(key, |raw| check.raw(raw))
             .map(|text| text.parse().unwrap_or_default())
     }
 }

@@ -506,8 +506,8 @@ impl BrokerConfig {
             self.process_roles = Some(roles);
         }
 
-        let node = layer.int("node.id");
-        let broker = layer.int("broker.id");
+        let node = int(layer, "node.id");
+        let broker = int(layer, "broker.id");
         match (node, broker) {
             (Some(n), Some(b)) if n != b => layer.problems.push(format!(
                 "node.id ({n}) and broker.id ({b}) disagree; give only one of them"
@@ -518,18 +518,18 @@ impl BrokerConfig {
                 }
             }
         }
-        if let Some(n) = layer.int("strom.smp") {
+        if let Some(n) = int(layer, "strom.smp") {
             self.smp = Some(n as usize);
         }
 
-        let roll_ms = layer.int("log.roll.ms");
-        let roll_hours = layer.int("log.roll.hours");
+        let roll_ms = int(layer, "log.roll.ms");
+        let roll_hours = int(layer, "log.roll.hours");
         if let Some(ms) = roll_ms.or(roll_hours.map(|h| h * MS_PER_HOUR)) {
             self.log_roll_ms = ms;
         }
-        let ret_ms = layer.int("log.retention.ms");
-        let ret_min = layer.int("log.retention.minutes");
-        let ret_hours = layer.int("log.retention.hours");
+        let ret_ms = int(layer, "log.retention.ms");
+        let ret_min = int(layer, "log.retention.minutes");
+        let ret_hours = int(layer, "log.retention.hours");
         let scaled = |v: i64, unit: i64| if v < 0 { -1 } else { v * unit };
         if let Some(ms) = ret_ms
             .or(ret_min.map(|m| scaled(m, MS_PER_MINUTE)))
@@ -569,6 +569,12 @@ impl BrokerConfig {
             self.log_format = format;
         }
     }
+}
+
+/// A custom integer key's value from `layer`, checked by its declared range.
+fn int(layer: &mut Layer, key: &'static str) -> Option<i64> {
+    let check = broker_key(key).map_or(Check::Text, |k| k.check);
+    layer.int(key, check)
 }
 
 fn known_key(key: &str) -> Option<&'static str> {

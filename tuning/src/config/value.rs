@@ -140,8 +140,8 @@ pub(super) fn parse_dirs(raw: &Raw) -> Result<Vec<PathBuf>, String> {
     Ok(parse_list(raw)?.into_iter().map(PathBuf::from).collect())
 }
 
-/// How a key's value is checked: declared once per key in the tables of
-/// [`super::keys`], used by parsing, by the documentation and by the
+/// How a key's value is checked: declared once per key in the key tables
+/// (`config/keys.rs`), used by parsing, by the documentation and by the
 /// catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
