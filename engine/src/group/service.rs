@@ -57,8 +57,8 @@ impl Groups {
                 "one group coordinator per shard"
             )
         });
-        shard.watch(groups);
-        glommio::spawn_local(shard.clone().group_timer()).detach();
+        shard.watch(groups.clone());
+        glommio::spawn_local(groups.run_timer(shard.clone())).detach();
     }
 }
 
@@ -86,7 +86,7 @@ impl PartitionWatcher for Groups {
             Transition::BecameLeader { .. } => {
                 self.coordinator.borrow_mut().unload_partition(tp.partition);
                 if let Some(partition) = shard.partitions.borrow().get(tp) {
-                    shard.load_offsets_partition(tp.partition, &partition.log);
+                    self.load_partition(shard.id, tp.partition, &partition.log);
                 }
             }
             Transition::BecameFollower { .. } | Transition::WentOffline => {
@@ -98,7 +98,7 @@ impl PartitionWatcher for Groups {
     fn topics_deleted(&self, shard: &Rc<Shard>, names: &HashSet<String>) {
         let tombstones = self.coordinator.borrow_mut().forget_topics(names);
         if !tombstones.is_empty() {
-            shard.persist_offsets(tombstones);
+            persist_offsets(shard, tombstones);
         }
     }
 
@@ -330,20 +330,30 @@ pub(crate) async fn call(
 ) -> Result<GroupAnswer, KafkaCode> {
     let owner = coordinator_shard(shard, group).await?;
     shard
-        .call(owner, move |s| async move { s.group_call(call).await })
+        .call(
+            owner,
+            move |s| async move { groups().serve(&s, call).await },
+        )
         .await
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
 
-impl Shard {
+/// The member an offset commit comes from, as the request names it.
+struct Committer<'a> {
+    member: &'a str,
+    instance: Option<&'a str>,
+    generation: i32,
+}
+
+impl Groups {
     /// Serves a group call on the coordinating shard.
-    pub(crate) async fn group_call(self: &Rc<Self>, call: GroupCall) -> GroupAnswer {
+    pub(crate) async fn serve(&self, shard: &Rc<Shard>, call: GroupCall) -> GroupAnswer {
         let now = Instant::now();
         let ms = now_ms();
         match call {
             GroupCall::Join(request) => {
-                let reply = groups().borrow_mut().join(request, now, ms);
-                self.persist_pending();
+                let reply = self.borrow_mut().join(request, now, ms);
+                self.persist_pending(shard);
                 GroupAnswer::Join(match reply {
                     Reply::Now(outcome) => outcome,
                     Reply::Later(rx) => rx.await.unwrap_or_else(|_| JoinOutcome {
@@ -367,7 +377,7 @@ impl Shard {
                 protocol,
                 assignments,
             } => {
-                let reply = groups().borrow_mut().sync(
+                let reply = self.borrow_mut().sync(
                     &group,
                     &member,
                     instance.as_deref(),
@@ -378,7 +388,7 @@ impl Shard {
                     now,
                     ms,
                 );
-                self.persist_pending();
+                self.persist_pending(shard);
                 GroupAnswer::Sync(match reply {
                     Reply::Now(outcome) => outcome,
                     Reply::Later(rx) => rx.await.unwrap_or_else(|_| SyncOutcome {
@@ -394,7 +404,7 @@ impl Shard {
                 member,
                 instance,
                 generation,
-            } => GroupAnswer::Code(groups().borrow_mut().heartbeat(
+            } => GroupAnswer::Code(self.borrow_mut().heartbeat(
                 &group,
                 &member,
                 instance.as_deref(),
@@ -410,7 +420,7 @@ impl Shard {
                             .leave(&group, member, instance.as_deref(), now, ms)
                     })
                     .collect();
-                self.persist_pending();
+                self.persist_pending(shard);
                 GroupAnswer::Codes(codes)
             }
             GroupCall::Commit {
@@ -422,10 +432,13 @@ impl Shard {
                 producer,
             } => GroupAnswer::Codes(
                 self.commit(
+                    shard,
                     &group,
-                    &member,
-                    instance.as_deref(),
-                    generation,
+                    Committer {
+                        member: &member,
+                        instance: instance.as_deref(),
+                        generation,
+                    },
                     offsets,
                     producer,
                 )
@@ -436,7 +449,7 @@ impl Shard {
                 topics,
                 require_stable,
             } => {
-                let local = groups();
+                let local = self;
                 let coordinator = local.borrow();
                 let stored = coordinator.groups.get(&group);
                 let lookup = |topic: &str, p: i32| {
@@ -488,7 +501,7 @@ impl Shard {
                 GroupAnswer::Offsets(rows)
             }
             GroupCall::Describe(group) => {
-                let local = groups();
+                let local = self;
                 let coordinator = local.borrow();
                 GroupAnswer::Described(match coordinator.groups.get(&group) {
                     Some(g) => Described {
@@ -524,34 +537,40 @@ impl Shard {
                     .collect(),
             ),
             GroupCall::Delete(group) => {
-                let result = groups().borrow_mut().delete(&group);
+                let result = self.borrow_mut().delete(&group);
                 match result {
                     Ok(tombstones) => {
-                        let waits = self.persist(tombstones);
+                        let waits = persist(shard, tombstones);
                         GroupAnswer::Code(wait_all(waits).await)
                     }
                     Err(code) => GroupAnswer::Code(code),
                 }
             }
-            GroupCall::OffsetDelete { group, topics } => self.offset_delete(&group, topics).await,
+            GroupCall::OffsetDelete { group, topics } => {
+                self.offset_delete(shard, &group, topics).await
+            }
         }
     }
 
     async fn commit(
-        self: &Rc<Self>,
+        &self,
+        shard: &Rc<Shard>,
         group: &str,
-        member: &str,
-        instance: Option<&str>,
-        generation: i32,
+        committer: Committer<'_>,
         offsets: Vec<(String, i32, i64, i32, String)>,
         producer: Option<(i64, i16)>,
     ) -> Vec<KafkaCode> {
+        let Committer {
+            member,
+            instance,
+            generation,
+        } = committer;
         let ms = now_ms();
         // A transactional commit without a member (clients before KIP-447)
         // is not checked against the membership, as in Kafka.
-        let partition = groups().borrow().partition_of(group);
+        let partition = self.borrow().partition_of(group);
         let fenced =
-            producer.is_some_and(|(id, epoch)| groups().borrow().txn_fenced(partition, id, epoch));
+            producer.is_some_and(|(id, epoch)| self.borrow().txn_fenced(partition, id, epoch));
         let check = if fenced {
             KafkaCode::PRODUCER_FENCED
         } else if producer.is_some() && generation < 0 && member.is_empty() {
@@ -568,7 +587,7 @@ impl Shard {
         if !check.is_ok() {
             return vec![check; offsets.len()];
         }
-        let table = self.table();
+        let table = shard.table();
         let mut codes = Vec::with_capacity(offsets.len());
         let mut records = Vec::new();
         let mut accepted = Vec::new();
@@ -602,14 +621,14 @@ impl Shard {
         if records.is_empty() {
             return codes;
         }
-        let result = wait_all(self.persist_to(OFFSETS_TOPIC, records, producer)).await;
+        let result = wait_all(persist_to(shard, OFFSETS_TOPIC, records, producer)).await;
         if !result.is_ok() {
             return codes
                 .into_iter()
                 .map(|c| if c.is_ok() { result } else { c })
                 .collect();
         }
-        let local = groups();
+        let local = self;
         let mut coordinator = local.borrow_mut();
         match producer {
             Some((producer_id, _)) => {
@@ -625,12 +644,13 @@ impl Shard {
     }
 
     async fn offset_delete(
-        self: &Rc<Self>,
+        &self,
+        shard: &Rc<Shard>,
         group: &str,
         topics: Vec<(String, Vec<i32>)>,
     ) -> GroupAnswer {
         let (subscribed, partition) = {
-            let local = groups();
+            let local = self;
             let coordinator = local.borrow();
             let Some(g) = coordinator.groups.get(group) else {
                 return GroupAnswer::Codes(vec![KafkaCode::GROUP_ID_NOT_FOUND]);
@@ -661,11 +681,11 @@ impl Shard {
             }
         }
         if !tombstones.is_empty() {
-            let result = wait_all(self.persist(tombstones)).await;
+            let result = wait_all(persist(shard, tombstones)).await;
             if !result.is_ok() {
                 return GroupAnswer::Codes(vec![result]);
             }
-            if let Some(g) = groups().borrow_mut().groups.get_mut(group) {
+            if let Some(g) = self.borrow_mut().groups.get_mut(group) {
                 for key in removed {
                     g.offsets.remove(&key);
                 }
@@ -674,102 +694,26 @@ impl Shard {
         GroupAnswer::Codes(codes)
     }
 
-    /// Appends records to this shard's `__consumer_offsets` partitions; one
-    /// receiver per partition, firing once synced.
-    fn persist(&self, records: Vec<Persist>) -> Vec<oneshot_rx::Receiver> {
-        self.persist_to(OFFSETS_TOPIC, records, None)
-    }
-
-    /// Appends records to this shard's partitions of an internal topic
-    /// (`__consumer_offsets`, `__transaction_state`), one batch per
-    /// partition, as a transactional producer's batches when `producer`
-    /// (id, epoch) is given; one receiver per partition, firing once the
-    /// in-sync replicas have the records (and, without write caching,
-    /// synced them).
-    pub(crate) fn persist_to(
-        &self,
-        topic: &str,
-        records: Vec<Persist>,
-        producer: Option<(i64, i16)>,
-    ) -> Vec<oneshot_rx::Receiver> {
-        type Owned = (Vec<u8>, Option<Vec<u8>>);
-        let mut by_partition: std::collections::BTreeMap<i32, Vec<Owned>> =
-            std::collections::BTreeMap::new();
-        for record in records {
-            by_partition
-                .entry(record.partition)
-                .or_default()
-                .push((record.key, record.value));
-        }
-        let ms = now_ms();
-        let items: Vec<AppendItem> = by_partition
-            .into_iter()
-            .map(|(p, recs)| {
-                let refs: Vec<batch::KeyValue> = recs
-                    .iter()
-                    .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
-                    .collect();
-                let mut bytes = batch::encode_batch(0, ms, &refs);
-                if let Some((producer_id, epoch)) = producer {
-                    batch::set_producer(&mut bytes, producer_id, epoch, -1);
-                }
-                let headers = batch::validate_batches(&bytes).unwrap_or_default();
-                AppendItem {
-                    tp: TopicPartition {
-                        topic: Arc::from(topic),
-                        partition: p,
-                    },
-                    records: BytesMut::from(&bytes[..]),
-                    headers,
-                }
-            })
-            .collect();
-        let (outcomes, waits) = self.append_local(items, true);
-        let mut out: Vec<oneshot_rx::Receiver> = outcomes
-            .iter()
-            .filter(|o| !o.error.is_ok())
-            .map(|o| oneshot_rx::Receiver::Failed(o.error))
-            .collect();
-        out.extend(
-            waits
-                .into_iter()
-                .map(|(_, rx)| oneshot_rx::Receiver::Wait(rx)),
-        );
-        out
-    }
-
-    /// Appends records without waiting for their sync (tombstones, group
-    /// metadata). A storage fault already stopped the broker inside the
-    /// append; an append refused (disk full) is logged, never ignored: the
-    /// in-memory change stands, and only a restart before it is written
-    /// again would bring the old record back.
-    pub(crate) fn persist_offsets(&self, records: Vec<Persist>) {
-        for wait in self.persist(records) {
-            if let oneshot_rx::Receiver::Failed(code) = wait {
-                warn!(shard = self.id, "{OFFSETS_TOPIC} record not written ({code:?}); it is lost if the broker restarts before the next write");
-            }
-        }
-    }
-
     /// Appends the group metadata records the coordinator queued (not
     /// waited for: a lost one only costs a generation number after a crash).
-    fn persist_pending(&self) {
-        let records = std::mem::take(&mut groups().borrow_mut().to_persist);
+    fn persist_pending(&self, shard: &Shard) {
+        let records = std::mem::take(&mut self.borrow_mut().to_persist);
         if !records.is_empty() {
-            self.persist_offsets(records);
+            persist_offsets(shard, records);
         }
     }
 
     /// Reads a `__consumer_offsets` partition this shard just opened into the
     /// coordinator (start-up, or the topic's creation).
-    pub(crate) fn load_offsets_partition(
+    pub(crate) fn load_partition(
         &self,
+        shard: usize,
         partition: i32,
         log: &strom_storage::log::PartitionLog,
     ) {
         let ms = now_ms();
         let mut loaded = 0u64;
-        let local = groups();
+        let local = self;
         let mut coordinator = local.borrow_mut();
         read_batches(log, |header, bytes| {
             if header.is_control() {
@@ -804,28 +748,108 @@ impl Shard {
         });
         coordinator.finish_load();
         if loaded > 0 {
-            info!(shard = self.id, dir = %log.dir().display(), records = loaded, "loaded consumer groups");
+            info!(shard, dir = %log.dir().display(), records = loaded, "loaded consumer groups");
         }
     }
 
     /// Drives session timeouts, rebalance deadlines and offset retention.
-    pub(crate) async fn group_timer(self: Rc<Self>) {
-        let retention_ms = self.broker.offsets_retention_minutes.saturating_mul(60_000);
+    pub(crate) async fn run_timer(self: Rc<Self>, shard: Rc<Shard>) {
+        let retention_ms = shard
+            .broker
+            .offsets_retention_minutes
+            .saturating_mul(60_000);
         let retention_every =
-            Duration::from_millis(self.broker.offsets_retention_check_interval_ms as u64);
+            Duration::from_millis(shard.broker.offsets_retention_check_interval_ms as u64);
         let mut next_retention = Instant::now() + retention_every;
         loop {
             glommio::timer::sleep(GROUP_TICK).await;
             let now = Instant::now();
-            groups().borrow_mut().tick(now, now_ms());
+            self.borrow_mut().tick(now, now_ms());
             if now >= next_retention {
                 next_retention = now + retention_every;
-                let tombstones = groups().borrow_mut().expire_offsets(now_ms(), retention_ms);
+                let tombstones = self.borrow_mut().expire_offsets(now_ms(), retention_ms);
                 if !tombstones.is_empty() {
-                    self.persist_offsets(tombstones);
+                    persist_offsets(&shard, tombstones);
                 }
             }
-            self.persist_pending();
+            self.persist_pending(&shard);
+        }
+    }
+}
+
+/// Appends records to this shard's `__consumer_offsets` partitions; one
+/// receiver per partition, firing once synced.
+fn persist(shard: &Shard, records: Vec<Persist>) -> Vec<oneshot_rx::Receiver> {
+    persist_to(shard, OFFSETS_TOPIC, records, None)
+}
+
+/// Appends records to this shard's partitions of an internal topic
+/// (`__consumer_offsets`, `__transaction_state`), one batch per
+/// partition, as a transactional producer's batches when `producer`
+/// (id, epoch) is given; one receiver per partition, firing once the
+/// in-sync replicas have the records (and, without write caching,
+/// synced them).
+pub(crate) fn persist_to(
+    shard: &Shard,
+    topic: &str,
+    records: Vec<Persist>,
+    producer: Option<(i64, i16)>,
+) -> Vec<oneshot_rx::Receiver> {
+    type Owned = (Vec<u8>, Option<Vec<u8>>);
+    let mut by_partition: std::collections::BTreeMap<i32, Vec<Owned>> =
+        std::collections::BTreeMap::new();
+    for record in records {
+        by_partition
+            .entry(record.partition)
+            .or_default()
+            .push((record.key, record.value));
+    }
+    let ms = now_ms();
+    let items: Vec<AppendItem> = by_partition
+        .into_iter()
+        .map(|(p, recs)| {
+            let refs: Vec<batch::KeyValue> = recs
+                .iter()
+                .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+                .collect();
+            let mut bytes = batch::encode_batch(0, ms, &refs);
+            if let Some((producer_id, epoch)) = producer {
+                batch::set_producer(&mut bytes, producer_id, epoch, -1);
+            }
+            let headers = batch::validate_batches(&bytes).unwrap_or_default();
+            AppendItem {
+                tp: TopicPartition {
+                    topic: Arc::from(topic),
+                    partition: p,
+                },
+                records: BytesMut::from(&bytes[..]),
+                headers,
+            }
+        })
+        .collect();
+    let (outcomes, waits) = shard.append_local(items, true);
+    let mut out: Vec<oneshot_rx::Receiver> = outcomes
+        .iter()
+        .filter(|o| !o.error.is_ok())
+        .map(|o| oneshot_rx::Receiver::Failed(o.error))
+        .collect();
+    out.extend(
+        waits
+            .into_iter()
+            .map(|(_, rx)| oneshot_rx::Receiver::Wait(rx)),
+    );
+    out
+}
+
+/// Appends records without waiting for their sync (tombstones, group
+/// metadata). A storage fault already stopped the broker inside the
+/// append; an append refused (disk full) is logged, never ignored: the
+/// in-memory change stands, and only a restart before it is written
+/// again would bring the old record back.
+pub(crate) fn persist_offsets(shard: &Shard, records: Vec<Persist>) {
+    for wait in persist(shard, records) {
+        if let oneshot_rx::Receiver::Failed(code) = wait {
+            warn!(shard = shard.id, "{OFFSETS_TOPIC} record not written ({code:?}); it is lost if the broker restarts before the next write");
         }
     }
 }

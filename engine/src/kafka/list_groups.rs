@@ -27,7 +27,11 @@ pub async fn handle(shard: &Rc<Shard>, request: ListGroupsRequest) -> ListGroups
         let shard = shard.clone();
         async move {
             shard
-                .call(s, |s| async move { s.group_call(GroupCall::List).await })
+                .call(s, |s| async move {
+                    crate::group::service::groups()
+                        .serve(&s, GroupCall::List)
+                        .await
+                })
                 .await
         }
     });

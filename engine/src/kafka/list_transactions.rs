@@ -43,7 +43,9 @@ pub async fn handle(
         let shard = shard.clone();
         async move {
             shard
-                .call(s, |s| async move { s.txn_call(TxnCall::List).await })
+                .call(s, |s| async move {
+                    crate::txn::service::txns().serve(&s, TxnCall::List).await
+                })
                 .await
         }
     });

@@ -85,7 +85,9 @@ pub(super) async fn commit_codes(
     // if the client went away meanwhile.
     let answer = match coordinator_shard(shard, group).await {
         Ok(owner) => shard
-            .call_detached(owner, move |s| async move { s.group_call(commit).await })
+            .call_detached(owner, move |s| async move {
+                crate::group::service::groups().serve(&s, commit).await
+            })
             .await
             .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE),
         Err(code) => Err(code),

@@ -59,10 +59,9 @@ pub async fn handle(shard: &Rc<Shard>, request: WriteTxnMarkersRequest) -> Write
         async move {
             let (items, places): (Vec<MarkerItem>, Vec<Place>) = list.into_iter().unzip();
             let codes = shard
-                .call_detached(
-                    owner,
-                    move |s| async move { s.write_markers_local(items).await },
-                )
+                .call_detached(owner, move |s| async move {
+                    crate::txn::service::write_markers_local(&s, items).await
+                })
                 .await
                 .unwrap_or_default();
             (places, codes)

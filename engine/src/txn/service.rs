@@ -6,7 +6,7 @@
 //! each); its state machine and records are in [`super::state`].
 //!
 //! Every request for an id goes to the shard coordinating it (one
-//! `Shard::txn_call`); a broker not leading the id's `__transaction_state`
+//! `Txns::serve`); a broker not leading the id's `__transaction_state`
 //! partition answers NOT_COORDINATOR, and the client asks FindCoordinator
 //! again. A change is answered only once its record is in the in-sync
 //! replicas of that partition. Ending a transaction writes
@@ -23,7 +23,7 @@
 use super::state::{self as txn, TxnEntry, TxnMeta, TxnState, TXN_TOPIC};
 use crate::clock::now_ms;
 use crate::errors::KafkaCode;
-use crate::group::service::{ensure_internal_topic, wait_all};
+use crate::group::service::{ensure_internal_topic, persist_to, wait_all};
 use crate::group::{Persist, OFFSETS_TOPIC};
 use crate::messages::{AppendItem, TopicPartition};
 use crate::metrics::ShardMetrics;
@@ -121,7 +121,7 @@ pub(crate) async fn call_coordinator(
 ) -> Result<TxnAnswer, KafkaCode> {
     let owner = coordinator_shard(shard, id).await?;
     shard
-        .call_detached(owner, move |s| async move { s.txn_call(call).await })
+        .call_detached(owner, move |s| async move { txns().serve(&s, call).await })
         .await
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
@@ -169,8 +169,8 @@ impl Txns {
                 "one transaction coordinator per shard"
             )
         });
-        shard.watch(txns);
-        glommio::spawn_local(shard.clone().txn_timer()).detach();
+        shard.watch(txns.clone());
+        glommio::spawn_local(txns.run_timer(shard.clone())).detach();
     }
 }
 
@@ -182,7 +182,7 @@ impl std::ops::Deref for Txns {
 }
 
 /// This shard's transaction coordinator state (see [`Txns`]).
-fn txns() -> Rc<Txns> {
+pub(crate) fn txns() -> Rc<Txns> {
     LOCAL
         .with(|local| local.get().cloned())
         .expect("Txns::install ran at shard start")
@@ -208,7 +208,7 @@ impl PartitionWatcher for Txns {
                     .map(|partition| crate::group::service::read_records(&partition.log))
             };
             if let Some(records) = records {
-                shard.load_txn_partition(tp.partition, *leader_epoch, records);
+                self.load_partition(shard, tp.partition, *leader_epoch, records);
             }
         }
     }
@@ -224,27 +224,27 @@ impl PartitionWatcher for Txns {
     }
 }
 
-impl Shard {
+impl Txns {
     /// Serves a call on the shard coordinating the id.
-    pub(crate) async fn txn_call(self: &Rc<Self>, call: TxnCall) -> TxnAnswer {
+    pub(crate) async fn serve(&self, shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
         match call {
             TxnCall::Init {
                 id,
                 timeout_ms,
                 producer,
-            } => TxnAnswer::Init(self.txn_init(&id, timeout_ms, producer).await),
+            } => TxnAnswer::Init(self.init(shard, &id, timeout_ms, producer).await),
             TxnCall::Add {
                 id,
                 producer_id,
                 epoch,
                 partitions,
-            } => TxnAnswer::Code(self.txn_add(&id, producer_id, epoch, partitions).await),
+            } => TxnAnswer::Code(self.add(shard, &id, producer_id, epoch, partitions).await),
             TxnCall::End {
                 id,
                 producer_id,
                 epoch,
                 commit,
-            } => TxnAnswer::Code(self.txn_end(&id, producer_id, epoch, commit).await),
+            } => TxnAnswer::Code(self.end(shard, &id, producer_id, epoch, commit).await),
             TxnCall::Describe(ids) => {
                 let local = txns();
                 let coordinator = local.borrow();
@@ -271,8 +271,8 @@ impl Shard {
 
     /// The `__transaction_state` partition of `id` and the coordinator
     /// epoch it is loaded at here (NOT_COORDINATOR if it is not).
-    fn txn_home(&self, id: &str) -> Result<(i32, i32), KafkaCode> {
-        let partitions = self
+    fn home(&self, shard: &Shard, id: &str) -> Result<(i32, i32), KafkaCode> {
+        let partitions = shard
             .table()
             .topics
             .get(TXN_TOPIC)
@@ -290,8 +290,9 @@ impl Shard {
 
     /// Writes one id's record to `__transaction_state` and waits for the
     /// in-sync replicas.
-    async fn txn_persist(
-        self: &Rc<Self>,
+    async fn persist(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         partition: i32,
         meta: Option<&TxnMeta>,
@@ -301,11 +302,11 @@ impl Shard {
             key: txn::key(id),
             value: meta.map(txn::value),
         };
-        wait_all(self.persist_to(TXN_TOPIC, vec![record], None)).await
+        wait_all(persist_to(shard, TXN_TOPIC, vec![record], None)).await
     }
 
     /// Marks `id` busy (or not); false if it is gone (the partition moved).
-    fn txn_set_busy(&self, id: &str, busy: bool) -> bool {
+    fn set_busy(&self, id: &str, busy: bool) -> bool {
         match txns().borrow_mut().txns.get_mut(id) {
             Some(e) => {
                 e.busy = busy;
@@ -315,19 +316,27 @@ impl Shard {
         }
     }
 
-    async fn txn_init(
-        self: &Rc<Self>,
+    async fn init(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         timeout_ms: i32,
         producer: Option<(i64, i16)>,
     ) -> Result<(i64, i16), KafkaCode> {
-        let (partition, coordinator_epoch) = self.txn_home(id)?;
+        let (partition, coordinator_epoch) = self.home(shard, id)?;
         // At most twice: an open transaction is aborted first.
         for _ in 0..2 {
             let entry = txns().borrow().txns.get(id).cloned();
             let Some(entry) = entry else {
                 return self
-                    .txn_init_new(id, partition, coordinator_epoch, timeout_ms, producer)
+                    .init_new(
+                        shard,
+                        id,
+                        partition,
+                        coordinator_epoch,
+                        timeout_ms,
+                        producer,
+                    )
                     .await;
             };
             if entry.busy || entry.meta.state.is_preparing() {
@@ -344,19 +353,19 @@ impl Shard {
             }
             if meta.state == TxnState::Ongoing {
                 info!(
-                    shard = self.id,
+                    shard = shard.id,
                     transactional_id = id,
                     producer_id = meta.producer_id,
                     "a new producer fences the open transaction: aborting it"
                 );
-                self.txn_finish(id, false, true).await?;
-                ShardMetrics::add(&self.metrics.txn_fenced, 1);
+                self.finish(shard, id, false, true).await?;
+                ShardMetrics::add(&shard.metrics.txn_fenced, 1);
                 continue;
             }
             let mut next = meta.clone();
             if next.epoch >= i16::MAX - 1 {
                 // Epochs ran out: a new producer id, as Kafka does.
-                next.producer_id = self.new_producer_id().await?;
+                next.producer_id = new_producer_id(shard).await?;
                 next.epoch = 0;
             } else {
                 next.epoch += 1;
@@ -366,21 +375,16 @@ impl Shard {
             next.start_ms = -1;
             next.timeout_ms = timeout_ms;
             next.update_ms = now_ms();
-            return self.txn_write(id, partition, coordinator_epoch, next).await;
+            return self
+                .write(shard, id, partition, coordinator_epoch, next)
+                .await;
         }
         Err(KafkaCode::CONCURRENT_TRANSACTIONS)
     }
 
-    async fn new_producer_id(self: &Rc<Self>) -> Result<i64, KafkaCode> {
-        self.call(0, |zero| async move {
-            crate::cluster::client::allocate_producer_id(&zero).await
-        })
-        .await
-        .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE))
-    }
-
-    async fn txn_init_new(
-        self: &Rc<Self>,
+    async fn init_new(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         partition: i32,
         coordinator_epoch: i32,
@@ -400,14 +404,16 @@ impl Shard {
                 busy: true,
             },
         );
-        let meta = match self.new_producer_id().await {
+        let meta = match new_producer_id(shard).await {
             Ok(producer_id) => TxnMeta::new(producer_id, timeout_ms, now_ms()),
             Err(code) => {
                 txns().borrow_mut().txns.remove(id);
                 return Err(code);
             }
         };
-        let result = self.txn_write(id, partition, coordinator_epoch, meta).await;
+        let result = self
+            .write(shard, id, partition, coordinator_epoch, meta)
+            .await;
         if result.is_err() && txns().borrow().coordinates(partition, coordinator_epoch) {
             txns().borrow_mut().txns.remove(id);
         }
@@ -416,15 +422,16 @@ impl Shard {
 
     /// Persists `next` for `id` (marked busy meanwhile) and, once written,
     /// makes it the state; the producer id and epoch it holds.
-    async fn txn_write(
-        self: &Rc<Self>,
+    async fn write(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         partition: i32,
         coordinator_epoch: i32,
         next: TxnMeta,
     ) -> Result<(i64, i16), KafkaCode> {
-        self.txn_set_busy(id, true);
-        let code = self.txn_persist(id, partition, Some(&next)).await;
+        self.set_busy(id, true);
+        let code = self.persist(shard, id, partition, Some(&next)).await;
         let local = txns();
         let mut coordinator = local.borrow_mut();
         if !coordinator.coordinates(partition, coordinator_epoch) {
@@ -443,7 +450,7 @@ impl Shard {
     }
 
     /// Checks a request's producer id and epoch against the id's state.
-    fn txn_check(&self, id: &str, producer_id: i64, epoch: i16) -> Result<TxnEntry, KafkaCode> {
+    fn check(&self, id: &str, producer_id: i64, epoch: i16) -> Result<TxnEntry, KafkaCode> {
         let local = txns();
         let coordinator = local.borrow();
         let Some(entry) = coordinator.txns.get(id) else {
@@ -461,18 +468,19 @@ impl Shard {
         Ok(entry.clone())
     }
 
-    async fn txn_add(
-        self: &Rc<Self>,
+    async fn add(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         producer_id: i64,
         epoch: i16,
         partitions: Vec<(String, i32)>,
     ) -> KafkaCode {
-        let (partition, coordinator_epoch) = match self.txn_home(id) {
+        let (partition, coordinator_epoch) = match self.home(shard, id) {
             Ok(home) => home,
             Err(code) => return code,
         };
-        let entry = match self.txn_check(id, producer_id, epoch) {
+        let entry = match self.check(id, producer_id, epoch) {
             Ok(entry) => entry,
             Err(code) => return code,
         };
@@ -489,33 +497,37 @@ impl Shard {
         }
         next.partitions.extend(partitions);
         next.update_ms = now;
-        match self.txn_write(id, partition, coordinator_epoch, next).await {
+        match self
+            .write(shard, id, partition, coordinator_epoch, next)
+            .await
+        {
             Ok(_) => KafkaCode::NONE,
             Err(code) => code,
         }
     }
 
-    async fn txn_end(
-        self: &Rc<Self>,
+    async fn end(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         producer_id: i64,
         epoch: i16,
         commit: bool,
     ) -> KafkaCode {
-        if let Err(code) = self.txn_home(id) {
+        if let Err(code) = self.home(shard, id) {
             return code;
         }
-        let entry = match self.txn_check(id, producer_id, epoch) {
+        let entry = match self.check(id, producer_id, epoch) {
             Ok(entry) => entry,
             Err(code) => return code,
         };
         match (entry.meta.state, commit) {
-            (TxnState::Ongoing, _) => match self.txn_finish(id, commit, false).await {
+            (TxnState::Ongoing, _) => match self.finish(shard, id, commit, false).await {
                 Ok(()) => {
                     let counter = if commit {
-                        &self.metrics.txn_commits
+                        &shard.metrics.txn_commits
                     } else {
-                        &self.metrics.txn_aborts
+                        &shard.metrics.txn_aborts
                     };
                     ShardMetrics::add(counter, 1);
                     KafkaCode::NONE
@@ -531,13 +543,14 @@ impl Shard {
     /// Ends the open transaction of `id`: PrepareCommit/PrepareAbort (with a
     /// bumped epoch when `bump`: the producer is fenced), the markers, then
     /// CompleteCommit/CompleteAbort.
-    async fn txn_finish(
-        self: &Rc<Self>,
+    async fn finish(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         commit: bool,
         bump: bool,
     ) -> Result<(), KafkaCode> {
-        let (partition, coordinator_epoch) = self.txn_home(id)?;
+        let (partition, coordinator_epoch) = self.home(shard, id)?;
         let mut next = {
             let local = txns();
             let mut coordinator = local.borrow_mut();
@@ -565,7 +578,7 @@ impl Shard {
             TxnState::PrepareAbort
         };
         next.update_ms = now_ms();
-        let code = self.txn_persist(id, partition, Some(&next)).await;
+        let code = self.persist(shard, id, partition, Some(&next)).await;
         {
             let local = txns();
             let mut coordinator = local.borrow_mut();
@@ -582,21 +595,22 @@ impl Shard {
             }
             entry.meta = next.clone();
         }
-        self.txn_complete(id, partition, coordinator_epoch, next)
+        self.complete(shard, id, partition, coordinator_epoch, next)
             .await
     }
 
     /// Writes the markers of a transaction in PrepareCommit/PrepareAbort,
     /// then its Complete state; the id is busy until then.
-    async fn txn_complete(
-        self: &Rc<Self>,
+    async fn complete(
+        &self,
+        shard: &Rc<Shard>,
         id: &str,
         partition: i32,
         coordinator_epoch: i32,
         mut meta: TxnMeta,
     ) -> Result<(), KafkaCode> {
         let commit = meta.state == TxnState::PrepareCommit;
-        self.write_markers(&meta, commit, partition, coordinator_epoch)
+        self.write_markers(shard, &meta, commit, partition, coordinator_epoch)
             .await?;
         meta.state = if commit {
             TxnState::CompleteCommit
@@ -616,8 +630,8 @@ impl Shard {
             key: txn::key(id),
             value: Some(txn::value(&meta)),
         };
-        let waits = self.persist_to(TXN_TOPIC, vec![record], None);
-        let shard = self.clone();
+        let waits = persist_to(shard, TXN_TOPIC, vec![record], None);
+        let shard = shard.clone();
         let name = id.to_string();
         glommio::spawn_local(async move {
             let code = wait_all(waits).await;
@@ -643,7 +657,8 @@ impl Shard {
     /// the other leaders, again until each took it. Stops (NOT_COORDINATOR)
     /// if this shard stops coordinating the id meanwhile.
     async fn write_markers(
-        self: &Rc<Self>,
+        &self,
+        shard: &Rc<Shard>,
         meta: &TxnMeta,
         commit: bool,
         partition: i32,
@@ -655,8 +670,8 @@ impl Shard {
             if !txns().borrow().coordinates(partition, coordinator_epoch) {
                 return Err(KafkaCode::NOT_COORDINATOR);
             }
-            let table = self.table();
-            let me = self.broker.node_id;
+            let table = shard.table();
+            let me = shard.broker.node_id;
             let mut local: BTreeMap<usize, Vec<MarkerItem>> = BTreeMap::new();
             let mut remote: BTreeMap<i32, Vec<MarkerItem>> = BTreeMap::new();
             let mut failed = Vec::new();
@@ -681,7 +696,7 @@ impl Shard {
                     coordinator_epoch,
                 };
                 if state.leader == me {
-                    local.entry(self.owner_of(&tp)).or_default().push(item);
+                    local.entry(shard.owner_of(&tp)).or_default().push(item);
                 } else if state.leader >= 0 {
                     remote.entry(state.leader).or_default().push(item);
                 } else {
@@ -689,23 +704,22 @@ impl Shard {
                 }
             }
             let locals = local.into_iter().map(|(owner, items)| {
-                let shard = self.clone();
+                let shard = shard.clone();
                 async move {
                     let sent = items.clone();
                     let codes = shard
-                        .call(
-                            owner,
-                            move |s| async move { s.write_markers_local(sent).await },
-                        )
+                        .call(owner, move |s| async move {
+                            write_markers_local(&s, sent).await
+                        })
                         .await
                         .unwrap_or_default();
                     pair_codes(items, codes)
                 }
             });
             let remotes = remote.into_iter().map(|(broker, items)| {
-                let shard = self.clone();
+                let shard = shard.clone();
                 async move {
-                    let codes = shard.send_markers(broker, &items).await;
+                    let codes = send_markers(&shard, broker, &items).await;
                     pair_codes(items, codes)
                 }
             });
@@ -715,7 +729,7 @@ impl Shard {
             );
             for (item, code) in a.into_iter().chain(b).flatten() {
                 let gone = code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
-                    && !self.table().topics.contains_key(&*item.tp.topic);
+                    && !shard.table().topics.contains_key(&*item.tp.topic);
                 // A newer producer epoch or coordinator took over the
                 // partition's transaction: nothing left for this marker.
                 let superseded = matches!(
@@ -736,168 +750,13 @@ impl Shard {
         }
     }
 
-    /// WriteTxnMarkers to another broker; a code per item (a connection
-    /// failure fails them all).
-    async fn send_markers(self: &Rc<Self>, broker: i32, items: &[MarkerItem]) -> Vec<KafkaCode> {
-        let failed = vec![KafkaCode::NOT_LEADER_OR_FOLLOWER; items.len()];
-        let Some(address) = self
-            .table()
-            .brokers
-            .get(&broker)
-            .map(|b| format!("{}:{}", b.host, b.port))
-        else {
-            return failed;
-        };
-        let options = crate::replication::fetcher::broker_client_options(
-            self,
-            "strom-txn-coordinator",
-            marker_versions,
-            MARKER_WAIT + Duration::from_secs(5),
-        );
-        let mut request = WriteTxnMarkersRequest::default();
-        let first = &items[0];
-        let mut marker = write_txn_markers_request::WritableTxnMarker::default();
-        marker.producer_id = ProducerId(first.producer_id);
-        marker.producer_epoch = first.epoch;
-        marker.transaction_result = first.commit;
-        marker.coordinator_epoch = first.coordinator_epoch;
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for item in items {
-            by_topic
-                .entry(&item.tp.topic)
-                .or_default()
-                .push(item.tp.partition);
-        }
-        for (topic, partitions) in by_topic {
-            let mut t = write_txn_markers_request::WritableTxnMarkerTopic::default();
-            t.name = TopicName(str_bytes(topic));
-            t.partition_indexes = partitions;
-            marker.topics.push(t);
-        }
-        request.markers.push(marker);
-        let answer: Result<WriteTxnMarkersResponse, _> =
-            match Connection::connect(&address, options).await {
-                Ok(mut conn) => conn.call(ApiKey::WriteTxnMarkers, &request).await,
-                Err(err) => Err(err),
-            };
-        let response = match answer {
-            Ok(r) => r,
-            Err(err) => {
-                debug!(shard = self.id, broker, "WriteTxnMarkers failed: {err}");
-                return failed;
-            }
-        };
-        let mut codes: BTreeMap<(String, i32), KafkaCode> = BTreeMap::new();
-        for result in response.markers {
-            for topic in result.topics {
-                for p in topic.partitions {
-                    codes.insert(
-                        (topic.name.0.to_string(), p.partition_index),
-                        KafkaCode(p.error_code),
-                    );
-                }
-            }
-        }
-        items
-            .iter()
-            .map(|item| {
-                codes
-                    .get(&(item.tp.topic.to_string(), item.tp.partition))
-                    .copied()
-                    .unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR)
-            })
-            .collect()
-    }
-
-    /// Appends markers to partitions this shard owns and leads, and waits
-    /// until the in-sync replicas have them; a code per item. A marker on
-    /// `__consumer_offsets` also ends the transaction's pending offsets.
-    pub(crate) async fn write_markers_local(
-        self: &Rc<Self>,
-        items: Vec<MarkerItem>,
-    ) -> Vec<KafkaCode> {
-        let now = now_ms();
-        // A marker of an older producer epoch or coordinator would end a
-        // transaction it does not belong to: refused before anything is
-        // appended.
-        let refused: Vec<Option<KafkaCode>> = {
-            let partitions = self.partitions.borrow();
-            items
-                .iter()
-                .map(|m| {
-                    let log = &partitions.get(&m.tp)?.log;
-                    match log.producers().check_marker(m.producer_id, m.epoch, m.coordinator_epoch) {
-                        Ok(()) => None,
-                        Err(MarkerRefused::StaleEpoch { current }) => {
-                            warn!(topic = %m.tp.topic, partition = m.tp.partition, producer_id = m.producer_id, epoch = m.epoch, current, "refusing a marker of an old producer epoch");
-                            Some(KafkaCode::INVALID_PRODUCER_EPOCH)
-                        }
-                        Err(MarkerRefused::StaleCoordinator { current }) => {
-                            warn!(topic = %m.tp.topic, partition = m.tp.partition, producer_id = m.producer_id, coordinator_epoch = m.coordinator_epoch, current, "refusing a marker of an old coordinator");
-                            Some(KafkaCode::TRANSACTION_COORDINATOR_FENCED)
-                        }
-                    }
-                })
-                .collect()
-        };
-        let (accepted, places): (Vec<&MarkerItem>, Vec<usize>) = items
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| refused[*i].is_none())
-            .map(|(i, m)| (m, i))
-            .unzip();
-        let appends = accepted
-            .into_iter()
-            .map(|m| {
-                let kind = if m.commit {
-                    batch::Marker::Commit
-                } else {
-                    batch::Marker::Abort
-                };
-                let bytes =
-                    batch::encode_marker(m.producer_id, m.epoch, kind, m.coordinator_epoch, now);
-                let headers = batch::validate_batches(&bytes).unwrap_or_default();
-                AppendItem {
-                    tp: m.tp.clone(),
-                    records: BytesMut::from(&bytes[..]),
-                    headers,
-                }
-            })
-            .collect();
-        let (outcomes, waits) = self.append_local(appends, true);
-        let mut codes: Vec<KafkaCode> = refused
-            .iter()
-            .map(|r| r.unwrap_or(KafkaCode::NONE))
-            .collect();
-        for (place, outcome) in places.iter().zip(&outcomes) {
-            codes[*place] = outcome.error;
-        }
-        let deadline = std::time::Instant::now() + MARKER_WAIT;
-        for (index, rx) in waits {
-            let gone = KafkaCode::NOT_LEADER_OR_FOLLOWER;
-            codes[places[index]] = crate::shard::ack_by(rx, deadline, gone).await;
-        }
-        let ms = now_ms();
-        for (m, code) in items.iter().zip(&codes) {
-            if code.is_ok() && &*m.tp.topic == OFFSETS_TOPIC {
-                crate::group::service::groups().borrow_mut().complete_txn(
-                    m.tp.partition,
-                    m.producer_id,
-                    m.epoch,
-                    m.commit,
-                    ms,
-                );
-            }
-        }
-        codes
-    }
-
     /// Loads the records of a `__transaction_state` partition this shard
     /// now leads into the coordinator, and finishes the transactions left
     /// preparing. The caller holds no borrow of the shard's state: each of
     /// those runs at once in a task of its own.
-    pub(crate) fn load_txn_partition(
-        self: &Rc<Self>,
+    pub(crate) fn load_partition(
+        &self,
+        shard: &Rc<Shard>,
         partition: i32,
         leader_epoch: i32,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -906,14 +765,14 @@ impl Shard {
         let preparing = txns().borrow_mut().load(partition, leader_epoch, records);
         if count > 0 {
             info!(
-                shard = self.id,
+                shard = shard.id,
                 partition,
                 records = count,
                 "loaded transactional ids"
             );
         }
         for id in preparing {
-            let shard = self.clone();
+            let shard = shard.clone();
             glommio::spawn_local(async move {
                 let meta = {
                     let local = txns();
@@ -925,7 +784,7 @@ impl Shard {
                     entry.meta.clone()
                 };
                 info!(shard = shard.id, transactional_id = %id, state = meta.state.name(), "finishing a transaction the previous coordinator left");
-                if let Err(code) = shard.txn_complete(&id, partition, leader_epoch, meta).await {
+                if let Err(code) = txns().complete(&shard, &id, partition, leader_epoch, meta).await {
                     debug!(shard = shard.id, transactional_id = %id, "not finished here ({code:?})");
                 }
             })
@@ -935,17 +794,17 @@ impl Shard {
 
     /// Aborts transactions open past their timeout (with a bumped epoch,
     /// so their producer is fenced) and forgets idle transactional ids.
-    pub(crate) async fn txn_timer(self: Rc<Self>) {
-        let every = Duration::from_millis(self.broker.transaction_abort_interval_ms.max(1) as u64);
+    pub(crate) async fn run_timer(self: Rc<Self>, shard: Rc<Shard>) {
+        let every = Duration::from_millis(shard.broker.transaction_abort_interval_ms.max(1) as u64);
         loop {
             glommio::timer::sleep(every).await;
             let now = now_ms();
             let timed_out = txns().borrow().timed_out(now);
             for id in timed_out {
-                let shard = self.clone();
+                let shard = shard.clone();
                 glommio::spawn_local(async move {
                     info!(shard = shard.id, transactional_id = %id, "aborting a transaction open longer than its timeout");
-                    match shard.txn_finish(&id, false, true).await {
+                    match txns().finish(&shard, &id, false, true).await {
                         Ok(()) => ShardMetrics::add(&shard.metrics.txn_timeouts, 1),
                         Err(code) => debug!(shard = shard.id, transactional_id = %id, "timed-out transaction not aborted ({code:?})"),
                     }
@@ -954,24 +813,24 @@ impl Shard {
             }
             let expired = txns()
                 .borrow()
-                .expired(now, self.broker.transactional_id_expiration_ms);
+                .expired(now, shard.broker.transactional_id_expiration_ms);
             for (id, partition) in expired {
                 // Checked again: an earlier tombstone's wait may have let a
                 // request for this id in.
                 let still_idle = txns().borrow().is_expired(
                     &id,
                     now_ms(),
-                    self.broker.transactional_id_expiration_ms,
+                    shard.broker.transactional_id_expiration_ms,
                 );
                 if !still_idle {
                     continue;
                 }
-                self.txn_set_busy(&id, true);
-                let code = self.txn_persist(&id, partition, None).await;
+                self.set_busy(&id, true);
+                let code = self.persist(&shard, &id, partition, None).await;
                 let local = txns();
                 let mut coordinator = local.borrow_mut();
                 if code.is_ok() {
-                    info!(shard = self.id, transactional_id = %id, "forgot an idle transactional id");
+                    info!(shard = shard.id, transactional_id = %id, "forgot an idle transactional id");
                     coordinator.txns.remove(&id);
                 } else if let Some(entry) = coordinator.txns.get_mut(&id) {
                     entry.busy = false;
@@ -979,6 +838,171 @@ impl Shard {
             }
         }
     }
+}
+
+async fn new_producer_id(shard: &Rc<Shard>) -> Result<i64, KafkaCode> {
+    shard
+        .call(0, |zero| async move {
+            crate::cluster::client::allocate_producer_id(&zero).await
+        })
+        .await
+        .unwrap_or(Err(KafkaCode::COORDINATOR_NOT_AVAILABLE))
+}
+
+/// WriteTxnMarkers to another broker; a code per item (a connection
+/// failure fails them all).
+async fn send_markers(shard: &Rc<Shard>, broker: i32, items: &[MarkerItem]) -> Vec<KafkaCode> {
+    let failed = vec![KafkaCode::NOT_LEADER_OR_FOLLOWER; items.len()];
+    let Some(address) = shard
+        .table()
+        .brokers
+        .get(&broker)
+        .map(|b| format!("{}:{}", b.host, b.port))
+    else {
+        return failed;
+    };
+    let options = crate::replication::fetcher::broker_client_options(
+        shard,
+        "strom-txn-coordinator",
+        marker_versions,
+        MARKER_WAIT + Duration::from_secs(5),
+    );
+    let mut request = WriteTxnMarkersRequest::default();
+    let first = &items[0];
+    let mut marker = write_txn_markers_request::WritableTxnMarker::default();
+    marker.producer_id = ProducerId(first.producer_id);
+    marker.producer_epoch = first.epoch;
+    marker.transaction_result = first.commit;
+    marker.coordinator_epoch = first.coordinator_epoch;
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for item in items {
+        by_topic
+            .entry(&item.tp.topic)
+            .or_default()
+            .push(item.tp.partition);
+    }
+    for (topic, partitions) in by_topic {
+        let mut t = write_txn_markers_request::WritableTxnMarkerTopic::default();
+        t.name = TopicName(str_bytes(topic));
+        t.partition_indexes = partitions;
+        marker.topics.push(t);
+    }
+    request.markers.push(marker);
+    let answer: Result<WriteTxnMarkersResponse, _> =
+        match Connection::connect(&address, options).await {
+            Ok(mut conn) => conn.call(ApiKey::WriteTxnMarkers, &request).await,
+            Err(err) => Err(err),
+        };
+    let response = match answer {
+        Ok(r) => r,
+        Err(err) => {
+            debug!(shard = shard.id, broker, "WriteTxnMarkers failed: {err}");
+            return failed;
+        }
+    };
+    let mut codes: BTreeMap<(String, i32), KafkaCode> = BTreeMap::new();
+    for result in response.markers {
+        for topic in result.topics {
+            for p in topic.partitions {
+                codes.insert(
+                    (topic.name.0.to_string(), p.partition_index),
+                    KafkaCode(p.error_code),
+                );
+            }
+        }
+    }
+    items
+        .iter()
+        .map(|item| {
+            codes
+                .get(&(item.tp.topic.to_string(), item.tp.partition))
+                .copied()
+                .unwrap_or(KafkaCode::UNKNOWN_SERVER_ERROR)
+        })
+        .collect()
+}
+
+/// Appends markers to partitions this shard owns and leads, and waits
+/// until the in-sync replicas have them; a code per item. A marker on
+/// `__consumer_offsets` also ends the transaction's pending offsets.
+pub(crate) async fn write_markers_local(
+    shard: &Rc<Shard>,
+    items: Vec<MarkerItem>,
+) -> Vec<KafkaCode> {
+    let now = now_ms();
+    // A marker of an older producer epoch or coordinator would end a
+    // transaction it does not belong to: refused before anything is
+    // appended.
+    let refused: Vec<Option<KafkaCode>> = {
+        let partitions = shard.partitions.borrow();
+        items
+            .iter()
+            .map(|m| {
+                let log = &partitions.get(&m.tp)?.log;
+                match log.producers().check_marker(m.producer_id, m.epoch, m.coordinator_epoch) {
+                    Ok(()) => None,
+                    Err(MarkerRefused::StaleEpoch { current }) => {
+                        warn!(topic = %m.tp.topic, partition = m.tp.partition, producer_id = m.producer_id, epoch = m.epoch, current, "refusing a marker of an old producer epoch");
+                        Some(KafkaCode::INVALID_PRODUCER_EPOCH)
+                    }
+                    Err(MarkerRefused::StaleCoordinator { current }) => {
+                        warn!(topic = %m.tp.topic, partition = m.tp.partition, producer_id = m.producer_id, coordinator_epoch = m.coordinator_epoch, current, "refusing a marker of an old coordinator");
+                        Some(KafkaCode::TRANSACTION_COORDINATOR_FENCED)
+                    }
+                }
+            })
+            .collect()
+    };
+    let (accepted, places): (Vec<&MarkerItem>, Vec<usize>) = items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| refused[*i].is_none())
+        .map(|(i, m)| (m, i))
+        .unzip();
+    let appends = accepted
+        .into_iter()
+        .map(|m| {
+            let kind = if m.commit {
+                batch::Marker::Commit
+            } else {
+                batch::Marker::Abort
+            };
+            let bytes =
+                batch::encode_marker(m.producer_id, m.epoch, kind, m.coordinator_epoch, now);
+            let headers = batch::validate_batches(&bytes).unwrap_or_default();
+            AppendItem {
+                tp: m.tp.clone(),
+                records: BytesMut::from(&bytes[..]),
+                headers,
+            }
+        })
+        .collect();
+    let (outcomes, waits) = shard.append_local(appends, true);
+    let mut codes: Vec<KafkaCode> = refused
+        .iter()
+        .map(|r| r.unwrap_or(KafkaCode::NONE))
+        .collect();
+    for (place, outcome) in places.iter().zip(&outcomes) {
+        codes[*place] = outcome.error;
+    }
+    let deadline = std::time::Instant::now() + MARKER_WAIT;
+    for (index, rx) in waits {
+        let gone = KafkaCode::NOT_LEADER_OR_FOLLOWER;
+        codes[places[index]] = crate::shard::ack_by(rx, deadline, gone).await;
+    }
+    let ms = now_ms();
+    for (m, code) in items.iter().zip(&codes) {
+        if code.is_ok() && &*m.tp.topic == OFFSETS_TOPIC {
+            crate::group::service::groups().borrow_mut().complete_txn(
+                m.tp.partition,
+                m.producer_id,
+                m.epoch,
+                m.commit,
+                ms,
+            );
+        }
+    }
+    codes
 }
 
 fn pair_codes(items: Vec<MarkerItem>, codes: Vec<KafkaCode>) -> Vec<(MarkerItem, KafkaCode)> {
