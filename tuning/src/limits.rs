@@ -20,6 +20,13 @@ pub const REQUEST_MEMORY_PER_SHARD_BYTES: usize = 268_435_456;
 /// Unit: messages. Value: 1024.
 pub const CROSS_SHARD_CHANNEL_DEPTH: usize = 1024;
 
+/// Most data work (a request's share of partitions sent by another shard:
+/// append, read, offsets) one shard runs at once. Beyond it the shard stops
+/// taking work off its channels, which fill, and senders wait.
+///
+/// Unit: tasks. Value: 256.
+pub const MESH_DATA_TASKS_PER_SHARD_MAX: usize = 256;
+
 /// Fetch response size used when a client does not set `max_bytes` (or sets
 /// it to a non-positive value). Same as Kafka's `fetch.max.bytes` default.
 ///

@@ -5,8 +5,7 @@
 //! before the answer, so it survives a crash. One message per owner shard.
 
 use crate::errors::KafkaCode;
-use crate::kafka::{call_owners, Routed};
-use crate::messages::TopicPartition;
+use crate::kafka::routing::Plan;
 use crate::shard::Shard;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -18,9 +17,8 @@ use std::sync::Arc;
 pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let table = shard.table();
     let mut response = DeleteRecordsResponse::default();
-    let mut per_shard: Routed<(TopicPartition, i64)> = Routed::new();
+    let mut plan = Plan::default();
     for (ti, topic) in request.topics.into_iter().enumerate() {
-        let meta = table.topics.get(topic.name.0.as_str()).cloned();
         let name: Arc<str> = Arc::from(topic.name.0.as_str());
         let mut entry = DeleteRecordsTopicResult::default();
         entry.name = topic.name;
@@ -28,31 +26,28 @@ pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteR
             let mut p = DeleteRecordsPartitionResult::default();
             p.partition_index = partition.partition_index;
             p.low_watermark = -1;
-            let known = meta.as_ref().is_some_and(|m| {
-                partition.partition_index >= 0 && partition.partition_index < m.partitions
-            });
-            if known {
-                let tp = TopicPartition {
-                    topic: name.clone(),
-                    partition: partition.partition_index,
-                };
-                per_shard.entry(shard.owner_of(&tp)).or_default().push((
-                    (tp, partition.offset),
-                    ti,
-                    pi,
-                ));
-            } else {
+            let offset = partition.offset;
+            let routed = plan.route(
+                shard,
+                &table,
+                &name,
+                partition.partition_index,
+                (ti, pi),
+                |tp| (tp, offset),
+            );
+            if !routed {
                 p.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
             }
             entry.partitions.push(p);
         }
         response.topics.push(entry);
     }
-    for (ti, pi, answer) in call_owners(shard, per_shard, "DeleteRecords", |s, items| async move {
-        s.delete_records_local(items).await
-    })
-    .await
-    {
+    let answers = plan
+        .call(shard, "DeleteRecords", |s, items| async move {
+            s.delete_records_local(items).await
+        })
+        .await;
+    for (ti, pi, answer) in answers {
         let p = &mut response.topics[ti].partitions[pi];
         match answer {
             Some((low_watermark, error)) => {

@@ -7,8 +7,7 @@
 //! elsewhere, so clients go to the leader). One message per owner shard.
 
 use crate::errors::KafkaCode;
-use crate::kafka::{call_owners, Routed};
-use crate::messages::TopicPartition;
+use crate::kafka::routing::Plan;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -24,28 +23,15 @@ pub async fn handle(
 ) -> DescribeProducersResponse {
     let table = shard.table();
     let mut response = DescribeProducersResponse::default();
-    let mut per_shard: Routed<TopicPartition> = Routed::new();
+    let mut plan = Plan::default();
     for (ti, topic) in request.topics.into_iter().enumerate() {
-        let meta = table.topics.get(topic.name.0.as_str()).cloned();
         let name: Arc<str> = Arc::from(topic.name.0.as_str());
         let mut entry = TopicResponse::default();
         entry.name = topic.name;
         for (pi, index) in topic.partition_indexes.into_iter().enumerate() {
             let mut p = PartitionResponse::default();
             p.partition_index = index;
-            let known = meta
-                .as_ref()
-                .is_some_and(|m| index >= 0 && index < m.partitions);
-            if known {
-                let tp = TopicPartition {
-                    topic: name.clone(),
-                    partition: index,
-                };
-                per_shard
-                    .entry(shard.owner_of(&tp))
-                    .or_default()
-                    .push((tp, ti, pi));
-            } else {
+            if !plan.route(shard, &table, &name, index, (ti, pi), |tp| tp) {
                 p.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
                 p.error_message = Some(str_bytes("This server does not host this topic-partition"));
             }
@@ -53,14 +39,12 @@ pub async fn handle(
         }
         response.topics.push(entry);
     }
-    for (ti, pi, answer) in call_owners(
-        shard,
-        per_shard,
-        "DescribeProducers",
-        |s, items| async move { s.describe_producers_local(&items) },
-    )
-    .await
-    {
+    let answers = plan
+        .call(shard, "DescribeProducers", |s, items| async move {
+            s.describe_producers_local(&items)
+        })
+        .await;
+    for (ti, pi, answer) in answers {
         let p = &mut response.topics[ti].partitions[pi];
         match answer {
             Some(Ok(rows)) => {

@@ -7,9 +7,10 @@
 //! tells clients to keep sending full fetch requests.
 
 use crate::errors::KafkaCode;
+use crate::kafka::routing::fan_out;
 use crate::messages::{ReadItem, ReadOutcome, TopicPartition, WaitItem};
 use crate::shard::Shard;
-use futures::future::{join_all, select, select_all};
+use futures::future::{select, select_all};
 use kafka_protocol::messages::FetchRequest;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -180,29 +181,17 @@ async fn read_all(
     shard: &Rc<Shard>,
     wanted: &BTreeMap<usize, Vec<Wanted>>,
 ) -> BTreeMap<usize, Vec<ReadOutcome>> {
-    let calls = wanted.iter().map(|(owner, list)| {
-        let items: Vec<ReadItem> = list.iter().map(|w| w.item.clone()).collect();
-        let shard = shard.clone();
-        let owner = *owner;
-        async move {
-            (
-                owner,
-                shard
-                    .call(owner, move |s| async move { s.read_local(&items) })
-                    .await,
-            )
-        }
-    });
-    let mut results = BTreeMap::new();
-    for (owner, outcome) in join_all(calls).await {
-        match outcome {
-            Ok(list) => {
-                results.insert(owner, list);
-            }
-            Err(err) => warn!("fetch from shard {owner} failed: {err}"),
-        }
-    }
-    results
+    let items: BTreeMap<usize, Vec<ReadItem>> = wanted
+        .iter()
+        .map(|(owner, list)| (*owner, list.iter().map(|w| w.item.clone()).collect()))
+        .collect();
+    fan_out(
+        shard,
+        items,
+        "Fetch",
+        |s, items: Vec<ReadItem>| async move { s.read_local(&items) },
+    )
+    .await
 }
 
 /// Puts read results into the response in request order, applying the response

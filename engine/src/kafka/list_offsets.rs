@@ -3,8 +3,8 @@
 //! shard.
 
 use crate::errors::KafkaCode;
-use crate::kafka::{call_owners, Routed};
-use crate::messages::{OffsetQuery, TopicPartition};
+use crate::kafka::routing::Plan;
+use crate::messages::OffsetQuery;
 use crate::shard::Shard;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -21,7 +21,7 @@ pub async fn handle(
     let table = shard.table();
     let mut response = ListOffsetsResponse::default();
     // (topic index, partition index) of each query, per owner shard.
-    let mut per_shard: Routed<OffsetQuery> = Routed::new();
+    let mut plan = Plan::default();
     for (ti, topic) in request.topics.into_iter().enumerate() {
         let meta = table.topics.get(topic.name.0.as_str()).cloned();
         let name: Arc<str> = Arc::from(topic.name.0.as_str());
@@ -40,35 +40,32 @@ pub async fn handle(
                 Some(state) if version >= 4 => state.leader_epoch,
                 _ => -1,
             };
-            let known = meta.as_ref().is_some_and(|m| {
-                partition.partition_index >= 0 && partition.partition_index < m.partitions
-            });
-            if known {
-                let tp = TopicPartition {
-                    topic: name.clone(),
-                    partition: partition.partition_index,
-                };
-                per_shard.entry(shard.owner_of(&tp)).or_default().push((
-                    OffsetQuery {
-                        tp,
-                        timestamp: partition.timestamp,
-                        read_committed: request.isolation_level == 1,
-                    },
-                    ti,
-                    pi,
-                ));
-            } else {
+            let (timestamp, read_committed) = (partition.timestamp, request.isolation_level == 1);
+            let routed = plan.route(
+                shard,
+                &table,
+                &name,
+                partition.partition_index,
+                (ti, pi),
+                |tp| OffsetQuery {
+                    tp,
+                    timestamp,
+                    read_committed,
+                },
+            );
+            if !routed {
                 p.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
             }
             entry.partitions.push(p);
         }
         response.topics.push(entry);
     }
-    for (ti, pi, answer) in call_owners(shard, per_shard, "ListOffsets", |s, queries| async move {
-        s.list_offsets_local(&queries)
-    })
-    .await
-    {
+    let answers = plan
+        .call(shard, "ListOffsets", |s, queries| async move {
+            s.list_offsets_local(&queries)
+        })
+        .await;
+    for (ti, pi, answer) in answers {
         let p = &mut response.topics[ti].partitions[pi];
         match answer {
             Some(answer) => {

@@ -35,6 +35,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod routing;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -211,50 +212,6 @@ pub async fn dispatch(
             &list_transactions::handle(shard, request, version).await,
         ),
     }
-}
-
-/// Items of a request, each with the (topic index, partition index) of its
-/// place in the response, grouped by the shard that owns the partition.
-pub type Routed<I> = std::collections::BTreeMap<usize, Vec<(I, usize, usize)>>;
-
-/// Sends every owner shard its items in one message (all shards at once) and
-/// returns each answer with its (topic index, partition index); `None` where a
-/// shard did not answer (it is stopping), logged under `api`.
-pub async fn call_owners<I, A, F, Fut>(
-    shard: &Rc<Shard>,
-    routed: Routed<I>,
-    api: &str,
-    work: F,
-) -> Vec<(usize, usize, Option<A>)>
-where
-    I: Send + 'static,
-    A: Send + 'static,
-    F: FnOnce(Rc<Shard>, Vec<I>) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Vec<A>> + 'static,
-{
-    let calls = routed.into_iter().map(|(owner, list)| {
-        let shard = shard.clone();
-        let work = work.clone();
-        async move {
-            let (items, places): (Vec<I>, Vec<(usize, usize)>) =
-                list.into_iter().map(|(item, t, p)| (item, (t, p))).unzip();
-            let answers = shard.call(owner, move |s| work(s, items)).await;
-            (places, answers)
-        }
-    });
-    let mut out = Vec::new();
-    for (places, answers) in futures::future::join_all(calls).await {
-        let mut answers = answers
-            .unwrap_or_else(|err| {
-                tracing::warn!("{api} failed: {err}");
-                Vec::new()
-            })
-            .into_iter();
-        for (t, p) in places {
-            out.push((t, p, answers.next()));
-        }
-    }
-    out
 }
 
 /// Encodes a response for the request it answers, to be written now.

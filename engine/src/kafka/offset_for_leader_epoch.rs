@@ -8,8 +8,7 @@
 //! a newer one UNKNOWN_LEADER_EPOCH. One message per owner shard.
 
 use crate::errors::KafkaCode;
-use crate::kafka::{call_owners, Routed};
-use crate::messages::TopicPartition;
+use crate::kafka::routing::Plan;
 use crate::shard::Shard;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -24,9 +23,8 @@ pub async fn handle(
 ) -> OffsetForLeaderEpochResponse {
     let table = shard.table();
     let mut response = OffsetForLeaderEpochResponse::default();
-    let mut per_shard: Routed<(TopicPartition, i32, i32)> = Routed::new();
+    let mut plan = Plan::default();
     for (ti, topic) in request.topics.into_iter().enumerate() {
-        let meta = table.topics.get(topic.topic.0.as_str()).cloned();
         let name: Arc<str> = Arc::from(topic.topic.0.as_str());
         let mut entry = OffsetForLeaderTopicResult::default();
         entry.topic = topic.topic;
@@ -35,35 +33,23 @@ pub async fn handle(
             answer.partition = partition.partition;
             answer.leader_epoch = -1;
             answer.end_offset = -1;
-            if meta
-                .as_ref()
-                .and_then(|m| m.partition(partition.partition))
-                .is_some()
-            {
-                let tp = TopicPartition {
-                    topic: name.clone(),
-                    partition: partition.partition,
-                };
-                per_shard.entry(shard.owner_of(&tp)).or_default().push((
-                    (tp, partition.current_leader_epoch, partition.leader_epoch),
-                    ti,
-                    pi,
-                ));
-            } else {
+            let epochs = (partition.current_leader_epoch, partition.leader_epoch);
+            let routed = plan.route(shard, &table, &name, partition.partition, (ti, pi), |tp| {
+                (tp, epochs.0, epochs.1)
+            });
+            if !routed {
                 answer.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
             }
             entry.partitions.push(answer);
         }
         response.topics.push(entry);
     }
-    for (ti, pi, answer) in call_owners(
-        shard,
-        per_shard,
-        "OffsetForLeaderEpoch",
-        |s, items| async move { s.epoch_end_offsets(&items) },
-    )
-    .await
-    {
+    let answers = plan
+        .call(shard, "OffsetForLeaderEpoch", |s, items| async move {
+            s.epoch_end_offsets(&items)
+        })
+        .await;
+    for (ti, pi, answer) in answers {
         let slot = &mut response.topics[ti].partitions[pi];
         match answer {
             Some((code, epoch, end)) => {

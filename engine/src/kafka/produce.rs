@@ -16,10 +16,10 @@
 
 use crate::errors::{batch_error_code, KafkaCode};
 use crate::kafka::create_topics::auto_create;
+use crate::kafka::routing::fan_out;
 use crate::messages::{AppendItem, AppendOutcome, TopicPartition};
 use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
-use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::collections::BTreeMap;
@@ -113,28 +113,15 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest) -> Produced {
         slots.push((name, partitions));
     }
 
-    let calls = per_shard.into_iter().map(|(owner, items)| {
-        let shard = shard.clone();
-        async move {
-            let outcome = shard
-                .call(
-                    owner,
-                    move |s| async move { s.append_local(items, acks == -1) },
-                )
-                .await;
-            (owner, outcome)
-        }
-    });
+    let appended = fan_out(shard, per_shard, "Produce", move |s, items| async move {
+        s.append_local(items, acks == -1)
+    })
+    .await;
     let mut results: BTreeMap<usize, Vec<AppendOutcome>> = BTreeMap::new();
     let mut waits = Vec::new();
-    for (owner, outcome) in join_all(calls).await {
-        match outcome {
-            Ok((list, pending)) => {
-                results.insert(owner, list);
-                waits.extend(pending.into_iter().map(|(index, rx)| (owner, index, rx)));
-            }
-            Err(err) => warn!("produce to shard {owner} failed: {err}"),
-        }
+    for (owner, (list, pending)) in appended {
+        results.insert(owner, list);
+        waits.extend(pending.into_iter().map(|(index, rx)| (owner, index, rx)));
     }
     if acks == 0 {
         return Produced::NoResponse;

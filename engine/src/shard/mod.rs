@@ -26,7 +26,7 @@ use strom_net::versions::ApiSupport;
 use strom_storage::log::PartitionLog;
 use strom_tuning::catalog::BrokerLayers;
 use strom_tuning::config::{BrokerConfig, TopicConfig};
-use strom_tuning::limits::REQUEST_MEMORY_PER_SHARD_BYTES;
+use strom_tuning::limits::{MESH_DATA_TASKS_PER_SHARD_MAX, REQUEST_MEMORY_PER_SHARD_BYTES};
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
@@ -167,8 +167,40 @@ impl Shard {
     /// awaits its result. Work for another shard travels as a closure over
     /// the bounded mesh (see `runtime::mesh`) and runs there in a task of its
     /// own; local work runs in the caller's task, so it stops if the caller
-    /// is dropped (see [`Self::call_detached`]).
+    /// is dropped (see [`Self::call_detached`]). This is control work: it
+    /// may call other shards in turn. Leaf work on partitions goes through
+    /// [`Self::call_data`].
     pub async fn call<R, F, Fut>(self: &Rc<Self>, shard: usize, work: F) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+    {
+        self.call_as(mesh::Class::Control, shard, work).await
+    }
+
+    /// [`Self::call`] for data work: a request's share of partitions that
+    /// calls no other shard (append, read, offsets). The receiving shard runs
+    /// a bounded number at once and pushes back on the rest.
+    pub async fn call_data<R, F, Fut>(
+        self: &Rc<Self>,
+        shard: usize,
+        work: F,
+    ) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+    {
+        self.call_as(mesh::Class::Data, shard, work).await
+    }
+
+    async fn call_as<R, F, Fut>(
+        self: &Rc<Self>,
+        class: mesh::Class,
+        shard: usize,
+        work: F,
+    ) -> Result<R, ShardError>
     where
         R: Send + 'static,
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
@@ -183,7 +215,7 @@ impl Shard {
         crate::metrics::ShardMetrics::add(&self.metrics.cross_shard_messages, 1);
         if self
             .senders
-            .send_to(shard, mesh::task(work, tx))
+            .send_to(shard, mesh::task(class, work, tx))
             .await
             .is_err()
         {
@@ -213,22 +245,15 @@ impl Shard {
             return self.call(shard, work).await;
         }
         let (tx, rx) = oneshot::channel();
-        glommio::spawn_local(mesh::task(work, tx)(self.clone())).detach();
+        glommio::spawn_local(mesh::task(mesh::Class::Control, work, tx).run(self.clone())).detach();
         rx.await.map_err(|_| ShardError::ShardGone { shard })
     }
 
     /// Runs work other shards sent (see `runtime::mesh`), each in a task of
-    /// its own.
-    pub fn serve_mesh(self: &Rc<Self>, mut receivers: Receivers<mesh::Task<Shard>>) {
-        for (_peer, receiver) in receivers.streams() {
-            let shard = self.clone();
-            glommio::spawn_local(async move {
-                while let Some(task) = receiver.recv().await {
-                    glommio::spawn_local(task(shard.clone())).detach();
-                }
-            })
-            .detach();
-        }
+    /// its own, data work within `MESH_DATA_TASKS_PER_SHARD_MAX` at once.
+    pub fn serve_mesh(self: &Rc<Self>, receivers: Receivers<mesh::Task<Shard>>) {
+        let permits = Rc::new(Semaphore::new(MESH_DATA_TASKS_PER_SHARD_MAX as u64));
+        mesh::serve(self.clone(), receivers, permits);
     }
 
     /// Bytes on disk of every partition the shard owns (DescribeLogDirs).
