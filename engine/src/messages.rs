@@ -104,6 +104,40 @@ pub struct OffsetAnswer {
     pub offset: i64,
 }
 
+/// An OffsetForLeaderEpoch query of one partition.
+#[derive(Debug, Clone)]
+pub struct EpochQuery {
+    pub tp: TopicPartition,
+    /// The epoch the client believes current (-1: not checked).
+    pub current_leader_epoch: i32,
+    /// The epoch whose end offset is asked for.
+    pub leader_epoch: i32,
+}
+
+/// The answer to an [`EpochQuery`]: the largest epoch at most the one asked
+/// for and its end offset (-1, -1 on error).
+#[derive(Debug, Clone, Copy)]
+pub struct EpochEnd {
+    pub error: KafkaCode,
+    pub leader_epoch: i32,
+    pub end_offset: i64,
+}
+
+/// A DeleteRecords request for one partition: move its log start to
+/// `offset` (-1: the high watermark).
+#[derive(Debug, Clone)]
+pub struct RecordsDeletion {
+    pub tp: TopicPartition,
+    pub offset: i64,
+}
+
+/// The answer to a [`RecordsDeletion`] (low watermark -1 on error).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordsDeleted {
+    pub low_watermark: i64,
+    pub error: KafkaCode,
+}
+
 /// One producer of a partition: id, epoch, last sequence, last timestamp,
 /// coordinator epoch of its last marker (-1: none) and first offset of its
 /// open transaction (-1: none).

@@ -122,6 +122,15 @@ impl PartitionWatcher for Groups {
     }
 }
 
+/// One partition's offset in an OffsetCommit or TxnOffsetCommit.
+pub struct OffsetToCommit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
 /// A group request for the coordinating shard.
 pub enum GroupCall {
     Join(JoinRequest),
@@ -149,8 +158,7 @@ pub enum GroupCall {
         member: String,
         instance: Option<String>,
         generation: i32,
-        /// (topic, partition, offset, leader epoch, metadata)
-        offsets: Vec<(String, i32, i64, i32, String)>,
+        offsets: Vec<OffsetToCommit>,
         /// TxnOffsetCommit: the transactional producer (id, epoch); the
         /// offsets become visible when its transaction commits.
         producer: Option<(i64, i16)>,
@@ -192,7 +200,7 @@ pub enum GroupAnswer {
     /// (topic, partition, offset, leader epoch, metadata, error): the error
     /// is UNSTABLE_OFFSET_COMMIT where a transaction not ended yet holds an
     /// offset and the fetch required stable ones.
-    Offsets(Vec<(String, i32, i64, i32, String, KafkaCode)>),
+    Offsets(Vec<CommittedOffset>),
     Described(Described),
     /// (group, protocol type, state)
     Listed(Vec<(String, String, &'static str)>),
@@ -338,6 +346,17 @@ pub(crate) async fn call(
         .map_err(|_| KafkaCode::COORDINATOR_NOT_AVAILABLE)
 }
 
+/// One partition's committed offset as OffsetFetch answers it (-1, -1 and
+/// no metadata when none is committed).
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub error: KafkaCode,
+}
+
 /// The member an offset commit comes from, as the request names it.
 struct Committer<'a> {
     member: &'a str,
@@ -356,15 +375,9 @@ impl Groups {
                 self.persist_pending(shard);
                 GroupAnswer::Join(match reply {
                     Reply::Now(outcome) => outcome,
-                    Reply::Later(rx) => rx.await.unwrap_or_else(|_| JoinOutcome {
-                        skip_assignment: false,
-                        error: KafkaCode::COORDINATOR_NOT_AVAILABLE,
-                        generation: -1,
-                        protocol_type: None,
-                        protocol: None,
-                        leader: String::new(),
-                        member_id: String::new(),
-                        members: Vec::new(),
+                    // The group left this shard while the member waited.
+                    Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
+                        JoinOutcome::error(KafkaCode::COORDINATOR_NOT_AVAILABLE, "")
                     }),
                 })
             }
@@ -448,80 +461,8 @@ impl Groups {
                 group,
                 topics,
                 require_stable,
-            } => {
-                let local = self;
-                let coordinator = local.borrow();
-                let stored = coordinator.groups.get(&group);
-                let lookup = |topic: &str, p: i32| {
-                    stored
-                        .and_then(|g| g.offsets.get(&(topic.to_string(), p)))
-                        .map_or((-1, -1, String::new()), |c| {
-                            (c.offset, c.leader_epoch, c.metadata.clone())
-                        })
-                };
-                let unstable = |topic: &str, p: i32| {
-                    if require_stable && coordinator.has_pending_offset(&group, topic, p) {
-                        KafkaCode::UNSTABLE_OFFSET_COMMIT
-                    } else {
-                        KafkaCode::NONE
-                    }
-                };
-                let rows = match topics {
-                    Some(topics) => topics
-                        .into_iter()
-                        .flat_map(|(topic, partitions)| {
-                            partitions
-                                .into_iter()
-                                .map(|p| {
-                                    let (o, e, m) = lookup(&topic, p);
-                                    (topic.clone(), p, o, e, m, unstable(&topic, p))
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                        .collect(),
-                    None => stored
-                        .map(|g| {
-                            g.offsets
-                                .iter()
-                                .map(|((t, p), c)| {
-                                    let code = unstable(t, *p);
-                                    (
-                                        t.clone(),
-                                        *p,
-                                        c.offset,
-                                        c.leader_epoch,
-                                        c.metadata.clone(),
-                                        code,
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                };
-                GroupAnswer::Offsets(rows)
-            }
-            GroupCall::Describe(group) => {
-                let local = self;
-                let coordinator = local.borrow();
-                GroupAnswer::Described(match coordinator.groups.get(&group) {
-                    Some(g) => Described {
-                        state: g.state.name(),
-                        protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                        protocol: if g.state == GroupState::Stable {
-                            g.protocol.clone().unwrap_or_default()
-                        } else {
-                            String::new()
-                        },
-                        members: g.describe_members(),
-                    },
-                    None => Described {
-                        state: GroupState::Dead.name(),
-                        protocol_type: String::new(),
-                        protocol: String::new(),
-                        members: Vec::new(),
-                    },
-                })
-            }
+            } => GroupAnswer::Offsets(self.fetch_offsets(&group, topics, require_stable)),
+            GroupCall::Describe(group) => GroupAnswer::Described(self.describe(&group)),
             GroupCall::List => GroupAnswer::Listed(
                 groups()
                     .borrow()
@@ -552,12 +493,81 @@ impl Groups {
         }
     }
 
+    /// What DescribeGroups says of `group` (Dead when it is not known).
+    fn describe(&self, group: &str) -> Described {
+        match self.borrow().groups.get(group) {
+            Some(g) => Described {
+                state: g.state.name(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                protocol: if g.state == GroupState::Stable {
+                    g.protocol.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                members: g.describe_members(),
+            },
+            None => Described {
+                state: GroupState::Dead.name(),
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            },
+        }
+    }
+
+    /// The committed offsets of `group`'s `topics` (None: every partition
+    /// with one).
+    fn fetch_offsets(
+        &self,
+        group: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
+    ) -> Vec<CommittedOffset> {
+        let coordinator = self.borrow();
+        let stored = coordinator.groups.get(group);
+        let row = |topic: &str, partition: i32, committed: Option<&Committed>| {
+            let error = if require_stable && coordinator.has_pending_offset(group, topic, partition)
+            {
+                KafkaCode::UNSTABLE_OFFSET_COMMIT
+            } else {
+                KafkaCode::NONE
+            };
+            CommittedOffset {
+                topic: topic.to_string(),
+                partition,
+                offset: committed.map_or(-1, |c| c.offset),
+                leader_epoch: committed.map_or(-1, |c| c.leader_epoch),
+                metadata: committed.map(|c| c.metadata.clone()).unwrap_or_default(),
+                error,
+            }
+        };
+        match topics {
+            Some(topics) => topics
+                .iter()
+                .flat_map(|(topic, partitions)| {
+                    partitions.iter().map(|&p| {
+                        let committed = stored.and_then(|g| g.offsets.get(&(topic.to_string(), p)));
+                        row(topic, p, committed)
+                    })
+                })
+                .collect(),
+            None => stored
+                .map(|g| {
+                    g.offsets
+                        .iter()
+                        .map(|((topic, p), c)| row(topic, *p, Some(c)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     async fn commit(
         &self,
         shard: &Rc<Shard>,
         group: &str,
         committer: Committer<'_>,
-        offsets: Vec<(String, i32, i64, i32, String)>,
+        offsets: Vec<OffsetToCommit>,
         producer: Option<(i64, i16)>,
     ) -> Vec<KafkaCode> {
         let Committer {
@@ -591,7 +601,14 @@ impl Groups {
         let mut codes = Vec::with_capacity(offsets.len());
         let mut records = Vec::new();
         let mut accepted = Vec::new();
-        for (topic, p, offset, epoch, metadata) in offsets {
+        for OffsetToCommit {
+            topic,
+            partition: p,
+            offset,
+            leader_epoch: epoch,
+            metadata,
+        } in offsets
+        {
             let known = table
                 .topics
                 .get(&topic)

@@ -99,7 +99,7 @@ pub struct JoinOutcome {
 }
 
 impl JoinOutcome {
-    fn error(error: KafkaCode, member_id: &str) -> JoinOutcome {
+    pub(crate) fn error(error: KafkaCode, member_id: &str) -> JoinOutcome {
         JoinOutcome {
             error,
             skip_assignment: false,

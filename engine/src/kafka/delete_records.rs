@@ -6,6 +6,7 @@
 
 use crate::errors::KafkaCode;
 use crate::kafka::routing::Plan;
+use crate::messages::RecordsDeletion;
 use crate::shard::Shard;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -33,7 +34,7 @@ pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteR
                 &name,
                 partition.partition_index,
                 (ti, pi),
-                |tp| (tp, offset),
+                |tp| RecordsDeletion { tp, offset },
             );
             if !routed {
                 p.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
@@ -50,9 +51,9 @@ pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteR
     for (ti, pi, answer) in answers {
         let p = &mut response.topics[ti].partitions[pi];
         match answer {
-            Some((low_watermark, error)) => {
-                p.error_code = error.0;
-                p.low_watermark = low_watermark;
+            Some(deleted) => {
+                p.error_code = deleted.error.0;
+                p.low_watermark = deleted.low_watermark;
             }
             None => p.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
         }

@@ -64,15 +64,14 @@ pub(super) fn offset_row(
     offset: i64,
     leader_epoch: i32,
     metadata: Option<&StrBytes>,
-) -> (String, i32, i64, i32, String) {
-    let metadata = metadata.map(|m| m.to_string()).unwrap_or_default();
-    (
-        topic.0.to_string(),
+) -> OffsetToCommit {
+    OffsetToCommit {
+        topic: topic.0.to_string(),
         partition,
         offset,
         leader_epoch,
-        metadata,
-    )
+        metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
+    }
 }
 
 pub(super) async fn commit_codes(

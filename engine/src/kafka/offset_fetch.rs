@@ -12,7 +12,7 @@ async fn fetch_offsets(
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
-) -> Result<Vec<(String, i32, i64, i32, String, KafkaCode)>, KafkaCode> {
+) -> Result<Vec<CommittedOffset>, KafkaCode> {
     let fetch = GroupCall::Fetch {
         group: group.to_string(),
         topics,
@@ -40,7 +40,15 @@ pub async fn handle(
         let stable = version >= 7 && request.require_stable;
         match fetch_offsets(shard, &request.group_id.0, topics, stable).await {
             Ok(rows) => {
-                for (topic, p, offset, epoch, metadata, code) in rows {
+                for CommittedOffset {
+                    topic,
+                    partition: p,
+                    offset,
+                    leader_epoch: epoch,
+                    metadata,
+                    error: code,
+                } in rows
+                {
                     let idx = match response
                         .topics
                         .iter()
@@ -78,7 +86,15 @@ pub async fn handle(
         });
         match fetch_offsets(shard, &g.group_id.0, topics, request.require_stable).await {
             Ok(rows) => {
-                for (topic, p, offset, epoch, metadata, code) in rows {
+                for CommittedOffset {
+                    topic,
+                    partition: p,
+                    offset,
+                    leader_epoch: epoch,
+                    metadata,
+                    error: code,
+                } in rows
+                {
                     let idx = match out.topics.iter().position(|t| t.name.0.as_str() == topic) {
                         Some(i) => i,
                         None => {

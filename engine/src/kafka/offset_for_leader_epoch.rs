@@ -9,6 +9,7 @@
 
 use crate::errors::KafkaCode;
 use crate::kafka::routing::Plan;
+use crate::messages::EpochQuery;
 use crate::shard::Shard;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -33,9 +34,14 @@ pub async fn handle(
             answer.partition = partition.partition;
             answer.leader_epoch = -1;
             answer.end_offset = -1;
-            let epochs = (partition.current_leader_epoch, partition.leader_epoch);
+            let (current_leader_epoch, leader_epoch) =
+                (partition.current_leader_epoch, partition.leader_epoch);
             let routed = plan.route(shard, &table, &name, partition.partition, (ti, pi), |tp| {
-                (tp, epochs.0, epochs.1)
+                EpochQuery {
+                    tp,
+                    current_leader_epoch,
+                    leader_epoch,
+                }
             });
             if !routed {
                 answer.error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
@@ -52,10 +58,10 @@ pub async fn handle(
     for (ti, pi, answer) in answers {
         let slot = &mut response.topics[ti].partitions[pi];
         match answer {
-            Some((code, epoch, end)) => {
-                slot.error_code = code.0;
-                slot.leader_epoch = epoch;
-                slot.end_offset = end;
+            Some(end) => {
+                slot.error_code = end.error.0;
+                slot.leader_epoch = end.leader_epoch;
+                slot.end_offset = end.end_offset;
             }
             None => slot.error_code = KafkaCode::UNKNOWN_SERVER_ERROR.0,
         }

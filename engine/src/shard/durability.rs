@@ -19,7 +19,7 @@
 
 use crate::clock::now_ms;
 use crate::errors::KafkaCode;
-use crate::messages::TopicPartition;
+use crate::messages::{RecordsDeleted, RecordsDeletion, TopicPartition};
 use crate::runtime::uring;
 use crate::shard::Shard;
 use futures::future::join_all;
@@ -289,24 +289,28 @@ impl Shard {
         }
     }
 
-    /// DeleteRecords on partitions this shard owns: (low watermark, error)
-    /// per item, after the new log start offsets are checkpointed.
+    /// DeleteRecords on partitions this shard owns: an answer per item,
+    /// after the new log start offsets are checkpointed.
     pub(crate) async fn delete_records_local(
         &self,
-        items: Vec<(TopicPartition, i64)>,
-    ) -> Vec<(i64, KafkaCode)> {
+        items: Vec<RecordsDeletion>,
+    ) -> Vec<RecordsDeleted> {
+        let refused = |error| RecordsDeleted {
+            low_watermark: -1,
+            error,
+        };
         let mut outcomes = Vec::with_capacity(items.len());
         // (index in outcomes, partition) of the moved log starts.
         let mut changed = Vec::new();
         {
             let mut partitions = self.partitions.borrow_mut();
-            for (tp, offset) in items {
+            for RecordsDeletion { tp, offset } in items {
                 let Some(partition) = partitions.get_mut(&tp) else {
-                    outcomes.push((-1, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION));
+                    outcomes.push(refused(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION));
                     continue;
                 };
                 if !partition.role.is_leader() {
-                    outcomes.push((-1, KafkaCode::NOT_LEADER_OR_FOLLOWER));
+                    outcomes.push(refused(KafkaCode::NOT_LEADER_OR_FOLLOWER));
                     continue;
                 }
                 let log = &mut partition.log;
@@ -318,10 +322,13 @@ impl Shard {
                 match log.delete_records_before(target) {
                     Ok(low_watermark) => {
                         changed.push((outcomes.len(), tp));
-                        outcomes.push((low_watermark, KafkaCode::NONE));
+                        outcomes.push(RecordsDeleted {
+                            low_watermark,
+                            error: KafkaCode::NONE,
+                        });
                     }
                     Err(StorageError::OffsetOutOfRange { .. }) => {
-                        outcomes.push((-1, KafkaCode::OFFSET_OUT_OF_RANGE));
+                        outcomes.push(refused(KafkaCode::OFFSET_OUT_OF_RANGE));
                     }
                     Err(err) => fail_stop(self.id, "deleting records", &err),
                 }
@@ -331,7 +338,7 @@ impl Shard {
             if !self.write_checkpoint(&tp).await {
                 // Moved in memory but not persisted: the client retries
                 // (the retry persists it once space is back).
-                outcomes[index] = (-1, KafkaCode::KAFKA_STORAGE_ERROR);
+                outcomes[index] = refused(KafkaCode::KAFKA_STORAGE_ERROR);
             }
         }
         outcomes

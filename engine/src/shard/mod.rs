@@ -695,29 +695,37 @@ impl Shard {
     }
 
     /// OffsetForLeaderEpoch on partitions this shard leads.
-    pub(crate) fn epoch_end_offsets(
-        &self,
-        items: &[(TopicPartition, i32, i32)],
-    ) -> Vec<(KafkaCode, i32, i64)> {
+    pub(crate) fn epoch_end_offsets(&self, queries: &[EpochQuery]) -> Vec<EpochEnd> {
         use crate::partition::role::Role;
         let partitions = self.partitions.borrow();
-        items
+        let refused = |error| EpochEnd {
+            error,
+            leader_epoch: -1,
+            end_offset: -1,
+        };
+        queries
             .iter()
-            .map(|(tp, current, epoch)| {
-                let Some(partition) = partitions.get(tp) else {
-                    return (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, -1, -1);
+            .map(|query| {
+                let Some(partition) = partitions.get(&query.tp) else {
+                    return refused(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION);
                 };
                 let Role::Leader(leader) = &partition.role else {
-                    return (KafkaCode::NOT_LEADER_OR_FOLLOWER, -1, -1);
+                    return refused(KafkaCode::NOT_LEADER_OR_FOLLOWER);
                 };
-                if *current >= 0 && *current < leader.leader_epoch {
-                    return (KafkaCode::FENCED_LEADER_EPOCH, -1, -1);
+                let current = query.current_leader_epoch;
+                if current >= 0 && current < leader.leader_epoch {
+                    return refused(KafkaCode::FENCED_LEADER_EPOCH);
                 }
-                if *current > leader.leader_epoch {
-                    return (KafkaCode::UNKNOWN_LEADER_EPOCH, -1, -1);
+                if current > leader.leader_epoch {
+                    return refused(KafkaCode::UNKNOWN_LEADER_EPOCH);
                 }
-                let (found, end) = partition.log.end_offset_for_epoch(*epoch);
-                (KafkaCode::NONE, found, end)
+                let (leader_epoch, end_offset) =
+                    partition.log.end_offset_for_epoch(query.leader_epoch);
+                EpochEnd {
+                    error: KafkaCode::NONE,
+                    leader_epoch,
+                    end_offset,
+                }
             })
             .collect()
     }
