@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod errors;
 pub mod group;
 pub mod http;
+pub mod ids;
 pub mod kafka;
 pub mod logging;
 pub mod messages;

@@ -6,6 +6,7 @@
 //! per destination shard (callers group items by owner first).
 
 use crate::errors::KafkaCode;
+use crate::ids::{LeaderEpoch, NodeId};
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use std::sync::Arc;
@@ -52,11 +53,12 @@ pub struct ReadItem {
     pub tp: TopicPartition,
     pub offset: i64,
     pub max_bytes: u64,
-    /// The leader epoch the fetcher believes current (-1: not checked).
-    pub current_leader_epoch: i32,
+    /// The leader epoch the fetcher believes current (UNKNOWN: not
+    /// checked).
+    pub current_leader_epoch: LeaderEpoch,
     /// A follower's broker id (reads up to the log end, reports its
     /// progress), or -1 for a consumer (reads up to the high watermark).
-    pub replica_id: i32,
+    pub replica_id: NodeId,
     /// A read_committed consumer: reads up to the last stable offset and is
     /// told the aborted transactions in what it reads.
     pub read_committed: bool,
@@ -108,10 +110,10 @@ pub struct OffsetAnswer {
 #[derive(Debug, Clone)]
 pub struct EpochQuery {
     pub tp: TopicPartition,
-    /// The epoch the client believes current (-1: not checked).
-    pub current_leader_epoch: i32,
+    /// The epoch the client believes current (UNKNOWN: not checked).
+    pub current_leader_epoch: LeaderEpoch,
     /// The epoch whose end offset is asked for.
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
 }
 
 /// The answer to an [`EpochQuery`]: the largest epoch at most the one asked
@@ -160,7 +162,7 @@ pub struct CreateSpec {
     /// -1: the broker default.
     pub replication_factor: i16,
     /// Manual assignment: (partition, broker ids).
-    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub assignments: Vec<(i32, Vec<NodeId>)>,
     pub configs: Vec<(String, Option<String>)>,
 }
 
@@ -238,7 +240,7 @@ pub struct ConfigAlteration {
 pub struct PartitionGrowth {
     pub topic: String,
     pub count: i32,
-    pub assignments: Option<Vec<Vec<i32>>>,
+    pub assignments: Option<Vec<Vec<NodeId>>>,
 }
 
 /// The answer for one resource of an admin request.

@@ -23,6 +23,7 @@
 //! resource BROKER), layered over the static configuration (see
 //! `strom_tuning::catalog`).
 
+use crate::ids::{LeaderEpoch, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -56,7 +57,7 @@ impl TopicMeta {
 }
 
 /// No leader (offline partition), or no broker (unknown controller).
-pub const NO_LEADER: i32 = -1;
+pub const NO_LEADER: NodeId = NodeId::NONE;
 
 /// Where a partition's replicas live and who leads it (Kafka's
 /// PartitionRecord): `leader` is [`NO_LEADER`] while no in-sync replica is
@@ -64,21 +65,21 @@ pub const NO_LEADER: i32 = -1;
 /// with every change of this state (ISR changes included).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionState {
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    pub leader: i32,
-    pub leader_epoch: i32,
+    pub replicas: Vec<NodeId>,
+    pub isr: Vec<NodeId>,
+    pub leader: NodeId,
+    pub leader_epoch: LeaderEpoch,
     pub partition_epoch: i32,
 }
 
 impl PartitionState {
     /// A new partition: every replica in sync, the first one leads.
-    pub fn new(replicas: Vec<i32>) -> PartitionState {
+    pub fn new(replicas: Vec<NodeId>) -> PartitionState {
         PartitionState {
             isr: replicas.clone(),
             leader: replicas.first().copied().unwrap_or(NO_LEADER),
             replicas,
-            leader_epoch: 0,
+            leader_epoch: LeaderEpoch(0),
             partition_epoch: 0,
         }
     }
@@ -87,7 +88,7 @@ impl PartitionState {
 /// A registered broker (Kafka's BrokerRegistration plus its state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerMeta {
-    pub id: i32,
+    pub id: NodeId,
     /// Raft index of its latest registration.
     pub epoch: i64,
     /// Chosen by the broker at each start.
@@ -132,14 +133,14 @@ pub struct TopicTable {
     pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
     /// Registered brokers by node id.
     #[serde(default)]
-    pub brokers: BTreeMap<i32, BrokerMeta>,
+    pub brokers: BTreeMap<NodeId, BrokerMeta>,
     /// Raft index of the last metadata entry applied to this table.
     #[serde(default)]
     pub metadata_offset: u64,
     /// The active controller as this node last heard ([`NO_LEADER`] when
     /// there is none), not part of the replicated log.
     #[serde(default)]
-    pub controller_id: i32,
+    pub controller_id: NodeId,
     /// The first producer id of the next block the controller hands out.
     #[serde(default)]
     pub next_producer_id: i64,
@@ -196,7 +197,7 @@ impl TopicTable {
     }
 
     /// Brokers that can lead partitions and join ISRs, by id.
-    pub fn live_brokers(&self) -> Vec<i32> {
+    pub fn live_brokers(&self) -> Vec<NodeId> {
         self.brokers
             .values()
             .filter(|b| b.is_live())
@@ -205,7 +206,7 @@ impl TopicTable {
     }
 
     /// Whether broker `id` is registered and not fenced.
-    pub fn is_unfenced(&self, id: i32) -> bool {
+    pub fn is_unfenced(&self, id: NodeId) -> bool {
         self.brokers.get(&id).is_some_and(|b| !b.fenced)
     }
 
@@ -230,7 +231,7 @@ impl TopicTable {
             let topic = Arc::make_mut(topic);
             if topic.assignments.len() != topic.partitions.max(0) as usize {
                 topic.assignments = (0..topic.partitions)
-                    .map(|_| PartitionState::new(vec![node_id]))
+                    .map(|_| PartitionState::new(vec![NodeId(node_id)]))
                     .collect();
             }
         }
@@ -265,7 +266,7 @@ impl TopicTable {
 }
 
 /// Replicas of a partition whose broker is fenced or unknown.
-pub fn offline_replicas(state: &PartitionState, table: &TopicTable) -> Vec<i32> {
+pub fn offline_replicas(state: &PartitionState, table: &TopicTable) -> Vec<NodeId> {
     state
         .replicas
         .iter()
@@ -356,8 +357,8 @@ mod tests {
         let a = &table.topics["a"];
         assert_eq!(a.partitions, 3);
         assert_eq!(a.configs["segment.bytes"], "1000");
-        assert_eq!(a.assignments, vec![PartitionState::new(vec![7]); 3]);
-        assert_eq!(a.assignments[0].leader, 7);
+        assert_eq!(a.assignments, vec![PartitionState::new(vec![NodeId(7)]); 3]);
+        assert_eq!(a.assignments[0].leader, NodeId(7));
         assert_eq!(table.broker_defaults["log.retention.ms"], "5");
         assert_eq!(TopicTable::new_cluster_id().len(), 22);
     }

@@ -8,6 +8,7 @@
 //! fails leaves the copy untouched; the others still apply, as in Kafka.
 
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::messages::{AdminOutcome, ConfigAlteration, ConfigOp, ConfigResource, PartitionGrowth};
 use crate::metadata::layers_of;
 use crate::metadata::TopicTable;
@@ -315,7 +316,7 @@ pub fn grow_partitions(
                 ),
             );
         }
-        let known = |b: i32| table.brokers.contains_key(&b);
+        let known = |b: NodeId| table.brokers.contains_key(&b);
         if let Err((code, message)) =
             crate::cluster::placement::check_assignment(assignments, &known)
         {
@@ -368,15 +369,15 @@ mod tests {
                 partitions,
                 configs: BTreeMap::new(),
                 assignments: vec![
-                    crate::metadata::PartitionState::new(vec![1]);
+                    crate::metadata::PartitionState::new(vec![NodeId(1)]);
                     partitions as usize
                 ],
             }),
         );
         table.brokers.insert(
-            1,
+            NodeId(1),
             crate::metadata::BrokerMeta {
-                id: 1,
+                id: NodeId(1),
                 epoch: 1,
                 incarnation: String::new(),
                 host: "127.0.0.1".into(),
@@ -600,11 +601,16 @@ mod tests {
             KafkaCode::INVALID_PARTITIONS
         );
         assert_eq!(
-            grow_partitions(&mut table, &grow(5, Some(vec![vec![1]])), false).error,
+            grow_partitions(&mut table, &grow(5, Some(vec![vec![NodeId(1)]])), false).error,
             KafkaCode::INVALID_REPLICA_ASSIGNMENT
         );
         assert_eq!(
-            grow_partitions(&mut table, &grow(5, Some(vec![vec![1], vec![2]])), false).error,
+            grow_partitions(
+                &mut table,
+                &grow(5, Some(vec![vec![NodeId(1)], vec![NodeId(2)]])),
+                false
+            )
+            .error,
             KafkaCode::INVALID_REPLICA_ASSIGNMENT
         );
         assert_eq!(table.topics["t"].partitions, 3);

@@ -184,7 +184,7 @@ pub(crate) async fn allocate_producer_id(shard: &Shard) -> Result<i64, KafkaCode
             continue;
         }
         let request = ControllerRequest::AllocateProducerIds {
-            broker: shard.broker.node_id,
+            broker: shard.node_id(),
         };
         match admin(shard, request).await {
             Ok(ControllerResponse::ProducerIds { first, count, .. }) => {

@@ -24,6 +24,7 @@ use super::elections::{self, IsrChange};
 use super::quorum::{ProposeError, Quorum};
 use super::records;
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::messages::{
     AdminOutcome, ConfigAlteration, CreateOutcome, CreateSpec, DeleteOutcome, DeleteSpec,
     PartitionGrowth,
@@ -63,7 +64,7 @@ fn room_for_metadata(dir: &std::path::Path) -> bool {
 pub enum ControllerRequest {
     /// A broker starting (Kafka's BrokerRegistration).
     RegisterBroker {
-        id: i32,
+        id: NodeId,
         incarnation: String,
         host: String,
         port: u16,
@@ -73,7 +74,7 @@ pub enum ControllerRequest {
     /// offset its image has reached; `want_shutdown` starts a controlled
     /// shutdown.
     Heartbeat {
-        id: i32,
+        id: NodeId,
         epoch: i64,
         applied: u64,
         want_shutdown: bool,
@@ -104,7 +105,7 @@ pub enum ControllerRequest {
     DescribeQuorum,
     /// A block of producer ids for a broker (Kafka's AllocateProducerIds).
     AllocateProducerIds {
-        broker: i32,
+        broker: NodeId,
     },
 }
 
@@ -114,11 +115,11 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 /// The voters as the active controller sees them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuorumInfo {
-    pub leader: i32,
+    pub leader: NodeId,
     pub term: u64,
     pub commit: u64,
     /// (node id, last entry it is known to have)
-    pub voters: Vec<(i32, u64)>,
+    pub voters: Vec<(NodeId, u64)>,
 }
 
 /// The active controller's answer. `offset`: the metadata offset at which
@@ -127,7 +128,7 @@ pub struct QuorumInfo {
 pub enum ControllerResponse {
     /// This node is not (or no longer) the active controller.
     NotController {
-        leader: i32,
+        leader: NodeId,
     },
     Registered {
         epoch: i64,
@@ -179,7 +180,7 @@ pub struct Controller {
     config: Arc<BrokerConfig>,
     lock: Semaphore,
     /// When each broker last heartbeat, as seen while this node leads.
-    heartbeats: RefCell<HashMap<i32, Instant>>,
+    heartbeats: RefCell<HashMap<NodeId, Instant>>,
     leading_since: Cell<Option<Instant>>,
     last_rebalance: Cell<Instant>,
     /// A single node's topic table from before the metadata log: written
@@ -315,7 +316,7 @@ impl Controller {
                     },
                 );
                 self.heartbeats.borrow_mut().insert(id, Instant::now());
-                info!(broker = id, epoch, "broker registered");
+                info!(broker = %id, epoch, "broker registered");
                 Box::new(move |offset| ControllerResponse::Registered { epoch, offset })
             }
             ControllerRequest::Heartbeat {
@@ -342,11 +343,11 @@ impl Controller {
                 let unclean = unclean_policy(&self.config, image);
                 if want_shutdown {
                     if !broker.shutting_down {
-                        info!(broker = id, "controlled shutdown: moving leaderships away");
+                        info!(broker = %id, "controlled shutdown: moving leaderships away");
                     }
                     elections::begin_shutdown(next, id);
                 } else if broker.fenced && applied >= epoch as u64 {
-                    info!(broker = id, "broker caught up with the metadata: unfenced");
+                    info!(broker = %id, "broker caught up with the metadata: unfenced");
                     elections::unfence(next, id, &unclean);
                 }
                 let should_shutdown =
@@ -441,7 +442,7 @@ impl Controller {
                 let first = next.next_producer_id.max(PRODUCER_ID_BLOCK);
                 next.next_producer_id = first + PRODUCER_ID_BLOCK;
                 info!(
-                    broker,
+                    %broker,
                     first,
                     count = PRODUCER_ID_BLOCK,
                     "producer id block handed out"
@@ -527,7 +528,7 @@ impl Controller {
                 self.bootstrap(&mut next);
             }
             let session = Duration::from_millis(u64::from(self.config.broker_session_timeout_ms));
-            let expired: Vec<i32> = next
+            let expired: Vec<NodeId> = next
                 .brokers
                 .values()
                 .filter(|b| !b.fenced)
@@ -545,7 +546,7 @@ impl Controller {
             for broker in expired {
                 let moved = elections::fence(&mut next, broker);
                 warn!(
-                    broker,
+                    %broker,
                     partitions = moved,
                     "broker missed its session timeout: fenced"
                 );

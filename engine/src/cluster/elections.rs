@@ -20,6 +20,7 @@
 //!   change of its leader bumps its `leader_epoch`.
 
 use crate::errors::KafkaCode;
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::metadata::{PartitionState, TopicTable, NO_LEADER};
 use std::sync::Arc;
 
@@ -51,13 +52,13 @@ fn update_partitions(
     changed
 }
 
-fn is_live(table: &TopicTable, broker: i32) -> bool {
+fn is_live(table: &TopicTable, broker: NodeId) -> bool {
     table.brokers.get(&broker).is_some_and(|b| b.is_live())
 }
 
 /// The first replica (in replica order) that is in the ISR, live, and not
 /// `except`.
-fn isr_candidate(table: &TopicTable, state: &PartitionState, except: i32) -> Option<i32> {
+fn isr_candidate(table: &TopicTable, state: &PartitionState, except: NodeId) -> Option<NodeId> {
     state
         .replicas
         .iter()
@@ -65,11 +66,11 @@ fn isr_candidate(table: &TopicTable, state: &PartitionState, except: i32) -> Opt
         .find(|r| *r != except && state.isr.contains(r) && is_live(table, *r))
 }
 
-fn with_leader(state: &PartitionState, leader: i32) -> PartitionState {
+fn with_leader(state: &PartitionState, leader: NodeId) -> PartitionState {
     let mut next = state.clone();
     if next.leader != leader {
         next.leader = leader;
-        next.leader_epoch += 1;
+        next.leader_epoch = next.leader_epoch.next();
     }
     next.partition_epoch += 1;
     next
@@ -78,7 +79,7 @@ fn with_leader(state: &PartitionState, leader: i32) -> PartitionState {
 /// Fences `broker`: out of every ISR it is not the last member of, and its
 /// leaderships to other live ISR members (or no leader). Returns the
 /// partitions changed.
-pub fn fence(table: &mut TopicTable, broker: i32) -> usize {
+pub fn fence(table: &mut TopicTable, broker: NodeId) -> usize {
     if let Some(b) = table.brokers.get_mut(&broker) {
         b.fenced = true;
     }
@@ -105,7 +106,7 @@ pub fn fence(table: &mut TopicTable, broker: i32) -> usize {
 }
 
 /// Unfences `broker` and gives it the leaderless partitions whose ISR it is in.
-pub fn unfence(table: &mut TopicTable, broker: i32, unclean: &dyn Fn(&str) -> bool) -> usize {
+pub fn unfence(table: &mut TopicTable, broker: NodeId, unclean: &dyn Fn(&str) -> bool) -> usize {
     if let Some(b) = table.brokers.get_mut(&broker) {
         b.fenced = false;
         b.shutting_down = false;
@@ -152,7 +153,7 @@ pub fn elect_offline(table: &mut TopicTable, unclean: &dyn Fn(&str) -> bool) -> 
 
 /// Starts a controlled shutdown of `broker`: its leaderships move to other
 /// live ISR members, and it leaves the ISRs that have other members.
-pub fn begin_shutdown(table: &mut TopicTable, broker: i32) -> usize {
+pub fn begin_shutdown(table: &mut TopicTable, broker: NodeId) -> usize {
     if let Some(b) = table.brokers.get_mut(&broker) {
         b.shutting_down = true;
     }
@@ -176,7 +177,7 @@ pub fn begin_shutdown(table: &mut TopicTable, broker: i32) -> usize {
 }
 
 /// Partitions `broker` leads that another live ISR member could lead.
-pub fn movable_leaderships(table: &TopicTable, broker: i32) -> usize {
+pub fn movable_leaderships(table: &TopicTable, broker: NodeId) -> usize {
     table
         .topics
         .values()
@@ -277,12 +278,12 @@ pub fn elect_unclean(
 /// An ISR change asked for by a partition's leader (Kafka's AlterPartition).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IsrChange {
-    pub leader: i32,
+    pub leader: NodeId,
     pub topic: String,
     pub partition: i32,
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     pub partition_epoch: i32,
-    pub isr: Vec<i32>,
+    pub isr: Vec<NodeId>,
 }
 
 /// Checks and applies an ISR change: it must come from the current leader at
@@ -302,7 +303,7 @@ pub fn alter_isr(table: &mut TopicTable, change: &IsrChange) -> Result<Partition
     if state.partition_epoch != change.partition_epoch {
         return Err(KafkaCode::INVALID_UPDATE_VERSION);
     }
-    let mut isr: Vec<i32> = state
+    let mut isr: Vec<NodeId> = state
         .replicas
         .iter()
         .copied()
@@ -334,6 +335,7 @@ pub fn alter_isr(table: &mut TopicTable, change: &IsrChange) -> Result<Partition
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{nodes, raw};
     use crate::metadata::{BrokerMeta, TopicMeta};
     use std::collections::BTreeMap;
     use uuid::Uuid;
@@ -342,9 +344,9 @@ mod tests {
         let mut table = TopicTable::default();
         for id in 1..=3 {
             table.brokers.insert(
-                id,
+                NodeId(id),
                 BrokerMeta {
-                    id,
+                    id: NodeId(id),
                     epoch: 1,
                     incarnation: String::new(),
                     host: String::new(),
@@ -362,7 +364,10 @@ mod tests {
                 id: Uuid::new_v4(),
                 partitions: partitions.len() as i32,
                 configs: BTreeMap::new(),
-                assignments: partitions.into_iter().map(PartitionState::new).collect(),
+                assignments: partitions
+                    .iter()
+                    .map(|replicas| PartitionState::new(nodes(replicas)))
+                    .collect(),
             }),
         );
         table
@@ -377,55 +382,55 @@ mod tests {
     #[test]
     fn fencing_the_leader_elects_the_next_isr_member_and_shrinks_isrs() {
         let mut t = table(vec![vec![1, 2, 3], vec![2, 3, 1]]);
-        assert_eq!(fence(&mut t, 1), 2);
+        assert_eq!(fence(&mut t, NodeId(1)), 2);
         let p0 = state(&t, 0);
-        assert_eq!((p0.leader, p0.isr.clone()), (2, vec![2, 3]));
-        assert_eq!((p0.leader_epoch, p0.partition_epoch), (1, 1));
+        assert_eq!((p0.leader.0, raw(&p0.isr)), (2, vec![2, 3]));
+        assert_eq!((p0.leader_epoch.0, p0.partition_epoch), (1, 1));
         let p1 = state(&t, 1);
-        assert_eq!((p1.leader, p1.isr.clone()), (2, vec![2, 3]));
-        assert_eq!((p1.leader_epoch, p1.partition_epoch), (0, 1));
+        assert_eq!((p1.leader.0, raw(&p1.isr)), (2, vec![2, 3]));
+        assert_eq!((p1.leader_epoch.0, p1.partition_epoch), (0, 1));
         // Fence the rest: the last ISR member stays, without a leader.
-        fence(&mut t, 2);
-        fence(&mut t, 3);
+        fence(&mut t, NodeId(2));
+        fence(&mut t, NodeId(3));
         let p0 = state(&t, 0);
-        assert_eq!((p0.leader, p0.isr.clone()), (NO_LEADER, vec![3]));
+        assert_eq!((p0.leader.0, raw(&p0.isr)), (NO_LEADER.0, vec![3]));
         // Fencing again changes nothing.
-        assert_eq!(fence(&mut t, 3), 0);
+        assert_eq!(fence(&mut t, NodeId(3)), 0);
         // Broker 1 returns: not in the ISR, so no leader yet (no unclean).
-        unfence(&mut t, 1, NO_UNCLEAN);
+        unfence(&mut t, NodeId(1), NO_UNCLEAN);
         assert_eq!(state(&t, 0).leader, NO_LEADER);
         // Broker 3, the last in-sync replica, returns and leads again.
         let epoch = state(&t, 0).leader_epoch;
-        unfence(&mut t, 3, NO_UNCLEAN);
+        unfence(&mut t, NodeId(3), NO_UNCLEAN);
         let p0 = state(&t, 0);
-        assert_eq!((p0.leader, p0.isr.clone()), (3, vec![3]));
-        assert_eq!(p0.leader_epoch, epoch + 1);
+        assert_eq!((p0.leader.0, raw(&p0.isr)), (3, vec![3]));
+        assert_eq!(p0.leader_epoch, epoch.next());
     }
 
     #[test]
     fn unclean_election_takes_any_live_replica() {
         let mut t = table(vec![vec![1, 2]]);
-        fence(&mut t, 2);
-        fence(&mut t, 1);
+        fence(&mut t, NodeId(2));
+        fence(&mut t, NodeId(1));
         assert_eq!(state(&t, 0).isr, vec![1]);
-        unfence(&mut t, 2, &|_| true);
+        unfence(&mut t, NodeId(2), &|_| true);
         let p0 = state(&t, 0);
-        assert_eq!((p0.leader, p0.isr.clone()), (2, vec![2]));
+        assert_eq!((p0.leader.0, raw(&p0.isr)), (2, vec![2]));
     }
 
     #[test]
     fn controlled_shutdown_moves_leaders_and_leaves_isrs() {
         let mut t = table(vec![vec![1, 2, 3], vec![2, 1, 3], vec![1]]);
-        assert_eq!(movable_leaderships(&t, 1), 1);
-        begin_shutdown(&mut t, 1);
+        assert_eq!(movable_leaderships(&t, NodeId(1)), 1);
+        begin_shutdown(&mut t, NodeId(1));
         let p0 = state(&t, 0);
-        assert_eq!((p0.leader, p0.isr.clone()), (2, vec![2, 3]));
+        assert_eq!((p0.leader.0, raw(&p0.isr)), (2, vec![2, 3]));
         let p1 = state(&t, 1);
-        assert_eq!((p1.leader, p1.isr.clone()), (2, vec![2, 3]));
+        assert_eq!((p1.leader.0, raw(&p1.isr)), (2, vec![2, 3]));
         // A partition only broker 1 has stays with it.
         let p2 = state(&t, 2);
-        assert_eq!((p2.leader, p2.isr.clone()), (1, vec![1]));
-        assert_eq!(movable_leaderships(&t, 1), 0);
+        assert_eq!((p2.leader.0, raw(&p2.isr)), (1, vec![1]));
+        assert_eq!(movable_leaderships(&t, NodeId(1)), 0);
         // Shutting down, broker 1 gets no leadership back.
         assert_eq!(elect_preferred(&mut t, None).len(), 0);
     }
@@ -433,8 +438,8 @@ mod tests {
     #[test]
     fn preferred_leaders_come_back_when_in_sync() {
         let mut t = table(vec![vec![1, 2, 3], vec![2, 3, 1]]);
-        fence(&mut t, 1);
-        unfence(&mut t, 1, NO_UNCLEAN);
+        fence(&mut t, NodeId(1));
+        unfence(&mut t, NodeId(1), NO_UNCLEAN);
         // Not in the ISR yet: no preferred election.
         let all = [("t".to_string(), 0), ("t".to_string(), 1), ("x".into(), 0)];
         let outcomes = elect_preferred(&mut t, Some(&all));
@@ -453,58 +458,64 @@ mod tests {
             partition: 0,
             leader_epoch: p0.leader_epoch,
             partition_epoch: p0.partition_epoch,
-            isr: vec![1, 2, 3],
+            isr: vec![NodeId(1), NodeId(2), NodeId(3)],
         };
         alter_isr(&mut t, &change).unwrap();
         let outcomes = elect_preferred(&mut t, None);
         assert_eq!(outcomes, vec![(("t".into(), 0), KafkaCode::NONE)]);
-        assert_eq!(state(&t, 0).leader, 1);
+        assert_eq!(state(&t, 0).leader, NodeId(1));
     }
 
     #[test]
     fn isr_changes_are_checked_like_alter_partition() {
         let mut t = table(vec![vec![1, 2, 3]]);
         let base = IsrChange {
-            leader: 1,
+            leader: NodeId(1),
             topic: "t".into(),
             partition: 0,
-            leader_epoch: 0,
+            leader_epoch: LeaderEpoch(0),
             partition_epoch: 0,
-            isr: vec![1, 2],
+            isr: vec![NodeId(1), NodeId(2)],
         };
         let wrong = |f: &dyn Fn(&mut IsrChange)| {
             let mut c = base.clone();
             f(&mut c);
             alter_isr(&mut t.clone(), &c).unwrap_err()
         };
-        assert_eq!(wrong(&|c| c.leader = 2), KafkaCode::NOT_LEADER_OR_FOLLOWER);
         assert_eq!(
-            wrong(&|c| c.leader_epoch = 1),
+            wrong(&|c| c.leader = NodeId(2)),
+            KafkaCode::NOT_LEADER_OR_FOLLOWER
+        );
+        assert_eq!(
+            wrong(&|c| c.leader_epoch = LeaderEpoch(1)),
             KafkaCode::FENCED_LEADER_EPOCH
         );
         assert_eq!(
             wrong(&|c| c.partition_epoch = 3),
             KafkaCode::INVALID_UPDATE_VERSION
         );
-        assert_eq!(wrong(&|c| c.isr = vec![2, 3]), KafkaCode::INVALID_REQUEST);
-        assert_eq!(wrong(&|c| c.isr = vec![1, 9]), KafkaCode::INVALID_REQUEST);
-        let shrunk = alter_isr(&mut t, &base).unwrap();
         assert_eq!(
-            (shrunk.isr.clone(), shrunk.partition_epoch),
-            (vec![1, 2], 1)
+            wrong(&|c| c.isr = vec![NodeId(2), NodeId(3)]),
+            KafkaCode::INVALID_REQUEST
         );
+        assert_eq!(
+            wrong(&|c| c.isr = vec![NodeId(1), NodeId(9)]),
+            KafkaCode::INVALID_REQUEST
+        );
+        let shrunk = alter_isr(&mut t, &base).unwrap();
+        assert_eq!((raw(&shrunk.isr), shrunk.partition_epoch), (vec![1, 2], 1));
         // Adding a fenced broker back is refused.
-        t.brokers.get_mut(&3).unwrap().fenced = true;
+        t.brokers.get_mut(&NodeId(3)).unwrap().fenced = true;
         let grow = IsrChange {
             partition_epoch: 1,
-            isr: vec![3, 1, 2],
+            isr: vec![NodeId(3), NodeId(1), NodeId(2)],
             ..base.clone()
         };
         assert_eq!(
             alter_isr(&mut t.clone(), &grow).unwrap_err(),
             KafkaCode::INELIGIBLE_REPLICA
         );
-        t.brokers.get_mut(&3).unwrap().fenced = false;
+        t.brokers.get_mut(&NodeId(3)).unwrap().fenced = false;
         let grown = alter_isr(&mut t, &grow).unwrap();
         assert_eq!(grown.isr, vec![1, 2, 3], "kept in replica order");
     }

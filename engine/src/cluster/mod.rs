@@ -39,6 +39,7 @@ pub mod transport;
 mod metadata_generated;
 
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::metadata::TopicTable;
 use crate::shard::Shard;
 use bytes::Bytes;
@@ -76,7 +77,7 @@ impl PublishSlot {
 
 /// This node's cluster membership, on shard 0. See the module docs.
 pub struct ClusterNode {
-    pub node_id: i32,
+    pub node_id: NodeId,
     pub quorum: Rc<Quorum>,
     pub controller: Rc<Controller>,
     transport: Option<Rc<Transport>>,
@@ -171,7 +172,7 @@ impl ClusterNode {
         .map_err(|e| e.to_string())?;
         let controller = Controller::new(quorum.clone(), config.clone(), legacy);
         let node = Rc::new(ClusterNode {
-            node_id,
+            node_id: NodeId(node_id),
             quorum: quorum.clone(),
             controller: controller.clone(),
             transport: transport.clone(),
@@ -283,7 +284,7 @@ impl ClusterNode {
                         // known, not after the whole timeout: heartbeats must
                         // reach a new controller within its session timeout.
                         let moved = self.quorum.leader_changed();
-                        let call = transport.call(leader, &payload, wait);
+                        let call = transport.call(leader.0, &payload, wait);
                         futures::pin_mut!(call);
                         match futures::future::select(call, moved).await {
                             futures::future::Either::Left((Ok(bytes), _)) => {

@@ -8,6 +8,7 @@
 //! shard is `metadata::shard_for`, which spreads partitions over cores.
 
 use crate::errors::KafkaCode;
+use std::fmt;
 
 /// Why replicas could not be placed: the Kafka error and its message.
 pub type PlacementError = (KafkaCode, String);
@@ -16,13 +17,13 @@ pub type PlacementError = (KafkaCode, String);
 /// `first_partition`, over `live` brokers (any order). `start` picks the
 /// broker leading partition 0 (a topic's existing partitions keep the
 /// rotation going when it grows).
-pub fn place(
-    live: &[i32],
+pub fn place<B: Copy + Ord>(
+    live: &[B],
     first_partition: i32,
     count: i32,
     replication_factor: i16,
     start: usize,
-) -> Result<Vec<Vec<i32>>, PlacementError> {
+) -> Result<Vec<Vec<B>>, PlacementError> {
     let mut brokers = live.to_vec();
     brokers.sort_unstable();
     brokers.dedup();
@@ -54,9 +55,9 @@ pub fn place(
 /// Checks replica lists given by a client (CreateTopics assignments,
 /// CreatePartitions assignments): every list non-empty, the same length, no
 /// broker twice, every broker registered (`known`).
-pub fn check_assignment(
-    lists: &[Vec<i32>],
-    known: &dyn Fn(i32) -> bool,
+pub fn check_assignment<B: Copy + Ord + fmt::Debug + fmt::Display>(
+    lists: &[Vec<B>],
+    known: &dyn Fn(B) -> bool,
 ) -> Result<(), PlacementError> {
     let invalid = |message: String| Err((KafkaCode::INVALID_REPLICA_ASSIGNMENT, message));
     let Some(first) = lists.first() else {
@@ -87,7 +88,7 @@ pub fn check_assignment(
 
 /// Where a topic's rotation continues: the position of partition 0's leader
 /// among the sorted live brokers (0 if it is not live).
-pub fn rotation_start(live: &[i32], first_leader: Option<i32>) -> usize {
+pub fn rotation_start<B: Copy + Ord>(live: &[B], first_leader: Option<B>) -> usize {
     let mut brokers = live.to_vec();
     brokers.sort_unstable();
     first_leader

@@ -18,6 +18,7 @@
 use super::raft_log::{encode_frames, make_snapshot, MetadataStorage, RaftLogFiles, METADATA_DIR};
 use super::records;
 use super::transport::Transport;
+use crate::ids::NodeId;
 use crate::metadata::{TopicTable, NO_LEADER};
 use futures::channel::oneshot;
 use futures::FutureExt;
@@ -53,11 +54,11 @@ pub fn raft_id(node_id: i32) -> u64 {
     node_id as u64 + 1
 }
 
-fn node_of(raft_id: u64) -> i32 {
+fn node_of(raft_id: u64) -> NodeId {
     if raft_id == 0 {
         NO_LEADER
     } else {
-        (raft_id - 1) as i32
+        NodeId((raft_id - 1) as i32)
     }
 }
 
@@ -89,7 +90,7 @@ enum Event {
 /// What the node knows about the quorum right now.
 #[derive(Debug, Clone)]
 pub struct QuorumStatus {
-    pub leader: i32,
+    pub leader: NodeId,
     pub term: u64,
     pub is_leader: bool,
     /// Leader, and every entry of earlier terms is applied: safe to decide.
@@ -97,7 +98,7 @@ pub struct QuorumStatus {
     pub commit: u64,
     pub applied: u64,
     /// On the leader: each voter's node id and the last entry it has.
-    pub voters: Vec<(i32, u64)>,
+    pub voters: Vec<(NodeId, u64)>,
 }
 
 /// Hands a new image to the shards (shard 0's publisher).
@@ -113,7 +114,7 @@ pub struct Quorum {
     events_rx: RefCell<Option<LocalReceiver<Event>>>,
     image: RefCell<Arc<TopicTable>>,
     applied: Cell<u64>,
-    leader: Cell<i32>,
+    leader: Cell<NodeId>,
     ready: Cell<bool>,
     /// Proposal id → waiter; ids carry this node's id and a per-start tag.
     proposals: RefCell<HashMap<u64, oneshot::Sender<Result<u64, ProposeError>>>>,
@@ -227,7 +228,7 @@ impl Quorum {
     }
 
     /// The active controller as this node knows it.
-    pub fn leader(&self) -> Option<i32> {
+    pub fn leader(&self) -> Option<NodeId> {
         let leader = self.leader.get();
         (leader != NO_LEADER).then_some(leader)
     }
@@ -246,7 +247,7 @@ impl Quorum {
                 .iter()
                 .map(|v| {
                     let matched = progress.get(raft_id(*v)).map_or(0, |p| p.matched);
-                    (*v, matched)
+                    (NodeId(*v), matched)
                 })
                 .collect(),
             None => Vec::new(),
@@ -396,7 +397,7 @@ impl Quorum {
         };
         for message in messages {
             match message.write_to_bytes() {
-                Ok(bytes) => transport.send_raft(node_of(message.to), &bytes),
+                Ok(bytes) => transport.send_raft(node_of(message.to).0, &bytes),
                 Err(err) => warn!("cannot encode a raft message: {err}"),
             }
         }
@@ -466,7 +467,7 @@ impl Quorum {
         let leader = node_of(leader_raft_id);
         if leader != self.leader.get() {
             info!(
-                leader,
+                %leader,
                 term = self.raw.borrow().raft.term,
                 "controller quorum: active controller is now {}",
                 if leader == NO_LEADER {

@@ -9,6 +9,7 @@
 //! proposes `diff(old, new)`.
 
 use super::metadata_generated::strom::metadata as fb;
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::metadata::{BrokerMeta, PartitionState, TopicMeta, TopicTable};
 use planus::ReadAsRoot;
 use std::collections::BTreeMap;
@@ -114,7 +115,7 @@ pub fn image_records(table: &TopicTable) -> Vec<Payload> {
 /// The registration record of a broker (it applies as fenced).
 pub fn registration(broker: &BrokerMeta) -> Payload {
     Payload::BrokerRegistration(Box::new(fb::BrokerRegistration {
-        broker_id: broker.id,
+        broker_id: broker.id.0,
         epoch: broker.epoch,
         incarnation: broker.incarnation.clone(),
         endpoints: vec![fb::Endpoint {
@@ -129,11 +130,16 @@ pub fn registration(broker: &BrokerMeta) -> Payload {
 /// The state record of a broker (fenced, shutting down).
 pub fn broker_state(broker: &BrokerMeta) -> Payload {
     Payload::BrokerState(Box::new(fb::BrokerState {
-        broker_id: broker.id,
+        broker_id: broker.id.0,
         epoch: broker.epoch,
         fenced: broker.fenced,
         shutting_down: broker.shutting_down,
     }))
+}
+
+/// Broker ids as the records hold them.
+fn ids(nodes: &[NodeId]) -> Vec<i32> {
+    nodes.iter().map(|n| n.0).collect()
 }
 
 /// The record of one partition's state.
@@ -141,10 +147,10 @@ pub fn partition_record(topic_id: Uuid, partition: i32, state: &PartitionState) 
     Payload::Partition(Box::new(fb::Partition {
         topic_id: uuid_to_fb(topic_id),
         partition,
-        replicas: state.replicas.clone(),
-        isr: state.isr.clone(),
-        leader: state.leader,
-        leader_epoch: state.leader_epoch,
+        replicas: ids(&state.replicas),
+        isr: ids(&state.isr),
+        leader: state.leader.0,
+        leader_epoch: state.leader_epoch.0,
         partition_epoch: state.partition_epoch,
     }))
 }
@@ -246,9 +252,9 @@ pub fn apply(table: &mut TopicTable, payload: &Payload) {
         Payload::BrokerRegistration(r) => {
             let endpoint = r.endpoints.iter().find(|e| e.name == "PLAINTEXT");
             table.brokers.insert(
-                r.broker_id,
+                NodeId(r.broker_id),
                 BrokerMeta {
-                    id: r.broker_id,
+                    id: NodeId(r.broker_id),
                     epoch: r.epoch,
                     incarnation: r.incarnation.clone(),
                     host: endpoint.map(|e| e.host.clone()).unwrap_or_default(),
@@ -260,7 +266,7 @@ pub fn apply(table: &mut TopicTable, payload: &Payload) {
             );
         }
         Payload::BrokerState(s) => {
-            if let Some(broker) = table.brokers.get_mut(&s.broker_id) {
+            if let Some(broker) = table.brokers.get_mut(&NodeId(s.broker_id)) {
                 if broker.epoch == s.epoch {
                     broker.fenced = s.fenced;
                     broker.shutting_down = s.shutting_down;
@@ -300,10 +306,10 @@ pub fn apply(table: &mut TopicTable, payload: &Payload) {
             };
             let topic = Arc::make_mut(topic);
             let state = PartitionState {
-                replicas: p.replicas.clone(),
-                isr: p.isr.clone(),
-                leader: p.leader,
-                leader_epoch: p.leader_epoch,
+                replicas: p.replicas.iter().copied().map(NodeId).collect(),
+                isr: p.isr.iter().copied().map(NodeId).collect(),
+                leader: NodeId(p.leader),
+                leader_epoch: LeaderEpoch(p.leader_epoch),
                 partition_epoch: p.partition_epoch,
             };
             if index < topic.assignments.len() {
@@ -339,7 +345,7 @@ mod tests {
 
     fn broker(id: i32) -> BrokerMeta {
         BrokerMeta {
-            id,
+            id: NodeId(id),
             epoch: 10 + i64::from(id),
             incarnation: format!("inc-{id}"),
             host: format!("127.0.0.{id}"),
@@ -356,9 +362,9 @@ mod tests {
             ..TopicTable::default()
         };
         for id in 1..=3 {
-            table.brokers.insert(id, broker(id));
+            table.brokers.insert(NodeId(id), broker(id));
         }
-        table.brokers.get_mut(&3).unwrap().fenced = true;
+        table.brokers.get_mut(&NodeId(3)).unwrap().fenced = true;
         table.topics.insert(
             "orders".into(),
             Arc::new(TopicMeta {
@@ -367,12 +373,12 @@ mod tests {
                 partitions: 2,
                 configs: BTreeMap::from([("retention.ms".into(), "1000".into())]),
                 assignments: vec![
-                    PartitionState::new(vec![1, 2, 3]),
+                    PartitionState::new(vec![NodeId(1), NodeId(2), NodeId(3)]),
                     PartitionState {
-                        replicas: vec![2, 3, 1],
-                        isr: vec![2, 1],
-                        leader: 2,
-                        leader_epoch: 4,
+                        replicas: vec![NodeId(2), NodeId(3), NodeId(1)],
+                        isr: vec![NodeId(2), NodeId(1)],
+                        leader: NodeId(2),
+                        leader_epoch: LeaderEpoch(4),
                         partition_epoch: 7,
                     },
                 ],
@@ -417,9 +423,11 @@ mod tests {
         {
             let orders = Arc::make_mut(new.topics.get_mut("orders").unwrap());
             orders.configs.insert("segment.bytes".into(), "100".into());
-            orders.assignments[1].isr = vec![2, 3, 1];
+            orders.assignments[1].isr = vec![NodeId(2), NodeId(3), NodeId(1)];
             orders.assignments[1].partition_epoch += 1;
-            orders.assignments.push(PartitionState::new(vec![3, 1, 2]));
+            orders
+                .assignments
+                .push(PartitionState::new(vec![NodeId(3), NodeId(1), NodeId(2)]));
             orders.partitions = 3;
         }
         new.topics.insert(
@@ -429,7 +437,7 @@ mod tests {
                 id: Uuid::new_v4(),
                 partitions: 1,
                 configs: BTreeMap::new(),
-                assignments: vec![PartitionState::new(vec![1])],
+                assignments: vec![PartitionState::new(vec![NodeId(1)])],
             }),
         );
         new.broker_defaults.clear();
@@ -438,7 +446,7 @@ mod tests {
             1,
             BTreeMap::from([("compression.type".into(), "zstd".into())]),
         );
-        new.brokers.get_mut(&3).unwrap().fenced = false;
+        new.brokers.get_mut(&NodeId(3)).unwrap().fenced = false;
         // Only what changed: broker 3's state, the orders config, partitions
         // 1 and 2, the new topic and its partition, and three config scopes.
         assert_eq!(records_len(&old, &new), 1 + 1 + 2 + 2 + 3);
@@ -472,9 +480,12 @@ mod tests {
         let mut table = TopicTable::default();
         let mut b = broker(1);
         apply(&mut table, &registration(&b));
-        assert!(table.brokers[&1].fenced, "a registration starts fenced");
+        assert!(
+            table.brokers[&NodeId(1)].fenced,
+            "a registration starts fenced"
+        );
         apply(&mut table, &broker_state(&b));
-        assert!(!table.brokers[&1].fenced);
+        assert!(!table.brokers[&NodeId(1)].fenced);
         // A state record from an older registration does not apply.
         let old_epoch = b.epoch;
         b.epoch += 5;
@@ -486,7 +497,7 @@ mod tests {
             shutting_down: false,
         }));
         apply(&mut table, &stale);
-        assert!(table.brokers[&1].fenced);
+        assert!(table.brokers[&NodeId(1)].fenced);
     }
 
     #[test]

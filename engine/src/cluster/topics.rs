@@ -3,6 +3,7 @@
 //! the open-file budget every new partition must fit in.
 
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::messages::{CreateOutcome, CreateSpec};
 use crate::metadata::{TopicMeta, TopicTable};
 use std::collections::BTreeMap;
@@ -89,7 +90,7 @@ pub fn plan_topic(
     let mut num_partitions = spec.num_partitions;
     let mut replication_factor = spec.replication_factor;
     let live = table.live_brokers();
-    let assignments: Vec<Vec<i32>> = if !spec.assignments.is_empty() {
+    let assignments: Vec<Vec<NodeId>> = if !spec.assignments.is_empty() {
         if num_partitions != -1 || replication_factor != -1 {
             return Err(failed(
                 name,
@@ -111,8 +112,8 @@ pub fn plan_topic(
                 ),
             ));
         }
-        let lists: Vec<Vec<i32>> = spec.assignments.iter().map(|(_, b)| b.clone()).collect();
-        let known = |b: i32| table.brokers.contains_key(&b);
+        let lists: Vec<Vec<NodeId>> = spec.assignments.iter().map(|(_, b)| b.clone()).collect();
+        let known = |b: NodeId| table.brokers.contains_key(&b);
         if let Err((code, message)) = crate::cluster::placement::check_assignment(&lists, &known) {
             return Err(failed(name, code, message));
         }

@@ -324,7 +324,7 @@ pub(crate) fn coordinating_shard(shard: &Shard, topic: &str, p: i32) -> Result<u
         .table()
         .partition(topic, p)
         .map_or(crate::metadata::NO_LEADER, |s| s.leader);
-    if leader != shard.broker.node_id {
+    if leader != shard.node_id() {
         return Err(KafkaCode::NOT_COORDINATOR);
     }
     Ok(shard_for(topic, p, shard.count))

@@ -5,6 +5,7 @@
 //! answering, so the new partitions take produce and fetch right away.
 
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::messages::{AdminOutcome, PartitionGrowth};
 use crate::shard::Shard;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -26,7 +27,7 @@ pub async fn handle(
             count: t.count,
             assignments: t.assignments.map(|list| {
                 list.into_iter()
-                    .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
+                    .map(|a| a.broker_ids.into_iter().map(|b| NodeId(b.0)).collect())
                     .collect()
             }),
         })

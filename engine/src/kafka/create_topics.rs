@@ -7,6 +7,7 @@
 
 use crate::cluster::topics::failed;
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::messages::{CreateOutcome, CreateSpec};
 use crate::shard::Shard;
 use kafka_protocol::messages::create_topics_response::{
@@ -39,7 +40,7 @@ pub async fn handle(
                 .map(|a| {
                     (
                         a.partition_index,
-                        a.broker_ids.into_iter().map(|b| b.0).collect(),
+                        a.broker_ids.into_iter().map(|b| NodeId(b.0)).collect(),
                     )
                 })
                 .collect(),

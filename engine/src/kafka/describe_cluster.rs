@@ -4,7 +4,7 @@
 use crate::errors::KafkaCode;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use std::rc::Rc;
 use strom_net::response::str_bytes;
 
@@ -24,13 +24,13 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeClusterRequest) -> DescribeClu
     }
     let table = shard.table();
     response.cluster_id = str_bytes(&table.cluster_id);
-    response.controller_id = BrokerId(table.controller_id);
+    response.controller_id = table.controller_id.into();
     let mut brokers: Vec<DescribeClusterBroker> =
         crate::kafka::metadata::live_brokers(shard, &table)
             .into_iter()
             .map(|(id, host, port, rack)| {
                 let mut node = DescribeClusterBroker::default();
-                node.broker_id = BrokerId(id);
+                node.broker_id = id.into();
                 node.host = str_bytes(&host);
                 node.port = i32::from(port);
                 node.rack = rack.map(|r| str_bytes(&r));
@@ -40,7 +40,7 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeClusterRequest) -> DescribeClu
     if request.include_fenced_brokers {
         for b in table.brokers.values().filter(|b| b.fenced) {
             let mut node = DescribeClusterBroker::default();
-            node.broker_id = BrokerId(b.id);
+            node.broker_id = b.id.into();
             node.host = str_bytes(&b.host);
             node.port = i32::from(b.port);
             node.rack = b.rack.as_ref().map(|r| str_bytes(r));

@@ -8,9 +8,7 @@ use crate::cluster::controller::{ControllerRequest, ControllerResponse};
 use crate::errors::KafkaCode;
 use crate::shard::Shard;
 use kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
-use kafka_protocol::messages::{
-    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
-};
+use kafka_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse, TopicName};
 use std::rc::Rc;
 use strom_net::response::str_bytes;
 
@@ -38,7 +36,7 @@ pub async fn handle(shard: &Rc<Shard>, _request: DescribeQuorumRequest) -> Descr
     };
     let mut partition = PartitionData::default();
     partition.partition_index = 0;
-    partition.leader_id = BrokerId(info.leader);
+    partition.leader_id = info.leader.into();
     partition.leader_epoch = info.term as i32;
     partition.high_watermark = info.commit as i64;
     partition.current_voters = info
@@ -46,7 +44,7 @@ pub async fn handle(shard: &Rc<Shard>, _request: DescribeQuorumRequest) -> Descr
         .iter()
         .map(|(id, matched)| {
             let mut voter = ReplicaState::default();
-            voter.replica_id = BrokerId(*id);
+            voter.replica_id = (*id).into();
             voter.log_end_offset = *matched as i64;
             voter.last_fetch_timestamp = -1;
             voter.last_caught_up_timestamp = -1;

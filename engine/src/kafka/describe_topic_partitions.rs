@@ -80,13 +80,13 @@ pub fn handle(
             if state.leader == crate::metadata::NO_LEADER {
                 partition.error_code = KafkaCode::LEADER_NOT_AVAILABLE.0;
             }
-            partition.leader_id = BrokerId(state.leader);
-            partition.leader_epoch = state.leader_epoch;
-            partition.replica_nodes = state.replicas.iter().map(|b| BrokerId(*b)).collect();
-            partition.isr_nodes = state.isr.iter().map(|b| BrokerId(*b)).collect();
+            partition.leader_id = state.leader.into();
+            partition.leader_epoch = state.leader_epoch.0;
+            partition.replica_nodes = state.replicas.iter().map(|b| (*b).into()).collect();
+            partition.isr_nodes = state.isr.iter().map(|b| (*b).into()).collect();
             partition.offline_replicas = crate::metadata::offline_replicas(state, &table)
                 .into_iter()
-                .map(BrokerId)
+                .map(BrokerId::from)
                 .collect();
             partition.eligible_leader_replicas = Some(Vec::new());
             partition.last_known_elr = Some(Vec::new());

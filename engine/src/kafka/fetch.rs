@@ -7,6 +7,7 @@
 //! tells clients to keep sending full fetch requests.
 
 use crate::errors::KafkaCode;
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::kafka::routing::fan_out;
 use crate::messages::{ReadItem, ReadOutcome, TopicPartition, WaitItem};
 use crate::shard::Shard;
@@ -38,11 +39,11 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         return response;
     }
     // A follower's fetch names its broker id (v15+ in the replica state).
-    let replica_id = if version >= 15 {
+    let replica_id = NodeId(if version >= 15 {
         request.replica_state.replica_id.0
     } else {
         request.replica_id.0
-    };
+    });
     let wanted = plan_reads(shard, &request, version, replica_id, &mut response);
 
     let wait_ms = request
@@ -104,7 +105,7 @@ fn plan_reads(
     shard: &Shard,
     request: &FetchRequest,
     version: i16,
-    replica_id: i32,
+    replica_id: NodeId,
     response: &mut FetchResponseData,
 ) -> BTreeMap<usize, Vec<Wanted>> {
     let table = shard.table();
@@ -152,9 +153,9 @@ fn plan_reads(
                     tp,
                     offset: partition.fetch_offset,
                     max_bytes: partition.partition_max_bytes.max(0) as u64,
-                    current_leader_epoch: partition.current_leader_epoch,
+                    current_leader_epoch: LeaderEpoch(partition.current_leader_epoch),
                     replica_id,
-                    read_committed: request.isolation_level == 1 && replica_id < 0,
+                    read_committed: request.isolation_level == 1 && !replica_id.is_some(),
                 },
                 topic_index,
                 partition_index,
@@ -263,7 +264,7 @@ fn log_ends(
                     None => WaitItem {
                         tp: w.item.tp.clone(),
                         seen: w.item.offset,
-                        replica: w.item.replica_id >= 0,
+                        replica: w.item.replica_id.is_some(),
                         committed: w.item.read_committed,
                     },
                 })

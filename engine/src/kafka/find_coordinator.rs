@@ -50,10 +50,10 @@ fn answer(
                 .map_or(crate::metadata::NO_LEADER, |s| s.leader);
             let broker = table.brokers.get(&leader).filter(|b| !b.fenced);
             match broker {
-                Some(b) => Ok((b.id, b.host.clone(), i32::from(b.port))),
-                None if leader == shard.broker.node_id => {
+                Some(b) => Ok((b.id.0, b.host.clone(), i32::from(b.port))),
+                None if leader == shard.node_id() => {
                     let (host, port) = shard.broker.advertised();
-                    Ok((leader, host, i32::from(port)))
+                    Ok((leader.0, host, i32::from(port)))
                 }
                 None => Err((
                     KafkaCode::COORDINATOR_NOT_AVAILABLE,

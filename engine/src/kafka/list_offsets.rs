@@ -37,7 +37,7 @@ pub async fn handle(
                 .as_ref()
                 .and_then(|m| m.partition(partition.partition_index))
             {
-                Some(state) if version >= 4 => state.leader_epoch,
+                Some(state) if version >= 4 => state.leader_epoch.0,
                 _ => -1,
             };
             let (timestamp, read_committed) = (partition.timestamp, request.isolation_level == 1);

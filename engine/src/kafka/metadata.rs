@@ -5,6 +5,7 @@
 //! as Kafka does.
 
 use crate::errors::KafkaCode;
+use crate::ids::NodeId;
 use crate::kafka::create_topics::auto_create;
 use crate::metadata::{TopicMeta, TopicTable, NO_LEADER};
 use crate::shard::Shard;
@@ -23,10 +24,13 @@ const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 /// The brokers clients may connect to: every registered broker that is not
 /// fenced. Before this broker has any metadata (no broker registered yet),
 /// itself, so a client can come back later.
-pub fn live_brokers(shard: &Shard, table: &TopicTable) -> Vec<(i32, String, u16, Option<String>)> {
+pub fn live_brokers(
+    shard: &Shard,
+    table: &TopicTable,
+) -> Vec<(NodeId, String, u16, Option<String>)> {
     if table.brokers.is_empty() {
         let (host, port) = shard.broker.advertised();
-        return vec![(shard.broker.node_id, host, port, None)];
+        return vec![(shard.node_id(), host, port, None)];
     }
     table
         .brokers
@@ -104,14 +108,14 @@ fn fill_brokers(response: &mut MetadataResponse, shard: &Shard, table: &TopicTab
         .into_iter()
         .map(|(id, host, port, rack)| {
             let mut node = MetadataResponseBroker::default();
-            node.node_id = BrokerId(id);
+            node.node_id = id.into();
             node.host = str_bytes(&host);
             node.port = i32::from(port);
             node.rack = rack.map(|r| str_bytes(&r));
             node
         })
         .collect();
-    response.controller_id = BrokerId(table.controller_id);
+    response.controller_id = table.controller_id.into();
 }
 
 fn error_entry(name: Option<String>, id: Uuid, code: KafkaCode) -> MetadataResponseTopic {
@@ -137,13 +141,13 @@ fn topic_entry(meta: &TopicMeta, table: &TopicTable) -> MetadataResponseTopic {
             if state.leader == NO_LEADER {
                 partition.error_code = KafkaCode::LEADER_NOT_AVAILABLE.0;
             }
-            partition.leader_id = BrokerId(state.leader);
-            partition.leader_epoch = state.leader_epoch;
-            partition.replica_nodes = state.replicas.iter().map(|b| BrokerId(*b)).collect();
-            partition.isr_nodes = state.isr.iter().map(|b| BrokerId(*b)).collect();
+            partition.leader_id = state.leader.into();
+            partition.leader_epoch = state.leader_epoch.0;
+            partition.replica_nodes = state.replicas.iter().map(|b| (*b).into()).collect();
+            partition.isr_nodes = state.isr.iter().map(|b| (*b).into()).collect();
             partition.offline_replicas = crate::metadata::offline_replicas(state, table)
                 .into_iter()
-                .map(BrokerId)
+                .map(BrokerId::from)
                 .collect();
             partition
         })

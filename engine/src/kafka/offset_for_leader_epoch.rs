@@ -8,6 +8,7 @@
 //! a newer one UNKNOWN_LEADER_EPOCH. One message per owner shard.
 
 use crate::errors::KafkaCode;
+use crate::ids::LeaderEpoch;
 use crate::kafka::routing::Plan;
 use crate::messages::EpochQuery;
 use crate::shard::Shard;
@@ -34,8 +35,10 @@ pub async fn handle(
             answer.partition = partition.partition;
             answer.leader_epoch = -1;
             answer.end_offset = -1;
-            let (current_leader_epoch, leader_epoch) =
-                (partition.current_leader_epoch, partition.leader_epoch);
+            let (current_leader_epoch, leader_epoch) = (
+                LeaderEpoch(partition.current_leader_epoch),
+                LeaderEpoch(partition.leader_epoch),
+            );
             let routed = plan.route(shard, &table, &name, partition.partition, (ti, pi), |tp| {
                 EpochQuery {
                     tp,

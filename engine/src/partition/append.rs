@@ -100,7 +100,7 @@ impl Partition {
         let info = match self.log.append(
             &mut item.records,
             &item.headers,
-            leader_epoch,
+            leader_epoch.0,
             append_time,
             context.now_ms,
         ) {

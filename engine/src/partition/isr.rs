@@ -15,6 +15,7 @@
 //! - A replica outside the ISR joins it once its log end offset reaches the
 //!   high watermark and the start of the leader's current epoch.
 
+use crate::ids::NodeId;
 use std::collections::BTreeMap;
 
 /// What the leader knows about one follower.
@@ -59,8 +60,8 @@ impl FollowerProgress {
 
 /// The followers that bound the high watermark: the maximal ISR without
 /// the leader itself.
-pub fn maximal_isr(isr: &[i32], pending: Option<&[i32]>, leader: i32) -> Vec<i32> {
-    let mut members: Vec<i32> = isr.iter().copied().filter(|r| *r != leader).collect();
+pub fn maximal_isr(isr: &[NodeId], pending: Option<&[NodeId]>, leader: NodeId) -> Vec<NodeId> {
+    let mut members: Vec<NodeId> = isr.iter().copied().filter(|r| *r != leader).collect();
     if let Some(pending) = pending {
         for r in pending {
             if *r != leader && !members.contains(r) {
@@ -73,7 +74,7 @@ pub fn maximal_isr(isr: &[i32], pending: Option<&[i32]>, leader: i32) -> Vec<i32
 
 /// How many replicas the maximal ISR has, the leader included: the ISR and
 /// the members a pending change adds (without allocating; ISRs are small).
-pub fn maximal_isr_size(isr: &[i32], pending: Option<&[i32]>) -> usize {
+pub fn maximal_isr_size(isr: &[NodeId], pending: Option<&[NodeId]>) -> usize {
     let added = pending.map_or(0, |p| p.iter().filter(|r| !isr.contains(r)).count());
     isr.len() + added
 }
@@ -82,8 +83,8 @@ pub fn maximal_isr_size(isr: &[i32], pending: Option<&[i32]>) -> usize {
 /// offset among `members` (`None` with no other member: the leader alone
 /// decides). A member that has not fetched yet counts as -1.
 pub fn followers_bound(
-    members: &[i32],
-    followers: &BTreeMap<i32, FollowerProgress>,
+    members: &[NodeId],
+    followers: &BTreeMap<NodeId, FollowerProgress>,
 ) -> Option<i64> {
     members
         .iter()
@@ -93,12 +94,12 @@ pub fn followers_bound(
 
 /// ISR members (not the leader) that have not caught up within `lag_max_ms`.
 pub fn lagging(
-    isr: &[i32],
-    leader: i32,
-    followers: &BTreeMap<i32, FollowerProgress>,
+    isr: &[NodeId],
+    leader: NodeId,
+    followers: &BTreeMap<NodeId, FollowerProgress>,
     now_ms: i64,
     lag_max_ms: i64,
-) -> Vec<i32> {
+) -> Vec<NodeId> {
     isr.iter()
         .copied()
         .filter(|r| *r != leader)
@@ -113,12 +114,12 @@ pub fn lagging(
 /// Replicas outside the ISR that may join it: log end offset at or past the
 /// high watermark and the start of the leader's epoch.
 pub fn ready_to_join(
-    replicas: &[i32],
-    isr: &[i32],
-    followers: &BTreeMap<i32, FollowerProgress>,
+    replicas: &[NodeId],
+    isr: &[NodeId],
+    followers: &BTreeMap<NodeId, FollowerProgress>,
     high_watermark: i64,
     epoch_start_offset: i64,
-) -> Vec<i32> {
+) -> Vec<NodeId> {
     replicas
         .iter()
         .copied()
@@ -146,29 +147,45 @@ mod tests {
 
     #[test]
     fn the_slowest_in_sync_follower_bounds_the_high_watermark() {
-        let followers = BTreeMap::from([(2, progress(10, 0)), (3, progress(7, 0))]);
+        let followers = BTreeMap::from([(NodeId(2), progress(10, 0)), (NodeId(3), progress(7, 0))]);
         assert_eq!(
-            followers_bound(&maximal_isr(&[1, 2, 3], None, 1), &followers),
+            followers_bound(
+                &maximal_isr(&[NodeId(1), NodeId(2), NodeId(3)], None, NodeId(1)),
+                &followers
+            ),
             Some(7)
         );
         // Broker 3 out of the ISR: only 2 counts.
         assert_eq!(
-            followers_bound(&maximal_isr(&[1, 2], None, 1), &followers),
+            followers_bound(
+                &maximal_isr(&[NodeId(1), NodeId(2)], None, NodeId(1)),
+                &followers
+            ),
             Some(10)
         );
         // Being added: counts already.
         assert_eq!(
-            followers_bound(&maximal_isr(&[1, 2], Some(&[1, 2, 3]), 1), &followers),
+            followers_bound(
+                &maximal_isr(
+                    &[NodeId(1), NodeId(2)],
+                    Some(&[NodeId(1), NodeId(2), NodeId(3)]),
+                    NodeId(1)
+                ),
+                &followers
+            ),
             Some(7)
         );
         // A follower that never fetched holds the watermark back.
         assert_eq!(
-            followers_bound(&maximal_isr(&[1, 4], None, 1), &followers),
+            followers_bound(
+                &maximal_isr(&[NodeId(1), NodeId(4)], None, NodeId(1)),
+                &followers
+            ),
             Some(-1)
         );
         // Alone: no bound from followers.
         assert_eq!(
-            followers_bound(&maximal_isr(&[1], None, 1), &followers),
+            followers_bound(&maximal_isr(&[NodeId(1)], None, NodeId(1)), &followers),
             None
         );
     }
@@ -188,14 +205,55 @@ mod tests {
 
     #[test]
     fn laggards_leave_and_caught_up_replicas_join() {
-        let followers = BTreeMap::from([(2, progress(10, 1_000)), (3, progress(9, 40_000))]);
-        assert_eq!(lagging(&[1, 2, 3], 1, &followers, 41_500, 30_000), vec![2]);
-        assert!(lagging(&[1, 2, 3], 1, &followers, 30_000, 30_000).is_empty());
-        assert_eq!(ready_to_join(&[1, 2, 3], &[1], &followers, 10, 0), vec![2]);
+        let followers = BTreeMap::from([
+            (NodeId(2), progress(10, 1_000)),
+            (NodeId(3), progress(9, 40_000)),
+        ]);
         assert_eq!(
-            ready_to_join(&[1, 2, 3], &[1], &followers, 9, 0),
+            lagging(
+                &[NodeId(1), NodeId(2), NodeId(3)],
+                NodeId(1),
+                &followers,
+                41_500,
+                30_000
+            ),
+            vec![2]
+        );
+        assert!(lagging(
+            &[NodeId(1), NodeId(2), NodeId(3)],
+            NodeId(1),
+            &followers,
+            30_000,
+            30_000
+        )
+        .is_empty());
+        assert_eq!(
+            ready_to_join(
+                &[NodeId(1), NodeId(2), NodeId(3)],
+                &[NodeId(1)],
+                &followers,
+                10,
+                0
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            ready_to_join(
+                &[NodeId(1), NodeId(2), NodeId(3)],
+                &[NodeId(1)],
+                &followers,
+                9,
+                0
+            ),
             vec![2, 3]
         );
-        assert!(ready_to_join(&[1, 2, 3], &[1], &followers, 9, 11).is_empty());
+        assert!(ready_to_join(
+            &[NodeId(1), NodeId(2), NodeId(3)],
+            &[NodeId(1)],
+            &followers,
+            9,
+            11
+        )
+        .is_empty());
     }
 }

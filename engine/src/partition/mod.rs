@@ -78,7 +78,9 @@ impl Partition {
             ack_waiters: Vec::new(),
             sync_waiters: Vec::new(),
             last_high_watermark,
-            role: role::Role::Offline { leader_epoch: -1 },
+            role: role::Role::Offline {
+                leader_epoch: crate::ids::LeaderEpoch::UNKNOWN,
+            },
             replica_count: 1,
             sync_queued: false,
             last_sync_ms: now_ms(),

@@ -7,6 +7,7 @@
 use super::role::{IsrRequest, Role};
 use super::Partition;
 use crate::errors::{storage_error_code, KafkaCode};
+use crate::ids::NodeId;
 use crate::messages::{ReadItem, ReadOutcome};
 use strom_net::FileSlice;
 
@@ -39,13 +40,14 @@ impl Read {
 }
 
 impl Partition {
-    /// Reads for a consumer or (`item.replica_id >= 0`) for follower
+    /// Reads for a consumer or (`item.replica_id` set) for follower
     /// `replica_id`, as broker `me` at wall time `now_ms`.
-    pub(crate) fn read(&mut self, item: &ReadItem, me: i32, now_ms: i64) -> Read {
+    pub(crate) fn read(&mut self, item: &ReadItem, me: NodeId, now_ms: i64) -> Read {
         let Role::Leader(leader) = &self.role else {
             return Read::refused(KafkaCode::NOT_LEADER_OR_FOLLOWER, None);
         };
-        if item.current_leader_epoch >= 0 && item.current_leader_epoch != leader.leader_epoch {
+        if item.current_leader_epoch.is_known() && item.current_leader_epoch != leader.leader_epoch
+        {
             let code = if item.current_leader_epoch < leader.leader_epoch {
                 KafkaCode::FENCED_LEADER_EPOCH
             } else {
@@ -53,7 +55,7 @@ impl Partition {
             };
             return Read::refused(code, None);
         }
-        let replica = item.replica_id >= 0;
+        let replica = item.replica_id.is_some();
         let mut isr_request = None;
         if replica {
             if !leader.replicas.contains(&item.replica_id) {

@@ -10,6 +10,7 @@
 use super::isr::{self, FollowerProgress};
 use super::Partition;
 use crate::errors::KafkaCode;
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::metadata::{PartitionState, NO_LEADER};
 use std::collections::BTreeMap;
 
@@ -19,12 +20,12 @@ pub enum Role {
     Leader(LeaderState),
     /// Copies `leader`'s log.
     Follower {
-        leader: i32,
-        leader_epoch: i32,
+        leader: NodeId,
+        leader_epoch: LeaderEpoch,
     },
     /// No leader is elected: nobody may produce or consume.
     Offline {
-        leader_epoch: i32,
+        leader_epoch: LeaderEpoch,
     },
 }
 
@@ -34,16 +35,16 @@ pub const ISR_RETRY_BACKOFF_MS: i64 = 500;
 /// What the leader tracks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderState {
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     /// The partition epoch of the metadata state it leads under (an ISR
     /// change must name it).
     pub partition_epoch: i32,
-    pub replicas: Vec<i32>,
+    pub replicas: Vec<NodeId>,
     /// The ISR as the metadata says.
-    pub isr: Vec<i32>,
+    pub isr: Vec<NodeId>,
     /// An ISR change sent to the controller and not yet in the metadata.
-    pub pending_isr: Option<Vec<i32>>,
-    pub followers: BTreeMap<i32, FollowerProgress>,
+    pub pending_isr: Option<Vec<NodeId>>,
+    pub followers: BTreeMap<NodeId, FollowerProgress>,
     /// After a refused ISR change, none is asked before this time (ms): a
     /// follower fetching every few milliseconds must not turn a refusal
     /// (say, of a fenced broker) into a request storm on the controller.
@@ -59,12 +60,12 @@ pub enum Transition {
     Unchanged,
     /// Leads now (newly, or at a new epoch).
     BecameLeader {
-        leader_epoch: i32,
+        leader_epoch: LeaderEpoch,
     },
     /// Follows `leader` now (newly, or at a new epoch): truncate, then fetch.
     BecameFollower {
-        leader: i32,
-        leader_epoch: i32,
+        leader: NodeId,
+        leader_epoch: LeaderEpoch,
     },
     /// No leader is elected.
     WentOffline,
@@ -75,13 +76,13 @@ pub enum Transition {
 /// An ISR change the leader asks the controller for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsrRequest {
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     pub partition_epoch: i32,
-    pub isr: Vec<i32>,
+    pub isr: Vec<NodeId>,
 }
 
 impl Role {
-    pub fn leader_epoch(&self) -> i32 {
+    pub fn leader_epoch(&self) -> LeaderEpoch {
         match self {
             Role::Leader(l) => l.leader_epoch,
             Role::Follower { leader_epoch, .. } | Role::Offline { leader_epoch } => *leader_epoch,
@@ -93,7 +94,7 @@ impl Role {
     }
 
     /// The leader this broker knows of ([`NO_LEADER`] when none).
-    pub fn leader(&self, me: i32) -> i32 {
+    pub fn leader(&self, me: NodeId) -> NodeId {
         match self {
             Role::Leader(_) => me,
             Role::Follower { leader, .. } => *leader,
@@ -106,7 +107,7 @@ impl Partition {
     /// Takes up the role `state` gives this broker (`me`).
     pub(crate) fn apply_state(
         &mut self,
-        me: i32,
+        me: NodeId,
         state: &PartitionState,
         now_ms: i64,
     ) -> Transition {
@@ -122,7 +123,7 @@ impl Partition {
                     if current.pending_isr.as_ref() == Some(&state.isr) || isr_changed {
                         current.pending_isr = None;
                     }
-                    let known: Vec<i32> = current.followers.keys().copied().collect();
+                    let known: Vec<NodeId> = current.followers.keys().copied().collect();
                     for r in &state.replicas {
                         if *r != me && !known.contains(r) {
                             current.followers.insert(*r, FollowerProgress::new(now_ms));
@@ -204,7 +205,7 @@ impl Partition {
 
     /// Leader: the high watermark from the followers' progress (never
     /// backwards), then answers producers and wakes consumers.
-    pub(crate) fn recompute_high_watermark(&mut self, me: i32) {
+    pub(crate) fn recompute_high_watermark(&mut self, me: NodeId) {
         let Role::Leader(leader) = &self.role else {
             self.on_progress();
             return;
@@ -268,8 +269,8 @@ impl Partition {
     /// ask for when the follower may join the ISR now.
     pub(crate) fn follower_fetched(
         &mut self,
-        me: i32,
-        replica: i32,
+        me: NodeId,
+        replica: NodeId,
         fetch_offset: i64,
         now_ms: i64,
     ) -> Option<IsrRequest> {
@@ -294,7 +295,7 @@ impl Partition {
         // one's progress may be stale (a dead broker's last fetch looks
         // caught up while nothing is written), and asking for it would be
         // refused again and again.
-        let joining: Vec<i32> = isr::ready_to_join(
+        let joining: Vec<NodeId> = isr::ready_to_join(
             &leader.replicas,
             &leader.isr,
             &leader.followers,
@@ -307,7 +308,7 @@ impl Partition {
         if joining.is_empty() {
             return None;
         }
-        let isr: Vec<i32> = leader
+        let isr: Vec<NodeId> = leader
             .replicas
             .iter()
             .copied()
@@ -325,7 +326,7 @@ impl Partition {
     /// leave it (asked of the controller; they count until it agrees).
     pub(crate) fn shrink_lagging(
         &mut self,
-        me: i32,
+        me: NodeId,
         now_ms: i64,
         lag_max_ms: i64,
     ) -> Option<IsrRequest> {
@@ -339,7 +340,7 @@ impl Partition {
         if lagging.is_empty() {
             return None;
         }
-        let isr: Vec<i32> = leader
+        let isr: Vec<NodeId> = leader
             .isr
             .iter()
             .copied()
@@ -385,17 +386,18 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{nodes, raw};
 
     fn leader_of(dir: &std::path::Path, replicas: Vec<i32>, isr: Vec<i32>) -> Partition {
         let mut partition = Partition::empty_for_test(dir);
         let state = PartitionState {
-            leader: replicas[0],
-            replicas,
-            isr,
-            leader_epoch: 0,
+            leader: NodeId(replicas[0]),
+            replicas: nodes(&replicas),
+            isr: nodes(&isr),
+            leader_epoch: LeaderEpoch(0),
             partition_epoch: 0,
         };
-        partition.apply_state(1, &state, 0);
+        partition.apply_state(NodeId(1), &state, 0);
         partition
     }
 
@@ -437,15 +439,15 @@ mod tests {
         let mut waiting = append_one(&mut p);
         // The followers died; the controller shrank the ISR to the leader.
         let shrunk = PartitionState {
-            leader: 1,
-            replicas: vec![1, 2, 3],
-            isr: vec![1],
-            leader_epoch: 0,
+            leader: NodeId(1),
+            replicas: vec![NodeId(1), NodeId(2), NodeId(3)],
+            isr: vec![NodeId(1)],
+            leader_epoch: LeaderEpoch(0),
             partition_epoch: 1,
         };
-        p.apply_state(1, &shrunk, 2);
+        p.apply_state(NodeId(1), &shrunk, 2);
         p.log.sync_now().unwrap();
-        p.recompute_high_watermark(1);
+        p.recompute_high_watermark(NodeId(1));
         assert_eq!(p.log.high_watermark(), 1);
         assert_eq!(
             waiting.try_recv().unwrap(),
@@ -453,15 +455,15 @@ mod tests {
         );
         // With the ISR at min.insync.replicas, an ack is an ack.
         let grown = PartitionState {
-            isr: vec![1, 2],
+            isr: vec![NodeId(1), NodeId(2)],
             partition_epoch: 2,
             ..shrunk
         };
-        p.apply_state(1, &grown, 3);
+        p.apply_state(NodeId(1), &grown, 3);
         let mut second = append_one(&mut p);
-        p.follower_fetched(1, 2, 2, 4);
+        p.follower_fetched(NodeId(1), NodeId(2), 2, 4);
         p.log.sync_now().unwrap();
-        p.recompute_high_watermark(1);
+        p.recompute_high_watermark(NodeId(1));
         assert_eq!(second.try_recv().unwrap(), Some(KafkaCode::NONE));
     }
 
@@ -473,22 +475,22 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = leader_of(tmp.path(), vec![1, 2], vec![1]);
         let first = p
-            .follower_fetched(1, 2, 0, 1_000)
+            .follower_fetched(NodeId(1), NodeId(2), 0, 1_000)
             .expect("replica 2 caught up");
         assert_eq!(first.isr, vec![1, 2]);
         assert_eq!(
-            p.follower_fetched(1, 2, 0, 1_001),
+            p.follower_fetched(NodeId(1), NodeId(2), 0, 1_001),
             None,
             "one request in flight"
         );
         p.isr_request_failed(1_002);
-        assert_eq!(p.follower_fetched(1, 2, 0, 1_003), None);
+        assert_eq!(p.follower_fetched(NodeId(1), NodeId(2), 0, 1_003), None);
         assert_eq!(
-            p.follower_fetched(1, 2, 0, 1_002 + ISR_RETRY_BACKOFF_MS - 1),
+            p.follower_fetched(NodeId(1), NodeId(2), 0, 1_002 + ISR_RETRY_BACKOFF_MS - 1),
             None
         );
-        let again = p.follower_fetched(1, 2, 0, 1_002 + ISR_RETRY_BACKOFF_MS);
-        assert_eq!(again.map(|r| r.isr), Some(vec![1, 2]));
+        let again = p.follower_fetched(NodeId(1), NodeId(2), 0, 1_002 + ISR_RETRY_BACKOFF_MS);
+        assert_eq!(again.map(|r| raw(&r.isr)), Some(vec![1, 2]));
     }
 
     /// A replica outside the ISR joins when it fetches caught up, not when
@@ -499,15 +501,23 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = leader_of(tmp.path(), vec![1, 2, 3], vec![1, 3]);
         // Replica 2 fetched caught up once, then its broker died.
-        let asked = p.follower_fetched(1, 2, 0, 1_000).expect("2 caught up");
+        let asked = p
+            .follower_fetched(NodeId(1), NodeId(2), 0, 1_000)
+            .expect("2 caught up");
         assert_eq!(asked.isr, vec![1, 2, 3]);
         p.isr_request_failed(1_001);
         // Replica 3 keeps fetching: no ISR change for 2 on its behalf.
         for t in [2_000, 3_000, 4_000] {
-            assert_eq!(p.follower_fetched(1, 3, 0, t), None, "at {t}");
+            assert_eq!(
+                p.follower_fetched(NodeId(1), NodeId(3), 0, t),
+                None,
+                "at {t}"
+            );
         }
         // Replica 2 back and fetching: it joins.
-        let back = p.follower_fetched(1, 2, 0, 5_000).map(|r| r.isr);
+        let back = p
+            .follower_fetched(NodeId(1), NodeId(2), 0, 5_000)
+            .map(|r| raw(&r.isr));
         assert_eq!(back, Some(vec![1, 2, 3]));
     }
 }

@@ -26,6 +26,7 @@
 //! partition map only between awaits.
 
 use crate::clock::now_ms;
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::messages::TopicPartition;
 use crate::partition::role::{IsrRequest, Role, Transition};
 use crate::shard::{PartitionWatcher, Shard};
@@ -35,8 +36,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse, TopicName,
+    ApiKey, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    TopicName,
 };
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -70,18 +71,18 @@ fn replica_versions(api_key: ApiKey) -> i16 {
 enum FetchState {
     /// Find the divergence point, asking about this epoch (None: our latest).
     Truncate {
-        leader_epoch: i32,
-        ask_epoch: Option<i32>,
+        leader_epoch: LeaderEpoch,
+        ask_epoch: Option<LeaderEpoch>,
         rounds: u8,
     },
     Fetch {
-        leader_epoch: i32,
+        leader_epoch: LeaderEpoch,
     },
 }
 
 /// The partitions one task fetches from one leader.
 pub struct FetcherTask {
-    leader: i32,
+    leader: NodeId,
     partitions: RefCell<BTreeMap<TopicPartition, FetchState>>,
     wake: RefCell<Option<oneshot::Sender<()>>>,
 }
@@ -99,7 +100,7 @@ impl FetcherTask {
 /// tells it about role changes through `PartitionWatcher`.
 #[derive(Default)]
 pub struct Fetchers {
-    by_leader: RefCell<HashMap<i32, Rc<FetcherTask>>>,
+    by_leader: RefCell<HashMap<NodeId, Rc<FetcherTask>>>,
 }
 
 thread_local! {
@@ -129,7 +130,13 @@ impl Fetchers {
     }
 
     /// Starts (or restarts, at a new epoch) following `leader` for `tp`.
-    fn follow(&self, shard: &Rc<Shard>, tp: TopicPartition, leader: i32, leader_epoch: i32) {
+    fn follow(
+        &self,
+        shard: &Rc<Shard>,
+        tp: TopicPartition,
+        leader: NodeId,
+        leader_epoch: LeaderEpoch,
+    ) {
         self.unfollow(&tp);
         // glommio may poll a new task at once: no borrow may be held when it
         // is spawned, and the partition must be in it already.
@@ -253,13 +260,13 @@ async fn run(shard: Weak<Shard>, task: Rc<FetcherTask>) {
             let address = format!("{}:{}", broker.host, broker.port);
             match Connection::connect(&address, options(&shard)).await {
                 Ok(conn) => {
-                    info!(shard = shard.id, leader = task.leader, %address, "replica fetcher connected");
+                    info!(shard = shard.id, leader = %task.leader, %address, "replica fetcher connected");
                     connection = Some(conn);
                 }
                 Err(err) => {
                     debug!(
                         shard = shard.id,
-                        leader = task.leader,
+                        leader = %task.leader,
                         "replica fetcher cannot connect: {err}"
                     );
                     pause(&task, backoff).await;
@@ -282,7 +289,7 @@ async fn run(shard: Weak<Shard>, task: Rc<FetcherTask>) {
             Err(err) => {
                 debug!(
                     shard = shard.id,
-                    leader = task.leader,
+                    leader = %task.leader,
                     "replica fetch failed: {err}"
                 );
                 connection = None;
@@ -308,7 +315,25 @@ enum Progress {
     Idle,
 }
 
-fn truncations(task: &FetcherTask) -> Vec<(TopicPartition, i32, Option<i32>, u8)> {
+/// A partition looking for where its log diverges from the leader's.
+struct Truncation {
+    tp: TopicPartition,
+    /// The epoch it follows at.
+    leader_epoch: LeaderEpoch,
+    /// The epoch to ask about (None: its latest).
+    ask_epoch: Option<LeaderEpoch>,
+    rounds: u8,
+}
+
+/// An OffsetForLeaderEpoch question for one partition.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    leader_epoch: LeaderEpoch,
+    epoch: LeaderEpoch,
+    rounds: u8,
+}
+
+fn truncations(task: &FetcherTask) -> Vec<Truncation> {
     task.partitions
         .borrow()
         .iter()
@@ -317,7 +342,12 @@ fn truncations(task: &FetcherTask) -> Vec<(TopicPartition, i32, Option<i32>, u8)
                 leader_epoch,
                 ask_epoch,
                 rounds,
-            } => Some((tp.clone(), *leader_epoch, *ask_epoch, *rounds)),
+            } => Some(Truncation {
+                tp: tp.clone(),
+                leader_epoch: *leader_epoch,
+                ask_epoch: *ask_epoch,
+                rounds: *rounds,
+            }),
             FetchState::Fetch { .. } => None,
         })
         .collect()
@@ -343,15 +373,21 @@ fn truncations_to_ask(
     shard_id: usize,
     partitions: &mut HashMap<TopicPartition, crate::partition::Partition>,
     task: &FetcherTask,
-    list: Vec<(TopicPartition, i32, Option<i32>, u8)>,
-) -> Vec<(TopicPartition, (i32, i32, u8))> {
+    list: Vec<Truncation>,
+) -> Vec<(TopicPartition, Asked)> {
     let mut asked = Vec::new();
-    for (tp, leader_epoch, ask_epoch, rounds) in list {
+    for Truncation {
+        tp,
+        leader_epoch,
+        ask_epoch,
+        rounds,
+    } in list
+    {
         let Some(partition) = partitions.get_mut(&tp) else {
             task.partitions.borrow_mut().remove(&tp);
             continue;
         };
-        let latest = ask_epoch.or(partition.log.latest_epoch());
+        let latest = ask_epoch.or(partition.log.latest_epoch().map(LeaderEpoch));
         let local_hw = partition.log.high_watermark();
         let done = match latest {
             // Nothing of ours to compare: keep what is committed.
@@ -363,7 +399,14 @@ fn truncations_to_ask(
             }
             None => true,
             Some(epoch) => {
-                asked.push((tp.clone(), (leader_epoch, epoch, rounds)));
+                asked.push((
+                    tp.clone(),
+                    Asked {
+                        leader_epoch,
+                        epoch,
+                        rounds,
+                    },
+                ));
                 false
             }
         };
@@ -381,23 +424,23 @@ async fn truncate(
     shard: &Rc<Shard>,
     task: &FetcherTask,
     conn: &mut Connection,
-    list: Vec<(TopicPartition, i32, Option<i32>, u8)>,
+    list: Vec<Truncation>,
 ) -> Result<Progress, strom_net::client::ClientError> {
     let asked = truncations_to_ask(shard.id, &mut shard.partitions.borrow_mut(), task, list);
     if asked.is_empty() {
         return Ok(Progress::Busy);
     }
     let mut request = OffsetForLeaderEpochRequest::default();
-    request.replica_id = BrokerId(shard.broker.node_id);
-    let wanted: HashMap<TopicPartition, (i32, i32, u8)> = asked.iter().cloned().collect();
+    request.replica_id = shard.node_id().into();
+    let wanted: HashMap<TopicPartition, Asked> = asked.iter().cloned().collect();
     for (topic, partitions) in by_topic(asked) {
         let mut t = OffsetForLeaderTopic::default();
         t.topic = TopicName(str_bytes(&topic));
-        for (partition, (leader_epoch, epoch, _)) in partitions {
+        for (partition, question) in partitions {
             let mut p = OffsetForLeaderPartition::default();
             p.partition = partition;
-            p.current_leader_epoch = leader_epoch;
-            p.leader_epoch = epoch;
+            p.current_leader_epoch = question.leader_epoch.0;
+            p.leader_epoch = question.epoch.0;
             t.partitions.push(p);
         }
         request.topics.push(t);
@@ -413,7 +456,12 @@ async fn truncate(
                 topic: name.clone(),
                 partition: answer.partition,
             };
-            let Some((leader_epoch, _, rounds)) = wanted.get(&tp).copied() else {
+            let Some(Asked {
+                leader_epoch,
+                rounds,
+                ..
+            }) = wanted.get(&tp).copied()
+            else {
                 continue;
             };
             let Some(partition) = partitions.get_mut(&tp) else {
@@ -447,7 +495,7 @@ async fn truncate(
                     // epoch below it.
                     FetchState::Truncate {
                         leader_epoch,
-                        ask_epoch: Some(ours),
+                        ask_epoch: Some(LeaderEpoch(ours)),
                         rounds: rounds + 1,
                     }
                 }
@@ -462,7 +510,7 @@ async fn truncate(
     })
 }
 
-fn still_following(task: &FetcherTask, tp: &TopicPartition, leader_epoch: i32) -> bool {
+fn still_following(task: &FetcherTask, tp: &TopicPartition, leader_epoch: LeaderEpoch) -> bool {
     task.partitions
         .borrow()
         .get(tp)
@@ -523,7 +571,7 @@ async fn fetch(
     if response.error_code != NONE {
         warn!(
             shard = shard.id,
-            leader = task.leader,
+            leader = %task.leader,
             code = response.error_code,
             "replica fetch refused"
         );
@@ -584,18 +632,18 @@ async fn fetch(
 fn fetch_request(
     shard: &Shard,
     task: &FetcherTask,
-) -> (FetchRequest, HashMap<TopicPartition, (i32, i64)>) {
+) -> (FetchRequest, HashMap<TopicPartition, (LeaderEpoch, i64)>) {
     let config = &shard.broker;
     let mut request = FetchRequest::default();
-    request.replica_id = BrokerId(config.node_id);
+    request.replica_id = shard.node_id().into();
     request.max_wait_ms = config.replica_fetch_wait_max_ms as i32;
     request.min_bytes = 1;
     request.max_bytes = config.replica_fetch_response_max_bytes as i32;
     request.session_id = 0;
     request.session_epoch = -1;
-    let mut wanted: HashMap<TopicPartition, (i32, i64)> = HashMap::new();
+    let mut wanted: HashMap<TopicPartition, (LeaderEpoch, i64)> = HashMap::new();
     let partitions = shard.partitions.borrow();
-    let states: Vec<(TopicPartition, i32)> = task
+    let states: Vec<(TopicPartition, LeaderEpoch)> = task
         .partitions
         .borrow()
         .iter()
@@ -612,7 +660,7 @@ fn fetch_request(
         let offset = partition.log.log_end_offset();
         let mut p = FetchPartition::default();
         p.partition = tp.partition;
-        p.current_leader_epoch = leader_epoch;
+        p.current_leader_epoch = leader_epoch.0;
         p.fetch_offset = offset;
         p.last_fetched_epoch = partition.log.latest_epoch().unwrap_or(-1);
         p.log_start_offset = partition.log.log_start_offset();
@@ -633,7 +681,7 @@ fn fetch_request(
 #[derive(Clone, Copy)]
 struct Fetched<'a> {
     tp: &'a TopicPartition,
-    leader_epoch: i32,
+    leader_epoch: LeaderEpoch,
     fetch_offset: i64,
     now_ms: i64,
 }
@@ -792,7 +840,7 @@ mod tests {
             .iter()
             .map(|tp| {
                 let state = FetchState::Truncate {
-                    leader_epoch: 1,
+                    leader_epoch: LeaderEpoch(1),
                     ask_epoch: None,
                     rounds: 0,
                 };
@@ -800,7 +848,7 @@ mod tests {
             })
             .collect();
         FetcherTask {
-            leader: 2,
+            leader: NodeId(2),
             partitions: RefCell::new(partitions),
             wake: RefCell::new(None),
         }
@@ -832,7 +880,9 @@ mod tests {
         // Partition 0 (held, empty) fetches now; partition 1 (gone) is dropped.
         assert_eq!(
             task.partitions.borrow().get(&tp(0)),
-            Some(&FetchState::Fetch { leader_epoch: 1 })
+            Some(&FetchState::Fetch {
+                leader_epoch: LeaderEpoch(1)
+            })
         );
         assert!(!task.partitions.borrow().contains_key(&tp(1)));
         assert!(truncations(&task).is_empty(), "nothing left to plan");

@@ -25,7 +25,7 @@ use tracing::info;
 pub(crate) async fn isr_timer(shard: Rc<Shard>) {
     let lag_max_ms = shard.broker.replica_lag_time_max_ms;
     let every = Duration::from_millis((lag_max_ms / 2).clamp(100, 5000) as u64);
-    let me = shard.broker.node_id;
+    let me = shard.node_id();
     loop {
         glommio::timer::sleep(every).await;
         let now = now_ms();
@@ -49,7 +49,7 @@ pub(crate) async fn isr_timer(shard: Rc<Shard>) {
 /// this shard leads; the new ISR arrives with the metadata.
 pub(crate) fn request_isr_change(shard: &Rc<Shard>, tp: TopicPartition, request: &IsrRequest) {
     let change = IsrChange {
-        leader: shard.broker.node_id,
+        leader: shard.node_id(),
         topic: tp.topic.to_string(),
         partition: tp.partition,
         leader_epoch: request.leader_epoch,

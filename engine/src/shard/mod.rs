@@ -9,6 +9,7 @@ pub mod durability;
 
 use crate::clock::now_ms;
 use crate::errors::{storage_error_code, KafkaCode};
+use crate::ids::NodeId;
 use crate::messages::*;
 use crate::metadata::{layers_of, partition_dir, shard_for, TopicMeta, TopicTable};
 pub use crate::partition::{log_config, Partition};
@@ -154,6 +155,11 @@ impl Shard {
         self.request_memory.acquire_permit(units).await.ok()
     }
 
+    /// This broker's id.
+    pub fn node_id(&self) -> NodeId {
+        NodeId(self.broker.node_id)
+    }
+
     /// The current topic table (cheap clone of an Arc).
     pub fn table(&self) -> Arc<TopicTable> {
         self.table.borrow().clone()
@@ -272,7 +278,7 @@ impl Shard {
             return;
         }
         let data_dir = self.broker.data_dir().to_path_buf();
-        let me = self.broker.node_id;
+        let me = self.node_id();
         let now = now_ms();
         let mut transitions = Vec::new();
         // Partitions of deleted topics, and ones no longer replicated here.
@@ -435,13 +441,13 @@ impl Shard {
             match transition {
                 Transition::Unchanged | Transition::IsrChanged => {}
                 Transition::BecameLeader { leader_epoch } => {
-                    info!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader_epoch, "leading");
+                    info!(shard = self.id, topic = %tp.topic, partition = tp.partition, %leader_epoch, "leading");
                 }
                 Transition::BecameFollower {
                     leader,
                     leader_epoch,
                 } => {
-                    debug!(shard = self.id, topic = %tp.topic, partition = tp.partition, leader, leader_epoch, "following");
+                    debug!(shard = self.id, topic = %tp.topic, partition = tp.partition, %leader, %leader_epoch, "following");
                 }
                 Transition::WentOffline => {
                     warn!(shard = self.id, topic = %tp.topic, partition = tp.partition, "no leader elected: offline");
@@ -593,7 +599,7 @@ impl Shard {
 
     pub(crate) fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
         use crate::partition::read::Read;
-        let me = self.broker.node_id;
+        let me = self.node_id();
         let now = now_ms();
         let mut isr_requests = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
@@ -713,14 +719,14 @@ impl Shard {
                     return refused(KafkaCode::NOT_LEADER_OR_FOLLOWER);
                 };
                 let current = query.current_leader_epoch;
-                if current >= 0 && current < leader.leader_epoch {
+                if current.is_known() && current < leader.leader_epoch {
                     return refused(KafkaCode::FENCED_LEADER_EPOCH);
                 }
                 if current > leader.leader_epoch {
                     return refused(KafkaCode::UNKNOWN_LEADER_EPOCH);
                 }
                 let (leader_epoch, end_offset) =
-                    partition.log.end_offset_for_epoch(query.leader_epoch);
+                    partition.log.end_offset_for_epoch(query.leader_epoch.0);
                 EpochEnd {
                     error: KafkaCode::NONE,
                     leader_epoch,
@@ -861,7 +867,7 @@ impl Shard {
 /// consumers a high watermark past the one seen, followers a log end past
 /// their fetch offset.
 pub fn wait_item(item: &ReadItem, outcome: &ReadOutcome) -> WaitItem {
-    let replica = item.replica_id >= 0;
+    let replica = item.replica_id.is_some();
     let visible = if item.read_committed {
         outcome.last_stable_offset
     } else {

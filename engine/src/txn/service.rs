@@ -25,6 +25,7 @@ use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use crate::group::service::{ensure_internal_topic, persist_to, wait_all};
 use crate::group::{Persist, OFFSETS_TOPIC};
+use crate::ids::NodeId;
 use crate::messages::{AppendItem, TopicPartition};
 use crate::metrics::ShardMetrics;
 use crate::metrics::ShardSnapshot;
@@ -208,7 +209,7 @@ impl PartitionWatcher for Txns {
                     .map(|partition| crate::group::service::read_records(&partition.log))
             };
             if let Some(records) = records {
-                self.load_partition(shard, tp.partition, *leader_epoch, records);
+                self.load_partition(shard, tp.partition, leader_epoch.0, records);
             }
         }
     }
@@ -671,9 +672,9 @@ impl Txns {
                 return Err(KafkaCode::NOT_COORDINATOR);
             }
             let table = shard.table();
-            let me = shard.broker.node_id;
+            let me = shard.node_id();
             let mut local: BTreeMap<usize, Vec<MarkerItem>> = BTreeMap::new();
-            let mut remote: BTreeMap<i32, Vec<MarkerItem>> = BTreeMap::new();
+            let mut remote: BTreeMap<NodeId, Vec<MarkerItem>> = BTreeMap::new();
             let mut failed = Vec::new();
             for (topic, p) in left {
                 let Some(state) = table.partition(&topic, p) else {
@@ -697,7 +698,7 @@ impl Txns {
                 };
                 if state.leader == me {
                     local.entry(shard.owner_of(&tp)).or_default().push(item);
-                } else if state.leader >= 0 {
+                } else if state.leader.is_some() {
                     remote.entry(state.leader).or_default().push(item);
                 } else {
                     failed.push((topic, p));
@@ -851,7 +852,7 @@ async fn new_producer_id(shard: &Rc<Shard>) -> Result<i64, KafkaCode> {
 
 /// WriteTxnMarkers to another broker; a code per item (a connection
 /// failure fails them all).
-async fn send_markers(shard: &Rc<Shard>, broker: i32, items: &[MarkerItem]) -> Vec<KafkaCode> {
+async fn send_markers(shard: &Rc<Shard>, broker: NodeId, items: &[MarkerItem]) -> Vec<KafkaCode> {
     let failed = vec![KafkaCode::NOT_LEADER_OR_FOLLOWER; items.len()];
     let Some(address) = shard
         .table()
@@ -896,7 +897,7 @@ async fn send_markers(shard: &Rc<Shard>, broker: i32, items: &[MarkerItem]) -> V
     let response = match answer {
         Ok(r) => r,
         Err(err) => {
-            debug!(shard = shard.id, broker, "WriteTxnMarkers failed: {err}");
+            debug!(shard = shard.id, %broker, "WriteTxnMarkers failed: {err}");
             return failed;
         }
     };
@@ -1031,7 +1032,7 @@ mod tests {
             id: Uuid::new_v4(),
             partitions: 1,
             configs: BTreeMap::new(),
-            assignments: vec![PartitionState::new(vec![1])],
+            assignments: vec![PartitionState::new(vec![NodeId(1)])],
         };
         (name.to_string(), Arc::new(meta))
     }
