@@ -21,7 +21,9 @@
 //!   shards, which may call back. Bounding it could deadlock (every permit
 //!   held by calls waiting for calls that need one), so it is not; its
 //!   volume is bounded by its callers (one per coordinator request, one per
-//!   metadata change).
+//!   metadata change). A fetch's long-poll wait goes as control work too: it
+//!   holds for up to the request's `max_wait_ms`, and is bounded by the
+//!   connections' in-flight request limit.
 
 use futures::future::LocalBoxFuture;
 use glommio::channels::channel_mesh::Receivers;
