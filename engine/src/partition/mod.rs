@@ -17,6 +17,7 @@ use crate::clock::now_ms;
 use crate::errors::KafkaCode;
 use futures::channel::oneshot;
 use std::sync::Arc;
+use strom_storage::error::StorageError;
 use strom_storage::log::{LogConfig, PartitionLog};
 use strom_tuning::config::TopicConfig;
 use uuid::Uuid;
@@ -57,6 +58,39 @@ impl Partition {
         let config = TopicConfig::defaults_from(&strom_tuning::config::BrokerConfig::default());
         let (log, _) = PartitionLog::open(dir, log_config(&config), 0).expect("open log");
         Partition::new(log, Uuid::nil(), Arc::new(config))
+    }
+
+    /// A follower matching its leader: truncates the log to `offset` and
+    /// releases the waits for the sync of records it discarded. Those
+    /// records are gone, so no sync round would ever release their waits,
+    /// and the fetch task waiting on one serves every partition of its
+    /// leader: it would stop replicating all of them (issue 17, defect 6).
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.log.truncate_to(offset)?;
+        self.release_sync_waits_past(offset);
+        Ok(())
+    }
+
+    /// A follower behind its leader's log start: empties the log, which
+    /// starts again at `start`, and releases every sync wait (none of the
+    /// records waited for is left).
+    pub(crate) fn restart_at(&mut self, start: i64) -> Result<(), StorageError> {
+        self.log.truncate_fully_and_start_at(start)?;
+        self.release_sync_waits_past(i64::MIN);
+        Ok(())
+    }
+
+    /// Releases the sync waits for offsets past `end`.
+    fn release_sync_waits_past(&mut self, end: i64) {
+        let mut i = 0;
+        while i < self.sync_waiters.len() {
+            if self.sync_waiters[i].0 > end {
+                let (_, waiter) = self.sync_waiters.swap_remove(i);
+                let _ = waiter.send(());
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// An acks=all producer's wait until the high watermark reaches

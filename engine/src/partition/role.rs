@@ -520,4 +520,30 @@ mod tests {
             .map(|r| raw(&r.isr));
         assert_eq!(back, Some(vec![1, 2, 3]));
     }
+
+    /// A truncation releases the sync waits for the records it discards: a
+    /// follower's fetch task waiting on one would otherwise wait forever
+    /// and stop replicating every partition of its leader (issue 17,
+    /// defect 6). Records kept still wait for their sync.
+    #[test]
+    fn a_truncation_releases_the_sync_waits_of_the_records_it_discards() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = leader_of(tmp.path(), vec![1], vec![1]);
+        let _first = append_one(&mut p);
+        let _second = append_one(&mut p);
+        assert_eq!(p.log.log_end_offset(), 2);
+        let (tx, mut discarded) = futures::channel::oneshot::channel();
+        p.sync_waiters.push((2, tx));
+        let (tx, mut kept) = futures::channel::oneshot::channel();
+        p.sync_waiters.push((1, tx));
+        p.truncate_to(1).unwrap();
+        assert_eq!(discarded.try_recv(), Ok(Some(())), "offset 1 is gone");
+        assert_eq!(
+            kept.try_recv(),
+            Ok(None),
+            "offset 0 still waits for its sync"
+        );
+        p.restart_at(10).unwrap();
+        assert_eq!(kept.try_recv(), Ok(Some(())), "nothing is left to sync");
+    }
 }

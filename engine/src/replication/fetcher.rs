@@ -534,7 +534,7 @@ fn truncate_log(
         return;
     }
     info!(shard = shard_id, topic = %tp.topic, partition = tp.partition, from = end, to = offset, "truncating a follower's log to match its leader");
-    if let Err(err) = partition.log.truncate_to(offset) {
+    if let Err(err) = partition.truncate_to(offset) {
         tracing::error!(shard = shard_id, topic = %tp.topic, partition = tp.partition, "truncating the log failed, stopping the broker: {err}");
         crate::logging::exit(crate::EXIT_STORAGE_FAILURE);
     }
@@ -713,10 +713,7 @@ fn follow_partition(
         OFFSET_OUT_OF_RANGE => {
             if data.log_start_offset > fetched.fetch_offset {
                 info!(shard = shard.id, topic = %tp.topic, partition = tp.partition, start = data.log_start_offset, "follower behind the leader's log start: starting over there");
-                if let Err(err) = partition
-                    .log
-                    .truncate_fully_and_start_at(data.log_start_offset)
-                {
+                if let Err(err) = partition.restart_at(data.log_start_offset) {
                     tracing::error!(
                         "resetting a follower's log failed, stopping the broker: {err}"
                     );
