@@ -1,15 +1,32 @@
 //! Time, behind one seam: every wall-clock reading of the engine goes through
-//! [`now_ms`], so a test can drive it ([`Manual`]) instead of sleeping.
+//! [`now_ms`], and durations that must not jump with the wall clock (ISR
+//! lag, retry backoffs) through [`monotonic_ms`], so a test can drive both
+//! ([`Manual`]) instead of sleeping, and step the wall clock alone.
 //!
 //! The override is per thread, which is per shard: a shard's state and its
 //! clock live on the same thread, and nothing else reads it.
 
 use std::cell::Cell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 thread_local! {
     /// A test's clock for this thread; `None`: the system's.
     static MANUAL_MS: Cell<Option<i64>> = const { Cell::new(None) };
+    /// A test's monotonic clock for this thread; `None`: the system's.
+    static MANUAL_MONOTONIC_MS: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// Milliseconds on a clock that never jumps (the process's monotonic
+/// clock, counted from its first reading): for durations only, such as how
+/// long a follower has been behind. Not comparable across processes or
+/// with [`now_ms`].
+pub fn monotonic_ms() -> i64 {
+    if let Some(ms) = MANUAL_MONOTONIC_MS.with(Cell::get) {
+        return ms;
+    }
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as i64
 }
 
 /// Wall-clock milliseconds since the epoch (a test's [`Manual`] clock while
@@ -29,14 +46,22 @@ pub fn now_ms() -> i64 {
 pub struct Manual(());
 
 impl Manual {
-    /// Sets this thread's clock to `start_ms`.
+    /// Sets this thread's clocks to `start_ms` (wall and monotonic).
     pub fn start_at(start_ms: i64) -> Manual {
         MANUAL_MS.with(|c| c.set(Some(start_ms)));
+        MANUAL_MONOTONIC_MS.with(|c| c.set(Some(start_ms)));
         Manual(())
     }
 
-    /// Moves this thread's clock forward by `ms`.
+    /// Moves this thread's clocks forward by `ms`: time passes.
     pub fn advance(&self, ms: i64) {
+        MANUAL_MS.with(|c| c.set(c.get().map(|now| now + ms)));
+        MANUAL_MONOTONIC_MS.with(|c| c.set(c.get().map(|now| now + ms)));
+    }
+
+    /// Steps this thread's wall clock by `ms` (either way) while no time
+    /// passes: what NTP or an operator does to a host's clock.
+    pub fn step_wall(&self, ms: i64) {
         MANUAL_MS.with(|c| c.set(c.get().map(|now| now + ms)));
     }
 }
@@ -44,6 +69,7 @@ impl Manual {
 impl Drop for Manual {
     fn drop(&mut self) {
         MANUAL_MS.with(|c| c.set(None));
+        MANUAL_MONOTONIC_MS.with(|c| c.set(None));
     }
 }
 

@@ -23,9 +23,11 @@ use std::collections::BTreeMap;
 pub struct FollowerProgress {
     /// Its log end offset as its last fetch said; -1 before its first fetch.
     pub log_end_offset: i64,
-    /// Wall clock of the last time it was caught up.
+    /// When it was last caught up (monotonic ms, `clock::monotonic_ms`: a
+    /// wall-clock step must not move ISR membership).
     pub caught_up_ms: i64,
-    /// Wall clock of its last fetch and the leader's log end offset then.
+    /// When it last fetched (monotonic ms) and the leader's log end offset
+    /// then.
     pub last_fetch_ms: i64,
     pub leader_end_at_last_fetch: i64,
 }

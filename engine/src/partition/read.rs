@@ -41,7 +41,8 @@ impl Read {
 
 impl Partition {
     /// Reads for a consumer or (`item.replica_id` set) for follower
-    /// `replica_id`, as broker `me` at wall time `now_ms`.
+    /// `replica_id`, as broker `me` at monotonic time `now_ms`
+    /// (`clock::monotonic_ms`, for the follower's ISR progress).
     pub(crate) fn read(&mut self, item: &ReadItem, me: NodeId, now_ms: i64) -> Read {
         let Role::Leader(leader) = &self.role else {
             return Read::refused(KafkaCode::NOT_LEADER_OR_FOLLOWER, None);

@@ -279,7 +279,8 @@ impl Shard {
         }
         let data_dir = self.broker.data_dir().to_path_buf();
         let me = self.node_id();
-        let now = now_ms();
+        // ISR bookkeeping runs on the monotonic clock (see replication).
+        let now = crate::clock::monotonic_ms();
         let mut transitions = Vec::new();
         // Partitions of deleted topics, and ones no longer replicated here.
         let stale: Vec<TopicPartition> = self
@@ -600,7 +601,7 @@ impl Shard {
     pub(crate) fn read_local(self: &Rc<Self>, items: &[ReadItem]) -> Vec<ReadOutcome> {
         use crate::partition::read::Read;
         let me = self.node_id();
-        let now = now_ms();
+        let now = crate::clock::monotonic_ms();
         let mut isr_requests = Vec::new();
         let mut partitions = self.partitions.borrow_mut();
         let mut outcomes = Vec::with_capacity(items.len());
