@@ -82,9 +82,14 @@ impl Partition {
 
     /// Releases the sync waits for offsets past `end`.
     fn release_sync_waits_past(&mut self, end: i64) {
+        self.release_sync_waits(|offset| offset > end);
+    }
+
+    /// Releases the sync waits whose offset `done` says are over.
+    pub(crate) fn release_sync_waits(&mut self, done: impl Fn(i64) -> bool) {
         let mut i = 0;
         while i < self.sync_waiters.len() {
-            if self.sync_waiters[i].0 > end {
+            if done(self.sync_waiters[i].0) {
                 let (_, waiter) = self.sync_waiters.swap_remove(i);
                 let _ = waiter.send(());
             } else {

@@ -250,15 +250,7 @@ impl Partition {
             }
         }
         let synced = self.log.synced_offset();
-        let mut i = 0;
-        while i < self.sync_waiters.len() {
-            if self.sync_waiters[i].0 <= synced {
-                let (_, waiter) = self.sync_waiters.swap_remove(i);
-                let _ = waiter.send(());
-            } else {
-                i += 1;
-            }
-        }
+        self.release_sync_waits(|offset| offset <= synced);
         if hw > self.last_high_watermark {
             self.last_high_watermark = hw;
             self.wake_fetches();

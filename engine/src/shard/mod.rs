@@ -182,12 +182,18 @@ impl Shard {
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = R> + 'static,
     {
-        self.call_as(mesh::Class::Control, shard, work).await
+        if shard == self.id {
+            // Boxed: the work may itself call other shards (and this one).
+            let local: futures::future::LocalBoxFuture<'static, R> = Box::pin(work(self.clone()));
+            return Ok(local.await);
+        }
+        self.send(mesh::Class::Control, shard, work).await
     }
 
     /// [`Self::call`] for data work: a request's share of partitions that
     /// calls no other shard (append, read, offsets). The receiving shard runs
-    /// a bounded number at once and pushes back on the rest.
+    /// a bounded number at once and pushes back on the rest. Local work runs
+    /// inline, unboxed: it does not call back into `call`.
     pub async fn call_data<R, F, Fut>(
         self: &Rc<Self>,
         shard: usize,
@@ -198,10 +204,14 @@ impl Shard {
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = R> + 'static,
     {
-        self.call_as(mesh::Class::Data, shard, work).await
+        if shard == self.id {
+            return Ok(work(self.clone()).await);
+        }
+        self.send(mesh::Class::Data, shard, work).await
     }
 
-    async fn call_as<R, F, Fut>(
+    /// Sends `work` to another shard over the mesh and awaits its result.
+    async fn send<R, F, Fut>(
         self: &Rc<Self>,
         class: mesh::Class,
         shard: usize,
@@ -212,11 +222,6 @@ impl Shard {
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = R> + 'static,
     {
-        if shard == self.id {
-            // Boxed: the work may itself call other shards (and this one).
-            let local: futures::future::LocalBoxFuture<'static, R> = Box::pin(work(self.clone()));
-            return Ok(local.await);
-        }
         let (tx, rx) = oneshot::channel();
         crate::metrics::ShardMetrics::add(&self.metrics.cross_shard_messages, 1);
         if self
